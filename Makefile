@@ -1,0 +1,39 @@
+# The two commands of the README: `make dashboard` and `make test`. Both set everything up.
+# TORCH_SPEC pins the CPU wheel that lies on the development machines' disk; on another
+# machine, `make test TORCH_SPEC=torch` takes whatever torch suits it.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+PORT ?= 8501
+
+.PHONY: dashboard test install install-test lint model benchmark clean
+
+dashboard: $(VENV)/.installed
+	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT) --browser.gatherUsageStats false
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -e ".[test]"
+	touch $@
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check recovery_model dashboard tests
+
+model: $(VENV)/.installed
+	$(BIN)/recovery train
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

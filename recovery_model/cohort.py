@@ -1,0 +1,145 @@
+"""A synthetic cohort in the seed's schema whose true risk of non-recovery is known exactly.
+
+`generate_cohort` draws correlated, clinically plausible patients and then draws each
+outcome from `true_risk`, the generator's own risk model (the *oracle*). Because the
+oracle is known, we can say how close any model comes to the best possible on this data.
+The risk model is documented in data/README.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.schema import Schema, load_schema
+
+# Log-odds of non-recovery. Every term is written against the schema's feature names.
+INTERCEPT = -5.20
+
+
+def _hinge(x: np.ndarray, knot: float) -> np.ndarray:
+    return np.maximum(0.0, x - knot)
+
+
+def risk_logit(features: pd.DataFrame) -> np.ndarray:
+    """The oracle's log-odds of non-recovery for each row (see data/README.md)."""
+    f = {name: features[name].to_numpy(dtype=float) for name in _risk_inputs()}
+    age, spo2, bmi = f["age"], f["oxygen_level"], f["bmi"]
+    sbp, hr, glucose = f["blood_pressure"], f["heart_rate"], f["sugar_level"]
+    conditions, days = f["previous_conditions"], f["days_hospitalized"]
+    smoker, alcohol = f["smoker"], f["alcohol_use"]
+    adherence, followup = f["medication_adherence"], f["followup_visits"]
+    intensity, stress = f["treatment_intensity"], f["stress_level"]
+
+    hypoxaemia = _hinge(93.0 - spo2, 0.0)                       # threshold: risk climbs below 93 %
+    logit = (
+        INTERCEPT
+        + 0.030 * (age - 60.0) + 0.0020 * _hinge(age, 70.0) ** 2  # accelerates after 70
+        + 0.40 * hypoxaemia
+        + 0.018 * (bmi - 25.0) ** 2                              # U-shape: under- and overweight
+        + 1.40 / (1.0 + np.exp(-(glucose - 180.0) / 12.0))       # step above ~180 mg/dL
+        + 0.070 * _hinge(100.0 - sbp, 0.0)                       # hypotension
+        + 0.015 * _hinge(sbp, 160.0)                             # severe hypertension
+        + 0.025 * _hinge(hr, 100.0)                              # tachycardia
+        + 0.22 * conditions
+        + 0.035 * days
+        + 0.45 * smoker
+        + 0.30 * alcohol
+        + 0.06 * (stress - 5.0)
+        - 0.10 * (adherence - 7.0)
+        - 0.55 * np.log1p(followup)                              # diminishing returns
+        - 0.10 * (intensity - 3.0)
+        + 0.20 * smoker * hypoxaemia                             # interaction: smoking x hypoxaemia
+        - 0.05 * conditions * (adherence - 7.0)                  # interaction: adherence x comorbidity
+        + 0.008 * (age - 60.0) * conditions                      # interaction: age x comorbidity
+    )
+    return logit
+
+
+def true_risk(features: pd.DataFrame) -> np.ndarray:
+    """P(recovered = 0 | features) under the generator's risk model: the oracle."""
+    missing = [c for c in _risk_inputs() if c not in features.columns]
+    if missing:
+        raise KeyError(f"true_risk needs the columns {missing}.")
+    return 1.0 / (1.0 + np.exp(-risk_logit(features)))
+
+
+def generate_cohort(n_rows: int, seed: int, schema: Schema | None = None) -> pd.DataFrame:
+    """`n_rows` synthetic patients: features in schema order and dtypes, then `recovered`.
+
+    Deterministic for a given seed. Outcomes are drawn from `true_risk` of the rows as stored
+    (after rounding), so the oracle is exact for every row of the returned frame.
+    """
+    if n_rows < 0:
+        raise ValueError("n_rows must be non-negative.")
+    schema = schema or load_schema()
+    rng = np.random.default_rng(seed)
+    frame = _draw_features(n_rows, rng)
+    frame = _to_schema_dtypes(frame, schema)
+    risk = true_risk(frame)
+    frame[schema.target.name] = np.where(rng.random(n_rows) < risk, schema.target.event_value,
+                                         1 - schema.target.event_value).astype(np.int64)
+    return frame[schema.columns]
+
+
+def _risk_inputs() -> list[str]:
+    return load_schema().feature_names
+
+
+def _draw_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    age = 18.0 + 72.0 * rng.beta(2.2, 1.7, n)
+    conditions = np.minimum(rng.poisson(np.exp(-1.3 + 0.032 * (age - 18.0))), 6)
+    bmi = np.clip(rng.normal(27.0 + 0.03 * (age - 50.0), 4.8, n), 15.0, 55.0)
+    smoker = (rng.random(n) < 0.24 - 0.0015 * (age - 50.0)).astype(float)
+    alcohol = (rng.random(n) < 0.12 + 0.10 * smoker).astype(float)
+    sbp = np.clip(100.0 + 0.55 * age + 0.7 * (bmi - 27.0) + 3.0 * smoker + rng.normal(0, 15, n),
+                  70.0, 230.0)
+    spo2 = np.clip(98.8 - 0.025 * (age - 18.0) - 0.35 * conditions - 0.9 * smoker
+                   - rng.exponential(1.9, n), 70.0, 100.0)
+    hr = np.clip(74.0 + 1.2 * (97.0 - spo2) + rng.normal(0, 12, n), 38.0, 180.0)
+    diabetic = rng.random(n) < 1.0 / (1.0 + np.exp(-(-2.2 + 0.09 * (bmi - 27.0)
+                                                    + 0.025 * (age - 50.0) + 0.25 * conditions)))
+    glucose = np.where(diabetic, rng.lognormal(np.log(165.0), 0.30, n), rng.normal(98.0, 14.0, n))
+    glucose = np.clip(glucose, 55.0, 500.0)
+    cholesterol = np.clip(188.0 + 0.35 * (age - 50.0) + 1.6 * (bmi - 27.0) + rng.normal(0, 36, n),
+                          100.0, 400.0)
+    stay_mean = np.exp(1.35 + 0.008 * (age - 50.0) + 0.12 * conditions + 0.06 * np.maximum(0, 94 - spo2))
+    days = np.clip(1 + rng.poisson(rng.gamma(2.0, stay_mean / 2.0)), 1, 30)
+    intensity = np.clip(np.round(2.2 + 0.08 * days + 0.2 * conditions + rng.normal(0, 0.9, n)), 1, 5)
+    stress = np.clip(np.round(5.0 + 0.6 * alcohol + rng.normal(0, 2.0, n)), 1, 10)
+    adherence = np.clip(np.round(7.6 - 0.15 * (stress - 5.0) - 0.8 * alcohol + 0.01 * (age - 50)
+                                 + rng.normal(0, 1.9, n)), 0, 10)
+    followup = np.clip(rng.poisson(1.6 + 0.25 * conditions + 0.2 * intensity), 0, 10)
+    return pd.DataFrame({
+        "age": age, "bmi": bmi, "blood_pressure": sbp, "oxygen_level": spo2, "heart_rate": hr,
+        "sugar_level": glucose, "cholesterol": cholesterol, "days_hospitalized": days,
+        "previous_conditions": conditions, "smoker": smoker, "alcohol_use": alcohol,
+        "treatment_intensity": intensity, "medication_adherence": adherence,
+        "followup_visits": followup, "stress_level": stress,
+    })
+
+
+def _to_schema_dtypes(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Round floats to the schema's decimals (bmi 0.1, SpO2 0.1, ...) and cast integers."""
+    out = pd.DataFrame(index=frame.index)
+    for f in schema.features:
+        values = frame[f.name].to_numpy(dtype=float)
+        if f.is_integer:
+            out[f.name] = np.round(values).astype(np.int64)
+        else:
+            out[f.name] = np.round(values, max(f.decimals, 1))
+    return out
+
+
+def make_sample_ward(n_patients: int = 48, seed: int = 7, schema: Schema | None = None) -> pd.DataFrame:
+    """A ward extract for bed managers to try: ids and beds first, features, no outcome."""
+    schema = schema or load_schema()
+    patients = generate_cohort(n_patients, seed, schema).drop(columns=schema.target.name)
+    rng = np.random.default_rng(seed)
+    beds = rng.permutation(np.arange(1, n_patients + 1))
+    ids = [f"P{100000 + int(i):06d}" for i in rng.choice(900000, n_patients, replace=False)]
+    head = pd.DataFrame({schema.id_column: ids,
+                         "ward": ["Ward 7B" if b <= n_patients // 2 else "Ward 8A" for b in beds],
+                         "bed": [f"Bed {b:02d}" for b in beds]})
+    ward = pd.concat([head, patients], axis=1)
+    return ward.sort_values(["ward", "bed"], ignore_index=True)

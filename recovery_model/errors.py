@@ -1,0 +1,13 @@
+"""The errors we raise on purpose: each message names the file, row or column and what to do."""
+
+
+class RecoveryError(Exception):
+    """Base class: the CLI and the dashboard show its message instead of a traceback."""
+
+
+class DataValidationError(RecoveryError):
+    """Input data cannot be used as it is (missing columns, unreadable file, ...)."""
+
+
+class CheckpointError(RecoveryError):
+    """A checkpoint is missing, damaged, tampered with or incompatible."""

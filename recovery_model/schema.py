@@ -1,0 +1,269 @@
+"""The patient schema: feature names, order, units, ranges and help texts, read from TOML.
+
+Everything that needs a feature name, a unit or a range reads it from a `Schema`, so a
+hospital can describe its own extract in its own TOML file without touching the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from recovery_model.errors import RecoveryError
+
+GROUPS = ("demographics", "vitals", "clinical", "lifestyle", "treatment", "other")
+DEFAULT_SCHEMA_NAME = "recovery.toml"
+
+
+class SchemaError(RecoveryError, ValueError):
+    """A schema file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input, with everything a form, a validator or an explanation needs."""
+
+    name: str
+    dtype: str
+    label: str
+    valid_min: float
+    valid_max: float
+    typical_min: float
+    typical_max: float
+    default: float
+    unit: str = ""
+    short_label: str = ""
+    group: str = "other"
+    description: str = ""
+    decimals: int = 0
+    modifiable: bool = False
+    levels: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype == "int"
+
+    @property
+    def is_binary(self) -> bool:
+        return self.is_integer and self.valid_min == 0 and self.valid_max == 1
+
+    @property
+    def display_name(self) -> str:
+        return self.short_label or self.label
+
+    def format_value(self, value: float) -> str:
+        """A value as a clinician reads it: 'SpO2 = 87.0 %', 'Smoker = yes'."""
+        if pd.isna(value):
+            return f"{self.display_name} = missing"
+        if self.is_binary and int(value) in self.levels:
+            return f"{self.display_name} = {self.levels[int(value)]}"
+        number = f"{round(value)}" if self.is_integer else f"{value:.{self.decimals}f}"
+        unit = self.unit if self.unit and not self.unit.startswith(("score", "level")) else ""
+        joiner = "" if unit == "%" else " "
+        return f"{self.display_name} = {number}{joiner}{unit}".rstrip()
+
+    def help_text(self) -> str:
+        """The form's help text: meaning, typical range and, for ordinals, the scale."""
+        parts = [self.description, f"Typical range {self.typical_range_text()}."]
+        if self.levels and not self.is_binary:
+            parts.append("Scale: " + "; ".join(f"{k} = {v}" for k, v in self.levels.items()) + ".")
+        return " ".join(p for p in parts if p)
+
+    def typical_range_text(self) -> str:
+        fmt = (lambda v: f"{v:.0f}") if self.is_integer or self.decimals == 0 else (
+            lambda v: f"{v:.{self.decimals}f}")
+        unit = f" {self.unit}" if self.unit and not self.unit.startswith(("score", "level")) else ""
+        return f"{fmt(self.typical_min)}–{fmt(self.typical_max)}{unit}"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    event_value: int
+    label: str = ""
+    event_label: str = "event"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    version: int
+    target: Target
+    features: tuple[Feature, ...]
+    id_column: str = "patient_id"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.features]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise SchemaError(f"Schema '{self.name}' lists these features twice: {duplicated}.")
+        if self.target.name in names:
+            raise SchemaError(f"Schema '{self.name}': the target '{self.target.name}' is also a feature.")
+        for f in self.features:
+            _check_feature(f)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        """Features in schema order, then the target: the layout of a training file."""
+        return [*self.feature_names, self.target.name]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"'{name}' is not a feature of schema '{self.name}'.")
+
+    def by_group(self) -> dict[str, list[Feature]]:
+        groups: dict[str, list[Feature]] = {}
+        for f in self.features:
+            groups.setdefault(f.group, []).append(f)
+        return groups
+
+    @property
+    def modifiable(self) -> list[Feature]:
+        return [f for f in self.features if f.modifiable]
+
+    def defaults(self) -> dict[str, float]:
+        return {f.name: f.default for f in self.features}
+
+    def event_from_target(self, target: pd.Series | np.ndarray) -> np.ndarray:
+        """1 where the adverse event happened (for us: did not recover), else 0."""
+        return (np.asarray(target) == self.target.event_value).astype(np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["features"] = [_feature_to_dict(f) for f in self.features]
+        return data
+
+    def fingerprint(self) -> str:
+        """A hash of what the model depends on: names, order and dtypes of the inputs and target."""
+        core = {"features": [[f.name, f.dtype] for f in self.features],
+                "target": [self.target.name, self.target.event_value]}
+        return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_toml(self) -> str:
+        data = self.to_dict()
+        data["features"] = [{k: v for k, v in f.items() if v not in ("", {}, None)}
+                            for f in data["features"]]
+        return tomli_w.dumps(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "schema") -> Schema:
+        try:
+            target = Target(**data["target"])
+            features = tuple(_feature_from_dict(f) for f in data["features"])
+            return cls(name=data["name"], version=int(data.get("version", 1)), target=target,
+                       features=features, id_column=data.get("id_column", "patient_id"),
+                       description=data.get("description", ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(f"{source}: not a valid schema ({type(exc).__name__}: {exc}). "
+                              "Compare it with recovery_model/schemas/recovery.toml.") from None
+
+    @classmethod
+    def infer(cls, frame: pd.DataFrame, target: str, name: str = "inferred",
+              event_value: int | None = None) -> Schema:
+        """A draft schema for a foreign all-numeric extract, to be reviewed by a person.
+
+        Typical ranges are the 1st–99th percentiles; hard limits are widened generously so that
+        only gross errors are rejected. The adverse event defaults to the rarer target value.
+        """
+        if target not in frame.columns:
+            raise SchemaError(f"The target column '{target}' is not in the data "
+                              f"(columns: {', '.join(map(str, frame.columns))}).")
+        y = pd.to_numeric(frame[target], errors="coerce").dropna()
+        values = sorted(y.unique().tolist())
+        if len(values) != 2:
+            raise SchemaError(f"The target '{target}' must have exactly two values; it has {values[:10]}.")
+        if event_value is None:
+            event_value = int(y.value_counts().idxmin())
+        features = [_infer_feature(str(col), frame[col]) for col in frame.columns
+                    if col != target and pd.api.types.is_numeric_dtype(frame[col])]
+        if not features:
+            raise SchemaError("No numeric feature columns found: the data must be all-numeric.")
+        outcome = Target(name=target, event_value=int(event_value), label=target,
+                         event_label=f"{target} = {event_value}")
+        return cls(name=name, version=1, target=outcome,
+                   features=tuple(features), id_column="patient_id",
+                   description=f"Inferred from data with target '{target}'. Review before use.")
+
+
+def load_schema(path: str | Path | None = None) -> Schema:
+    """Read a schema from TOML; with no path, the packaged recovery schema."""
+    if path is None:
+        text = resources.files("recovery_model.schemas").joinpath(DEFAULT_SCHEMA_NAME).read_text("utf-8")
+        source = DEFAULT_SCHEMA_NAME
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise SchemaError(f"Schema file not found: {path}.")
+        text, source = path.read_text("utf-8"), str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SchemaError(f"{source} is not valid TOML: {exc}.") from None
+    return Schema.from_dict(data, source)
+
+
+def _feature_from_dict(data: dict[str, Any]) -> Feature:
+    data = dict(data)
+    data["levels"] = {int(k): str(v) for k, v in data.get("levels", {}).items()}
+    return Feature(**data)
+
+
+def _feature_to_dict(feature: Feature) -> dict[str, Any]:
+    data = asdict(feature)
+    data["levels"] = {str(k): v for k, v in feature.levels.items()}
+    return data
+
+
+def _check_feature(f: Feature) -> None:
+    where = f"feature '{f.name}'"
+    if f.dtype not in ("int", "float"):
+        raise SchemaError(f"{where}: dtype must be 'int' or 'float', not '{f.dtype}'.")
+    if f.group not in GROUPS:
+        raise SchemaError(f"{where}: group must be one of {GROUPS}, not '{f.group}'.")
+    if not f.valid_min <= f.typical_min <= f.typical_max <= f.valid_max:
+        raise SchemaError(f"{where}: ranges must nest as valid_min ≤ typical_min ≤ typical_max ≤ valid_max.")
+    if not f.valid_min <= f.default <= f.valid_max:
+        raise SchemaError(f"{where}: default {f.default} lies outside the valid range.")
+
+
+def _infer_feature(name: str, column: pd.Series) -> Feature:
+    values = pd.to_numeric(column, errors="coerce").dropna()
+    if values.empty:
+        raise SchemaError(f"Column '{name}' has no numeric values.")
+    is_int = bool(np.all(np.equal(np.mod(values, 1), 0)))
+    if is_int and set(values.unique()) <= {0, 1}:
+        return Feature(name=name, dtype="int", label=name.replace("_", " ").capitalize(), valid_min=0,
+                       valid_max=1, typical_min=0, typical_max=1, default=float(values.mode()[0]),
+                       levels={0: "no", 1: "yes"})
+    lo, hi = float(values.quantile(0.01)), float(values.quantile(0.99))
+    span = max(float(values.max() - values.min()), 1.0)
+    valid_min = float(values.min()) - span
+    valid_max = float(values.max()) + span
+    if values.min() >= 0:
+        valid_min = max(0.0, valid_min)
+    default = float(values.median())
+    if is_int:
+        lo, hi, default = float(np.floor(lo)), float(np.ceil(hi)), float(round(default))
+        valid_min, valid_max = float(np.floor(valid_min)), float(np.ceil(valid_max))
+    return Feature(name=name, dtype="int" if is_int else "float", label=name.replace("_", " ").capitalize(),
+                   valid_min=valid_min, valid_max=valid_max, typical_min=lo, typical_max=hi,
+                   default=default, decimals=0 if is_int else 2)

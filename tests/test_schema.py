@@ -1,0 +1,104 @@
+import pandas as pd
+import pytest
+
+from recovery_model.schema import GROUPS, Schema, SchemaError, load_schema
+
+SEED_COLUMNS = ["age", "bmi", "blood_pressure", "oxygen_level", "heart_rate", "sugar_level", "cholesterol",
+                "days_hospitalized", "previous_conditions", "smoker", "alcohol_use", "treatment_intensity",
+                "medication_adherence", "followup_visits", "stress_level", "recovered"]
+INTEGER_FEATURES = {"age", "days_hospitalized", "previous_conditions", "smoker", "alcohol_use",
+                    "treatment_intensity", "medication_adherence", "followup_visits", "stress_level"}
+MODIFIABLE = {"medication_adherence", "followup_visits", "treatment_intensity", "smoker",
+              "alcohol_use", "stress_level"}
+
+
+def test_columns_are_the_seeds_in_order(schema):
+    assert schema.columns == SEED_COLUMNS
+    assert schema.target.name == "recovered" and schema.target.event_value == 0
+
+
+def test_dtypes_match_the_seed(schema):
+    assert {f.name for f in schema.features if f.is_integer} == INTEGER_FEATURES
+
+
+def test_every_feature_is_fully_described(schema):
+    for f in schema.features:
+        assert f.label and f.description and f.group in GROUPS
+        assert f.valid_min <= f.typical_min <= f.typical_max <= f.valid_max
+        assert f.valid_min <= f.default <= f.valid_max
+
+
+def test_modifiable_factors(schema):
+    assert {f.name for f in schema.modifiable} == MODIFIABLE
+
+
+@pytest.mark.parametrize("name, low, high", [
+    ("treatment_intensity", 1, 5), ("medication_adherence", 0, 10), ("stress_level", 1, 10)])
+def test_ordinal_scales(schema, name, low, high):
+    assert (schema.feature(name).valid_min, schema.feature(name).valid_max) == (low, high)
+
+
+def test_ordinals_document_their_scale(schema):
+    for name in ("treatment_intensity", "medication_adherence", "stress_level", "smoker", "alcohol_use"):
+        assert schema.feature(name).levels, name
+    assert len(schema.feature("treatment_intensity").levels) == 5
+
+
+def test_units_carry_clinical_meaning(schema):
+    assert schema.feature("blood_pressure").unit == "mmHg"
+    assert "Systolic" in schema.feature("blood_pressure").label
+    assert schema.feature("oxygen_level").unit == "%" and "SpO2" in schema.feature("oxygen_level").label
+    assert schema.feature("sugar_level").unit == "mg/dL"
+    assert schema.feature("cholesterol").unit == "mg/dL"
+
+
+def test_format_value_reads_like_a_clinician(schema):
+    assert schema.feature("oxygen_level").format_value(87.0) == "SpO2 = 87.0%"
+    assert schema.feature("blood_pressure").format_value(142.4) == "Systolic BP = 142 mmHg"
+    assert schema.feature("smoker").format_value(1) == "Smoker = yes"
+    assert schema.feature("stress_level").format_value(8) == "Stress = 8"
+
+
+def test_toml_round_trip(schema, tmp_path):
+    path = tmp_path / "schema.toml"
+    path.write_text(schema.to_toml(), encoding="utf-8")
+    assert load_schema(path) == schema
+
+
+def test_fingerprint_changes_with_feature_order(schema):
+    data = schema.to_dict()
+    data["features"] = list(reversed(data["features"]))
+    assert Schema.from_dict(data).fingerprint() != schema.fingerprint()
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda d: d["features"].append(dict(d["features"][0])), "twice"),
+    (lambda d: d["features"][0].update(dtype="text"), "dtype"),
+    (lambda d: d["features"][0].update(typical_min=-5), "nest"),
+    (lambda d: d["features"][0].update(group="misc"), "group"),
+    (lambda d: d.pop("target"), "not a valid schema"),
+])
+def test_inconsistent_schemas_are_refused(schema, break_it, message):
+    data = schema.to_dict()
+    break_it(data)
+    with pytest.raises(SchemaError, match=message):
+        Schema.from_dict(data)
+
+
+def test_missing_or_broken_schema_files(tmp_path):
+    with pytest.raises(SchemaError, match="not found"):
+        load_schema(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [", encoding="utf-8")
+    with pytest.raises(SchemaError, match="not valid TOML"):
+        load_schema(bad)
+
+
+def test_infer_a_foreign_schema():
+    frame = pd.DataFrame({"lactate": [1.1, 2.5, 0.9, 4.0], "sofa": [2, 5, 1, 9], "died": [0, 1, 0, 0]})
+    inferred = Schema.infer(frame, target="died")
+    assert inferred.feature_names == ["lactate", "sofa"]
+    assert inferred.feature("sofa").is_integer and not inferred.feature("lactate").is_integer
+    assert inferred.target.event_value == 1
+    with pytest.raises(SchemaError, match="two values"):
+        Schema.infer(frame.assign(died=[0, 1, 2, 0]), target="died")
