@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from recovery_model.checkpoint import DEFAULT_CHECKPOINT
 from recovery_model.errors import RecoveryError
+from recovery_model.network import CONFIGS
+from recovery_model.schema import Schema, load_schema
 
 DEFAULT_ROWS = 15_000
 DEFAULT_SEED = 42
@@ -29,6 +33,99 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from recovery_model.data import load_training_data
+    from recovery_model.predictor import Predictor
+
+    schema = _schema_for(args)
+    frame = load_training_data(args.data, schema)
+    print(f"Training on {len(frame):,} rows of {args.data} ({len(schema.features)} features, "
+          f"config '{args.config}', seed {args.seed}).")
+    started = time.perf_counter()
+    predictor, parts = Predictor.fit(frame, schema, args.config, args.seed, progress=True)
+    model = predictor.model
+    print(f"Early stopping: best epoch {model.best_epoch_} of {len(model.history_)} "
+          f"({time.perf_counter() - started:.1f} s); validation AUROC "
+          f"{model.history_[model.best_epoch_ - 1]['val_auroc']:.3f}.")
+    predictor.save(args.output)
+    if args.target and not args.schema:
+        (args.output / "schema.toml").write_text(schema.to_toml(), encoding="utf-8")
+        print(f"Inferred schema written to {args.output / 'schema.toml'}: review units and ranges.")
+    print(f"Checkpoint written to {args.output}.")
+    if not args.no_evaluate:
+        _write_evaluation(predictor, parts, frame, args)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from recovery_model.data import fingerprint, load_training_data, split
+    from recovery_model.predictor import Predictor
+
+    predictor = Predictor.load(args.checkpoint)
+    frame = load_training_data(args.data, predictor.schema)
+    trained_on = predictor.metadata["training_data"]["fingerprint"]
+    if fingerprint(frame) != trained_on:
+        raise RecoveryError(f"{args.data} is not the data {args.checkpoint} was trained on (fingerprint "
+                            f"{fingerprint(frame)[:12]} ≠ {trained_on[:12]}). Pass the training file with --data.")
+    parts = split(frame, predictor.schema, predictor.metadata["seed"])
+    _write_evaluation(predictor, parts, frame, args)
+    return 0
+
+
+def _write_evaluation(predictor, parts, frame, args: argparse.Namespace) -> None:
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.evaluation import EvaluationSettings, evaluate
+    from recovery_model.model_card import render_model_card
+
+    synthetic = frame.equals(generate_cohort(len(frame), DEFAULT_SEED, predictor.schema)) if \
+        predictor.schema.fingerprint() == load_schema().fingerprint() else False
+    settings = EvaluationSettings(n_bootstrap=args.bootstrap, fresh_rows=args.fresh_rows if synthetic else 0)
+    print(f"Evaluating on {len(parts.test):,} test rows"
+          + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle" if synthetic else "")
+          + f" ({settings.n_bootstrap} bootstrap resamples)...")
+    report = evaluate(predictor, parts, include_oracle=synthetic, settings=settings)
+    predictor.write_report(report, render_model_card(report))
+    auroc = report["test"]["metrics"]["auroc"]
+    print(f"Test AUROC {auroc['value']:.3f} ({auroc['low']:.3f}–{auroc['high']:.3f}); report and model card "
+          f"written to {predictor.folder}.")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from recovery_model.io import read_patient_csv, to_safe_csv
+    from recovery_model.predictor import Predictor
+
+    predictor = Predictor.load(args.checkpoint)
+    ward = predictor.rank(read_patient_csv(args.input), top_k=args.top_k, threshold=args.threshold,
+                          explain=args.explain)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(to_safe_csv(ward.table(predictor.schema)))
+    counts = ward.counts
+    print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
+          f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
+    for warning in ward.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if counts["rejected"]:
+        rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
+        rejected_path.write_bytes(to_safe_csv(ward.rejected))
+        print(f"Rejected rows, with the reason for each, written to {rejected_path}:", file=sys.stderr)
+        for row in ward.rejected.itertuples():
+            print(f"  row {row.row}: {row.problems}", file=sys.stderr)
+    return 0
+
+
+def _schema_for(args: argparse.Namespace) -> Schema:
+    if args.schema:
+        return load_schema(args.schema)
+    if args.target:
+        import pandas as pd
+
+        from recovery_model.io import read_patient_csv
+
+        frame = read_patient_csv(args.data).apply(pd.to_numeric, errors="coerce")
+        return Schema.infer(frame, args.target, name=args.data.stem)
+    return load_schema()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recovery", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,7 +137,41 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--ward-output", type=Path, default=None,
                      help="Also write the sample ward extract here (data/sample_ward.csv).")
     gen.set_defaults(handler=_generate)
+
+    train = sub.add_parser("train", help="Train, calibrate, evaluate and write a checkpoint.")
+    train.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--schema", type=Path, help="TOML schema describing --data (default: ours).")
+    source.add_argument("--target", help="Outcome column of a foreign all-numeric CSV; the schema is inferred.")
+    train.add_argument("--config", choices=sorted(CONFIGS), default="default")
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    train.add_argument("--output", type=Path, default=DEFAULT_CHECKPOINT)
+    train.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation report.")
+    _evaluation_options(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = sub.add_parser("evaluate", help="Rewrite a checkpoint's evaluation report and model card.")
+    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    evaluate.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv")
+    _evaluation_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = sub.add_parser("predict", help="Rank a ward CSV by risk, highest first.")
+    predict.add_argument("--input", type=Path, required=True)
+    predict.add_argument("--output", type=Path, required=True)
+    predict.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    predict.add_argument("--top-k", type=int, default=None, help="Flag the K highest-risk patients.")
+    predict.add_argument("--threshold", type=float, default=None,
+                         help="Flag risks at or above this (default: the model's high-risk threshold).")
+    predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
+    predict.set_defaults(handler=_predict)
     return parser
+
+
+def _evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples for the CIs.")
+    parser.add_argument("--fresh-rows", type=int, default=200_000,
+                        help="Size of the fresh sample scored against the oracle (synthetic data only).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,18 @@
-"""Reading and writing CSV files the same way everywhere."""
+"""Reading patient CSV files defensively and writing CSV files safely, the same way everywhere."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
+
+from recovery_model.errors import DataValidationError
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_SEPARATORS = ",;\t|"
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
@@ -12,3 +20,77 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, lineterminator="\n")
+
+
+def to_safe_csv(frame: pd.DataFrame) -> bytes:
+    """CSV bytes that a spreadsheet cannot run: text cells that start like a formula get a leading
+    apostrophe (OWASP guidance on CSV injection). Numbers are left as numbers."""
+    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(out[column]):
+            out[column] = out[column].map(_neutralise)
+    out.columns = [_neutralise(str(c)) for c in out.columns]
+    return out
+
+
+def _neutralise(cell: object) -> object:
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def read_patient_csv(source: str | Path | bytes, name: str | None = None,
+                     max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
+    """Every cell as text (ids keep leading zeros; the validator parses numbers), from a file or bytes.
+
+    Accepts UTF-8 (with or without BOM) or Latin-1, and `,` `;` tab or `|` separators. Refuses,
+    with a message naming the file, what is not a CSV: empty, binary, spreadsheet, or too large.
+    """
+    if isinstance(source, bytes):
+        data, label = source, name or "the uploaded file"
+    else:
+        path = Path(source)
+        label = name or str(path)
+        if not path.is_file():
+            raise DataValidationError(f"{label}: file not found.")
+        if path.stat().st_size > max_bytes:
+            raise DataValidationError(f"{label} is larger than {max_bytes // 2**20} MB; split it into smaller files.")
+        data = path.read_bytes()
+    if len(data) > max_bytes:
+        raise DataValidationError(f"{label} is larger than {max_bytes // 2**20} MB; split it into smaller files.")
+    text = _decode(data, label)
+    if not text.strip():
+        raise DataValidationError(f"{label} is empty. Export the ward list as CSV with a header row.")
+    separator = _separator(text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise DataValidationError(f"{label} is not a well-formed CSV file ({exc}).") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataValidationError(f"{label} has a header but no patient rows.")
+    return frame.replace({"": None})
+
+
+def _decode(data: bytes, label: str) -> str:
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataValidationError(f"{label} is an Excel workbook, not a CSV file. In Excel choose "
+                                  "File → Save As → CSV, then upload that file.")
+    if b"\x00" in data[:4096]:
+        raise DataValidationError(f"{label} is a binary file, not a CSV text file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _separator(text: str) -> str:
+    header = text.splitlines()[0]
+    counts = {sep: header.count(sep) for sep in _SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","

@@ -11,3 +11,42 @@ DATA = ROOT / "data"
 @pytest.fixture(scope="session")
 def schema() -> Schema:
     return load_schema()
+
+
+@pytest.fixture(scope="session")
+def cohort_small():
+    from recovery_model.cohort import generate_cohort
+
+    return generate_cohort(3000, seed=11)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from recovery_model.network import NetworkConfig
+
+    return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256)
+
+
+@pytest.fixture(scope="session")
+def small_fit(cohort_small, schema, tiny_config):
+    """A predictor trained in about a second, and the split it was trained on."""
+    from recovery_model.predictor import Predictor
+
+    return Predictor.fit(cohort_small, schema, tiny_config, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_predictor(small_fit, tmp_path_factory):
+    from recovery_model.predictor import Predictor
+
+    predictor, _ = small_fit
+    folder = tmp_path_factory.mktemp("checkpoint")
+    predictor.save(folder)
+    return Predictor.load(folder)
+
+
+@pytest.fixture(scope="session")
+def default_predictor():
+    from recovery_model.predictor import Predictor
+
+    return Predictor.load()

@@ -1,0 +1,86 @@
+"""Checkpoints that load without executing code: safetensors weights plus JSON metadata.
+
+A checkpoint is a folder:
+    model.safetensors   tensors only (network weights, scaler statistics, SHAP background)
+    model.json          everything else, with the SHA-256 of the weights and of itself
+    report.json, model_card.md   the evaluation, when `recovery evaluate` has run
+Both checksums are verified on load, so a truncated or edited file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from recovery_model.errors import CheckpointError
+
+FORMAT_VERSION = 1
+WEIGHTS, METADATA = "model.safetensors", "model.json"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
+
+
+def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, folder / WEIGHTS)
+    metadata = {**metadata, "format_version": FORMAT_VERSION,
+                "weights_sha256": _sha256((folder / WEIGHTS).read_bytes())}
+    metadata["metadata_sha256"] = _metadata_digest(metadata)
+    (folder / METADATA).write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a verified checkpoint, or a `CheckpointError` saying what to do."""
+    folder = Path(folder)
+    for name in (METADATA, WEIGHTS):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"No model checkpoint at {folder} ({name} is missing). {RETRAIN_HINT}")
+    metadata = _read_metadata(folder / METADATA)
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{folder} was written by recovery {metadata.get('package_version', '?')} in "
+                              f"checkpoint format {version}; this installation reads format {FORMAT_VERSION}. "
+                              "Upgrade recovery-model, or retrain with this version.")
+    if metadata.get("metadata_sha256") != _metadata_digest(metadata):
+        raise CheckpointError(f"{folder / METADATA} has been edited since it was written (checksum mismatch). "
+                              f"Restore it from version control. {RETRAIN_HINT}")
+    weights = (folder / WEIGHTS).read_bytes()
+    if metadata.get("weights_sha256") != _sha256(weights):
+        raise CheckpointError(f"{folder / WEIGHTS} does not match its checksum: it is truncated or was "
+                              f"changed. Restore it from version control. {RETRAIN_HINT}")
+    try:
+        tensors = load_file(folder / WEIGHTS)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder / WEIGHTS} cannot be read ({exc}). {RETRAIN_HINT}") from None
+    return tensors, metadata
+
+
+def write_json(folder: str | Path, name: str, content: dict[str, Any]) -> None:
+    (Path(folder) / name).write_text(json.dumps(content, indent=1, sort_keys=True, allow_nan=True) + "\n",
+                                     encoding="utf-8")
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}): the file is damaged. {RETRAIN_HINT}") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path} does not hold checkpoint metadata. {RETRAIN_HINT}")
+    return metadata
+
+
+def _metadata_digest(metadata: dict[str, Any]) -> str:
+    body = {k: v for k, v in metadata.items() if k != "metadata_sha256"}
+    return _sha256(json.dumps(body, sort_keys=True).encode())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,270 @@
+"""The evaluation report: rare-outcome metrics with bootstrap CIs, calibration, decision curve,
+baselines side by side, subgroups and global explanations. Accuracy is reported only to show
+what the seed's "96 %" was worth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+from recovery_model.baselines import ORACLE, RiskFunction, fit_baselines
+from recovery_model.cohort import generate_cohort
+from recovery_model.data import Split
+from recovery_model.predictor import Predictor
+
+OURS = "Our MLP (calibrated)"
+FRESH_ROWS, FRESH_SEED = 200_000, 2024
+TOP_K_SHARE = 0.10
+NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.401, 0.01), 2)
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    n_bootstrap: int = 1000
+    fresh_rows: int = FRESH_ROWS
+    explain_rows: int = 300
+    seed: int = 0
+
+
+def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
+    """Discrimination and calibration of a risk for a rare event (positive class = event)."""
+    event, risk = np.asarray(event), np.clip(np.asarray(risk, dtype=float), EPS, 1 - EPS)
+    brier = float(np.mean((risk - event) ** 2))
+    reference = float(np.mean((event.mean() - event) ** 2))
+    intercept, slope = calibration_intercept_slope(event, risk)
+    has_both = 0 < event.sum() < len(event)
+    return {
+        "auroc": float(roc_auc_score(event, risk)) if has_both else float("nan"),
+        "auprc": float(average_precision_score(event, risk)) if has_both else float("nan"),
+        "brier": brier,
+        "scaled_brier": 1 - brier / reference if reference > 0 else float("nan"),
+        "calibration_intercept": intercept,
+        "calibration_slope": slope,
+        "mean_risk": float(risk.mean()),
+        "event_rate": float(event.mean()),
+        "accuracy_at_0_5": float(np.mean((risk >= 0.5) == event)),
+    }
+
+
+def calibration_intercept_slope(event: np.ndarray, risk: np.ndarray) -> tuple[float, float]:
+    """Calibration-in-the-large (intercept with the logit as offset) and the calibration slope."""
+    logit = np.log(risk / (1 - risk))
+    if np.ptp(logit) < 1e-9:
+        return float("nan"), float("nan")
+
+    def score(a: float) -> float:
+        return float(np.sum(event - 1 / (1 + np.exp(-(a + logit)))))
+
+    try:
+        intercept = brentq(score, -10, 10)
+    except ValueError:
+        intercept = float("nan")
+    slope = LogisticRegression(C=1e6, max_iter=1000).fit(logit.reshape(-1, 1), event).coef_[0, 0]
+    return float(intercept), float(slope)
+
+
+def bootstrap(event: np.ndarray, risk: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], dict],
+              n: int, seed: int) -> dict[str, dict[str, float]]:
+    """Point estimate and percentile 95 % CI of each statistic, resampling rows with replacement."""
+    rng = np.random.default_rng(seed)
+    point = statistic(event, risk)
+    draws: dict[str, list[float]] = {k: [] for k in point}
+    for _ in range(n):
+        idx = rng.integers(0, len(event), len(event))
+        if 0 < event[idx].sum() < len(idx):
+            for k, v in statistic(event[idx], risk[idx]).items():
+                draws[k].append(v)
+    return {k: {"value": v, "low": _percentile(draws[k], 2.5), "high": _percentile(draws[k], 97.5)}
+            for k, v in point.items()}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.percentile(finite, q)) if finite else float("nan")
+
+
+def at_threshold(event: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    """Sensitivity, specificity, PPV, NPV and number needed to evaluate for a set of flags."""
+    tp = float(np.sum(flagged & (event == 1)))
+    fp = float(np.sum(flagged & (event == 0)))
+    fn = float(np.sum(~flagged & (event == 1)))
+    tn = float(np.sum(~flagged & (event == 0)))
+    ppv = tp / (tp + fp) if tp + fp else float("nan")
+    return {"sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+            "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+            "ppv": ppv, "npv": tn / (tn + fn) if tn + fn else float("nan"),
+            "nne": 1 / ppv if ppv and np.isfinite(ppv) else float("nan"),
+            "flagged_share": float(np.mean(flagged)), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def top_k_flags(risk: np.ndarray, share: float) -> np.ndarray:
+    k = max(1, round(share * len(risk)))
+    flags = np.zeros(len(risk), dtype=bool)
+    flags[np.argsort(-risk, kind="stable")[:k]] = True
+    return flags
+
+
+def net_benefit(event: np.ndarray, risk: np.ndarray, thresholds: np.ndarray = NET_BENEFIT_THRESHOLDS) -> list:
+    """Decision curve: net benefit of treating those at or above each threshold probability."""
+    n = len(event)
+    rows = []
+    for t in thresholds:
+        flagged = risk >= t
+        tp, fp = np.sum(flagged & (event == 1)), np.sum(flagged & (event == 0))
+        rows.append(float(tp / n - fp / n * t / (1 - t)))
+    return rows
+
+
+def calibration_curve(event: np.ndarray, risk: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Observed vs predicted risk in quantile bins, with a Wilson 95 % interval for the observed."""
+    order = np.argsort(risk, kind="stable")
+    rows = []
+    for chunk in np.array_split(order, bins):
+        n, observed = len(chunk), float(event[chunk].mean())
+        low, high = _wilson(observed, n)
+        rows.append({"predicted": float(risk[chunk].mean()), "observed": observed, "low": low, "high": high,
+                     "n": n})
+    return rows
+
+
+def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def curves(event: np.ndarray, risk: np.ndarray, points: int = 150) -> dict[str, list[float]]:
+    """ROC and precision-recall curves, thinned to about `points` points each."""
+    fpr, tpr, _ = roc_curve(event, risk)
+    precision, recall, _ = precision_recall_curve(event, risk)
+    roc_idx = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).astype(int))
+    pr_idx = np.unique(np.linspace(0, len(recall) - 1, min(points, len(recall))).astype(int))
+    return {"fpr": fpr[roc_idx].tolist(), "tpr": tpr[roc_idx].tolist(),
+            "recall": recall[pr_idx].tolist(), "precision": precision[pr_idx].tolist()}
+
+
+def subgroups(frame: pd.DataFrame, event: np.ndarray, risk: np.ndarray, predictor: Predictor,
+              n_bootstrap: int, seed: int) -> list[dict]:
+    """AUROC and calibration by age band, smoking and comorbidity (where the schema has them)."""
+    names = predictor.schema.feature_names
+    groups: list[tuple[str, str, np.ndarray]] = []
+    if "age" in names:
+        age = frame["age"].to_numpy(float)
+        groups += [("Age", "18–49", age < 50), ("Age", "50–69", (age >= 50) & (age < 70)),
+                   ("Age", "70+", age >= 70)]
+    if "smoker" in names:
+        smoker = frame["smoker"].to_numpy(float)
+        groups += [("Smoking", "non-smokers", smoker == 0), ("Smoking", "smokers", smoker == 1)]
+    if "previous_conditions" in names:
+        conditions = frame["previous_conditions"].to_numpy(float)
+        groups += [("Chronic conditions", "0", conditions == 0),
+                   ("Chronic conditions", "1–2", (conditions >= 1) & (conditions <= 2)),
+                   ("Chronic conditions", "3+", conditions >= 3)]
+    rows = []
+    for group, level, mask in groups:
+        e, r = event[mask], risk[mask]
+        row = {"group": group, "level": level, "patients": int(mask.sum()), "events": int(e.sum()),
+               "mean_risk": float(r.mean()) if len(r) else float("nan"),
+               "event_rate": float(e.mean()) if len(e) else float("nan")}
+        if 0 < e.sum() < len(e):
+            ci = bootstrap(e, r, lambda a, b: {"auroc": float(roc_auc_score(a, b))}, n_bootstrap, seed)["auroc"]
+            row |= {"auroc": ci["value"], "auroc_low": ci["low"], "auroc_high": ci["high"]}
+        rows.append(row)
+    return rows
+
+
+def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, seed: int) -> dict:
+    """Attributions for a sample of test rows: mean |SHAP| and the matrix for beeswarm/dependence."""
+    sample = frame.sample(min(rows, len(frame)), random_state=seed)
+    explanation = predictor.explain(sample)
+    importance = explanation.attributions.abs().mean().sort_values(ascending=False)
+    return {"space": "log-odds of the event", "base_value": explanation.base_value,
+            "importance": {k: float(v) for k, v in importance.items()},
+            "features": list(explanation.values.columns),
+            "values": explanation.values.to_numpy().round(4).tolist(),
+            "attributions": explanation.attributions.to_numpy().round(6).tolist()}
+
+
+def evaluate(predictor: Predictor, parts: Split, include_oracle: bool,
+             settings: EvaluationSettings = EvaluationSettings()) -> dict:
+    """The full report, as a JSON-able dict (see `model_card` for the Markdown)."""
+    schema = predictor.schema
+    seed = settings.seed
+    test = parts.test
+    event = schema.event_from_target(test[schema.target.name])
+    risk = predictor.risk(test)
+    baselines: dict[str, RiskFunction] = {OURS: predictor.risk} | fit_baselines(
+        parts.train, parts.validation, schema, predictor.metadata.get("seed", seed), include_oracle)
+    thresholds = predictor.thresholds
+    report = {
+        "model": {k: predictor.metadata.get(k) for k in ("package_version", "trained_at", "seed", "config_name",
+                                                         "training_data")},
+        "architecture": predictor.model.network_config.to_dict(),
+        "schema": {"name": schema.name, "features": schema.feature_names, "target": schema.target.name,
+                   "event": schema.target.event_label},
+        "thresholds": {"high": thresholds.high, "moderate": thresholds.moderate,
+                       "high_sensitivity_target": thresholds.high_sensitivity,
+                       "moderate_sensitivity_target": thresholds.moderate_sensitivity},
+        "training": {"history": predictor.model.history_, "best_epoch": predictor.model.best_epoch_,
+                     "stopped_epoch": predictor.model.stopped_epoch_,
+                     "calibration": dict(zip(("slope", "intercept"), predictor.model.calibration_, strict=True))},
+        "test": {
+            "rows": len(test), "events": int(event.sum()),
+            "metrics": bootstrap(event, risk, metrics, settings.n_bootstrap, seed),
+            "at_high_threshold": at_threshold(event, risk >= thresholds.high),
+            "at_moderate_threshold": at_threshold(event, risk >= thresholds.moderate),
+            "top_k_share": TOP_K_SHARE,
+            "at_top_k": at_threshold(event, top_k_flags(risk, TOP_K_SHARE)),
+            "calibration_curve": calibration_curve(event, risk),
+            "curves": curves(event, risk),
+            "decision_curve": _decision_curve(event, {OURS: risk}),
+            "predictions": {"risk": risk.round(6).tolist(), "event": event.tolist()},
+        },
+        "baselines": _compare(baselines, test, event, "test"),
+        "subgroups": subgroups(test, event, risk, predictor, min(settings.n_bootstrap, 300), seed),
+        "explanations": global_explanations(predictor, test, settings.explain_rows, seed),
+    }
+    if include_oracle and settings.fresh_rows:
+        fresh = generate_cohort(settings.fresh_rows, FRESH_SEED, schema)
+        fresh_event = schema.event_from_target(fresh[schema.target.name])
+        fresh_risk = predictor.risk(fresh)
+        report["fresh"] = {"rows": len(fresh), "seed": FRESH_SEED, "events": int(fresh_event.sum()),
+                           "metrics": metrics(fresh_event, fresh_risk),
+                           "calibration_curve": calibration_curve(fresh_event, fresh_risk, 20),
+                           "decision_curve": _decision_curve(fresh_event, {k: f(fresh) for k, f in baselines.items()}),
+                           "subgroups": subgroups(fresh, fresh_event, fresh_risk, predictor, 0, seed)}
+        _merge(report["baselines"], _compare(baselines, fresh, fresh_event, "fresh"))
+    return report
+
+
+def _compare(baselines: dict[str, RiskFunction], frame: pd.DataFrame, event: np.ndarray, where: str) -> list:
+    rows = []
+    for name, risk_of in baselines.items():
+        risk = np.asarray(risk_of(frame), dtype=float)
+        rows.append({"name": name, f"{where}_metrics": metrics(event, risk),
+                     f"{where}_at_top_k": at_threshold(event, top_k_flags(risk, TOP_K_SHARE))})
+    return rows
+
+
+def _merge(rows: list[dict], more: list[dict]) -> None:
+    for row, extra in zip(rows, more, strict=True):
+        row.update({k: v for k, v in extra.items() if k != "name"})
+
+
+def _decision_curve(event: np.ndarray, risks: dict[str, np.ndarray]) -> dict:
+    prevalence = float(event.mean())
+    treat_all = [prevalence - (1 - prevalence) * t / (1 - t) for t in NET_BENEFIT_THRESHOLDS]
+    return {"thresholds": NET_BENEFIT_THRESHOLDS.tolist(), "treat_all": treat_all,
+            "treat_none": [0.0] * len(NET_BENEFIT_THRESHOLDS),
+            "models": {name: net_benefit(event, np.asarray(r)) for name, r in risks.items()}}
+
+
+__all__ = ["ORACLE", "OURS", "EvaluationSettings", "evaluate", "metrics"]

@@ -1,0 +1,163 @@
+"""Schema-driven validation of patient rows, shared by the Predictor, the CLI and the dashboard.
+
+Policy (documented in the README):
+- a missing required column makes the whole file unusable: `DataValidationError`, naming the
+  columns and suggesting close matches;
+- a cell that is not a number, not a whole number where one is needed, or outside the hard
+  validity range rejects its row, with a message naming row, column and value;
+- a missing cell is imputed with the training median and flagged, unless more than
+  `MAX_MISSING_SHARE` of a row's features are missing, which rejects the row;
+- a value outside the typical range is scored and flagged as unusual.
+Rows are numbered from 1, as a spreadsheet shows them below the header.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.errors import DataValidationError
+from recovery_model.schema import Feature, Schema
+
+MAX_MISSING_SHARE = 0.2
+ROW = "row"
+STATUS, PROBLEMS, UNUSUAL, IMPUTED = "status", "problems", "unusual_values", "imputed_values"
+TRUE_WORDS = {"yes", "y", "true", "t"}
+FALSE_WORDS = {"no", "n", "false", "f"}
+_UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z/%²µ]*)\s*$")
+
+
+@dataclass
+class ValidationResult:
+    """Every input row, parsed: `frame` keeps input order and adds status, problems and flags."""
+
+    frame: pd.DataFrame
+    feature_names: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def scorable(self) -> pd.DataFrame:
+        return self.frame[self.frame[STATUS] != "rejected"]
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        return self.frame[self.frame[STATUS] == "rejected"]
+
+    def counts(self) -> dict[str, int]:
+        scored = self.scorable
+        flagged = int(((scored[UNUSUAL] != "") | (scored[IMPUTED] != "")).sum())
+        return {"rows": len(self.frame), "scored": len(scored), "flagged": flagged,
+                "rejected": len(self.rejected)}
+
+
+def validate(frame: pd.DataFrame, schema: Schema) -> ValidationResult:
+    """Parse and check every row against the schema; never drops a row."""
+    _check_columns(frame, schema)
+    out = frame.copy()
+    out.insert(0, ROW, np.arange(1, len(frame) + 1))
+    problems = [[] for _ in range(len(frame))]
+    unusual = [[] for _ in range(len(frame))]
+    missing = np.zeros(len(frame), dtype=int)
+    for feature in schema.features:
+        values, cell_problems = _parse_column(frame[feature.name], feature)
+        out[feature.name] = values
+        for i, message in cell_problems.items():
+            problems[i].append(message)
+        missing += np.isnan(values) & ~np.isin(np.arange(len(frame)), list(cell_problems))
+        typical = (values < feature.typical_min) | (values > feature.typical_max)
+        for i in np.flatnonzero(typical & ~np.isnan(values)):
+            unusual[i].append(feature.format_value(values[i]))
+    limit = int(MAX_MISSING_SHARE * len(schema.features))
+    for i in np.flatnonzero(missing > limit):
+        problems[i].append(f"{missing[i]} of {len(schema.features)} features are missing (at most {limit} "
+                           "can be imputed); fill them in")
+    imputed = [[f.display_name for f in schema.features if np.isnan(out[f.name].iat[i])]
+               if not problems[i] else [] for i in range(len(frame))]
+    out[STATUS] = ["rejected" if p else "scored" for p in problems]
+    out[PROBLEMS] = ["; ".join(p) for p in problems]
+    out[UNUSUAL] = ["; ".join(u) if not p else "" for u, p in zip(unusual, problems, strict=True)]
+    out[IMPUTED] = ["; ".join(m) for m in imputed]
+    return ValidationResult(out, schema.feature_names, _duplicate_id_warnings(out, schema))
+
+
+def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
+    columns = [str(c) for c in frame.columns]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise DataValidationError(f"The columns {duplicated} appear more than once; keep one of each.")
+    missing = [name for name in schema.feature_names if name not in columns]
+    if missing:
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6) or \
+                [c for c in columns if _normalise(c) == _normalise(name)]
+            if close:
+                hints.append(f"'{close[0]}' → '{name}'")
+        advice = f" Did you mean: {', '.join(hints)}?" if hints else ""
+        raise DataValidationError(f"Missing required columns: {', '.join(missing)}.{advice} "
+                                  "Download the template for the expected header.")
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _parse_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray, dict[int, str]]:
+    """Numbers from a column, and a message for each cell that cannot be used."""
+    values = np.full(len(column), np.nan)
+    problems: dict[int, str] = {}
+    for i, raw in enumerate(column.tolist()):
+        value, problem = _parse_cell(raw, feature)
+        if problem:
+            problems[i] = f"{feature.name} = '{raw}': {problem}"
+        else:
+            values[i] = value
+    return values, problems
+
+
+def _parse_cell(raw: object, feature: Feature) -> tuple[float, str]:
+    if raw is None or (not isinstance(raw, str) and pd.isna(raw)):
+        return np.nan, ""
+    if isinstance(raw, bool | np.bool_ | int | float | np.integer | np.floating):
+        value = float(raw)
+    else:
+        value, problem = _parse_text(str(raw), feature)
+        if problem or np.isnan(value):
+            return value, problem
+    if not np.isfinite(value):
+        return np.nan, "not a finite number"
+    if feature.is_integer and value != round(value):
+        return np.nan, "must be a whole number"
+    if not feature.valid_min <= value <= feature.valid_max:
+        return np.nan, (f"outside the possible range {feature.valid_min:g}–{feature.valid_max:g}"
+                        f"{' ' + feature.unit if feature.unit else ''}; check the value or its unit")
+    return value, ""
+
+
+def _parse_text(text: str, feature: Feature) -> tuple[float, str]:
+    text = text.strip()
+    if text == "" or text.lower() in {"na", "n/a", "nan", "null", "none", "-"}:
+        return np.nan, ""
+    if feature.is_binary and text.lower() in TRUE_WORDS | FALSE_WORDS:
+        return float(text.lower() in TRUE_WORDS), ""
+    match = _UNIT_SUFFIX.match(text)
+    if not match:
+        return np.nan, f"not a number (expected {feature.unit or 'a number'})"
+    number, unit = match.groups()
+    if unit and unit.lower() != feature.unit.lower().replace("²", "2") and unit.lower() != feature.unit.lower():
+        return np.nan, f"unit '{unit}' is not {feature.unit or 'expected'}; convert to {feature.unit}"
+    return float(number.replace(",", ".")), ""
+
+
+def _duplicate_id_warnings(frame: pd.DataFrame, schema: Schema) -> list[str]:
+    if schema.id_column not in frame.columns:
+        return []
+    ids = frame[schema.id_column]
+    repeated = ids[ids.duplicated(keep=False) & ids.notna()]
+    return [f"Patient id '{pid}' appears on rows {', '.join(map(str, frame.loc[group.index, ROW]))}; "
+            "each is scored, check for a duplicated extract."
+            for pid, group in repeated.groupby(repeated, sort=False)]

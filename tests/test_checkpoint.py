@@ -1,0 +1,89 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from recovery_model.checkpoint import METADATA, WEIGHTS
+from recovery_model.errors import CheckpointError
+from recovery_model.predictor import Predictor
+from recovery_model.schema import Schema
+
+
+@pytest.fixture
+def checkpoint(small_predictor, tmp_path):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(small_predictor.folder, folder)
+    return folder
+
+
+def test_round_trip_gives_identical_risks(small_fit, small_predictor):
+    predictor, parts = small_fit
+    np.testing.assert_array_equal(small_predictor.risk(parts.test), predictor.risk(parts.test))
+    assert small_predictor.thresholds == predictor.thresholds
+    assert small_predictor.schema == predictor.schema
+
+
+def test_metadata_records_provenance(small_predictor):
+    meta = small_predictor.metadata
+    for key in ("package_version", "trained_at", "training_data", "schema", "thresholds", "model",
+                "weights_sha256", "metadata_sha256", "format_version"):
+        assert key in meta
+    assert len(meta["training_data"]["fingerprint"]) == 64
+    assert meta["model"]["history"] and "slope" in meta["model"]["calibration"]
+
+
+def test_weights_file_holds_no_pickle(checkpoint):
+    data = (checkpoint / WEIGHTS).read_bytes()
+    header_length = int.from_bytes(data[:8], "little")
+    json.loads(data[8:8 + header_length])  # safetensors: a JSON header, then raw numbers
+    assert b"\x80\x04\x95" not in data[:16] and not data.startswith(b"PK")
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="recovery train"):
+        Predictor.load(tmp_path / "nowhere")
+
+
+def test_truncated_weights(checkpoint):
+    data = (checkpoint / WEIGHTS).read_bytes()
+    (checkpoint / WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        Predictor.load(checkpoint)
+
+
+def test_tampered_weights(checkpoint):
+    data = bytearray((checkpoint / WEIGHTS).read_bytes())
+    data[-5] ^= 0xFF
+    (checkpoint / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum"):
+        Predictor.load(checkpoint)
+
+
+def test_tampered_metadata(checkpoint):
+    meta = json.loads((checkpoint / METADATA).read_text())
+    meta["thresholds"]["high"] = 0.99
+    (checkpoint / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="edited"):
+        Predictor.load(checkpoint)
+
+
+def test_damaged_metadata(checkpoint):
+    (checkpoint / METADATA).write_text("{ not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        Predictor.load(checkpoint)
+
+
+def test_future_format_version(checkpoint):
+    meta = json.loads((checkpoint / METADATA).read_text())
+    meta["format_version"] = 99
+    (checkpoint / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="Upgrade"):
+        Predictor.load(checkpoint)
+
+
+def test_wrong_schema(checkpoint, schema):
+    data = schema.to_dict()
+    data["name"], data["features"] = "other", data["features"][::-1]
+    with pytest.raises(CheckpointError, match="trained for schema"):
+        Predictor.load(checkpoint, expected_schema=Schema.from_dict(data))

@@ -1,0 +1,101 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recovery_model.cli import main
+from recovery_model.cohort import generate_cohort
+from recovery_model.predictor import Predictor
+from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    data = folder / "patients.csv"
+    generate_cohort(2500, seed=5).to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--output", str(folder / "model"), "--no-evaluate"]) == 0
+    return folder / "model"
+
+
+def test_train_writes_a_loadable_checkpoint(trained):
+    predictor = Predictor.load(trained)
+    assert predictor.metadata["training_data"]["rows"] == 2500
+
+
+def test_predict_ranks_the_sample_ward(trained, tmp_path, capsys):
+    out = tmp_path / "ranked.csv"
+    assert main(["predict", "--input", str(DATA / "sample_ward.csv"), "--output", str(out),
+                 "--checkpoint", str(trained), "--top-k", "5", "--explain"]) == 0
+    ranked = pd.read_csv(out)
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    assert len(ranked) == len(ward) and set(ranked["patient_id"]) == set(ward["patient_id"])
+    assert ranked["risk"].is_monotonic_decreasing and ranked["in_top_k"].sum() == 5
+    assert {"driver_1", "driver_2", "driver_3", "tier"} <= set(ranked.columns)
+    assert "48 scored" in capsys.readouterr().out
+
+
+def test_predict_reports_and_writes_rejected_rows(trained, tmp_path, capsys):
+    ward = pd.read_csv(DATA / "sample_ward.csv", dtype=str)
+    ward.loc[3, "oxygen_level"] = "250"
+    ward.loc[4, "patient_id"] = "=HYPERLINK(\"http://x\")"
+    source = tmp_path / "ward.csv"
+    ward.to_csv(source, index=False)
+    out = tmp_path / "ranked.csv"
+    assert main(["predict", "--input", str(source), "--output", str(out), "--checkpoint", str(trained)]) == 0
+    err = capsys.readouterr().err
+    assert "row 4: oxygen_level = '250'" in err
+    rejected = pd.read_csv(tmp_path / "ranked_rejected.csv")
+    assert list(rejected["row"]) == [4]
+    assert len(pd.read_csv(out)) == len(ward) - 1
+    assert "'=HYPERLINK" in out.read_text()
+
+
+def test_missing_columns_fail_with_a_message_not_a_traceback(trained, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(DATA / "sample_ward.csv").rename(columns={"oxygen_level": "oxygen level"}).to_csv(bad, index=False)
+    assert main(["predict", "--input", str(bad), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert "oxygen_level" in err and "'oxygen level'" in err and "Traceback" not in err
+
+
+def test_missing_checkpoint_says_how_to_fix(tmp_path, capsys):
+    assert main(["predict", "--input", str(DATA / "sample_ward.csv"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(tmp_path / "none")]) == 2
+    assert "recovery train" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_other_data(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained), "--data", str(DATA / "patients.csv")]) == 2
+    assert "not the data" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bring_your_own_data_with_other_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 3000
+    foreign = pd.DataFrame({"lactate_mmol": rng.gamma(2, 1, n).round(2), "sofa": rng.integers(0, 15, n),
+                            "creatinine": rng.normal(1.0, 0.3, n).round(2), "ventilated": rng.integers(0, 2, n)})
+    logit = -4 + 0.5 * foreign["lactate_mmol"] + 0.15 * foreign["sofa"] + 0.8 * foreign["ventilated"]
+    foreign["died_30d"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    foreign.loc[rng.choice(n, 150, replace=False), "creatinine"] = np.nan
+    data = tmp_path / "icu.csv"
+    foreign.to_csv(data, index=False)
+    out = tmp_path / "icu_model"
+    assert main(["train", "--data", str(data), "--target", "died_30d", "--output", str(out),
+                 "--bootstrap", "20"]) == 0
+    predictor = Predictor.load(out)
+    assert predictor.schema.feature_names == ["lactate_mmol", "sofa", "creatinine", "ventilated"]
+    assert (out / "schema.toml").is_file() and (out / "model_card.md").is_file()
+    report = predictor.report
+    assert report["test"]["metrics"]["auroc"]["value"] > 0.7
+    assert not any("Oracle" in b["name"] for b in report["baselines"])
+    ward = foreign.drop(columns="died_30d").head(20).assign(patient_id=[f"icu{i}" for i in range(20)])
+    result = predictor.rank(ward, top_k=3)
+    assert result.ranked["risk"].is_monotonic_decreasing
+    assert len(result.ranked) + len(result.rejected) == 20
+    # 1 missing of 4 features is more than the 20 % that may be imputed: rejected, with the reason
+    assert result.rejected["problems"].str.contains("missing").all()
+    assert result.rejected["row"].tolist() == (ward.index[ward.isna().any(axis=1)] + 1).tolist()
+    assert main(["train", "--data", str(data), "--schema", str(out / "schema.toml"), "--output",
+                 str(tmp_path / "again"), "--no-evaluate"]) == 0

@@ -1,0 +1,113 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recovery_model.baselines import news2_partial
+from recovery_model.evaluation import (
+    EvaluationSettings,
+    at_threshold,
+    bootstrap,
+    calibration_curve,
+    evaluate,
+    metrics,
+    net_benefit,
+    top_k_flags,
+)
+from recovery_model.model_card import render_model_card
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    rng = np.random.default_rng(1)
+    risk = 1 / (1 + np.exp(-rng.normal(-3.5, 1.2, 50_000)))
+    return (rng.random(len(risk)) < risk).astype(int), risk
+
+
+def test_perfectly_calibrated_risks_have_slope_one_and_intercept_zero(calibrated):
+    event, risk = calibrated
+    m = metrics(event, risk)
+    assert m["calibration_slope"] == pytest.approx(1, abs=0.05)
+    assert m["calibration_intercept"] == pytest.approx(0, abs=0.05)
+    assert 0 < m["scaled_brier"] < 1
+
+
+def test_overconfident_risks_have_slope_below_one(calibrated):
+    event, risk = calibrated
+    logit = np.log(risk / (1 - risk))
+    overconfident = 1 / (1 + np.exp(-(2 * (logit + 3.5) - 3.5)))
+    assert metrics(event, overconfident)["calibration_slope"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_ranking_metrics_on_a_perfect_and_a_useless_model():
+    event = np.array([0, 0, 0, 1, 1])
+    perfect = metrics(event, np.array([0.1, 0.2, 0.3, 0.8, 0.9]))
+    assert perfect["auroc"] == 1 and perfect["auprc"] == 1
+    assert metrics(event, np.full(5, 0.4))["auroc"] == 0.5
+
+
+def test_the_majority_class_has_high_accuracy_and_no_skill():
+    event = np.array([0] * 966 + [1] * 34)
+    m = metrics(event, np.full(1000, 0.034))
+    assert m["accuracy_at_0_5"] == pytest.approx(0.966) and m["auroc"] == 0.5
+    assert m["scaled_brier"] == pytest.approx(0, abs=1e-9)
+
+
+def test_threshold_metrics_count_correctly():
+    event = np.array([1, 1, 0, 0, 0, 1])
+    flagged = np.array([True, False, True, False, False, True])
+    t = at_threshold(event, flagged)
+    assert (t["tp"], t["fp"], t["fn"], t["tn"]) == (2, 1, 1, 2)
+    assert t["sensitivity"] == pytest.approx(2 / 3) and t["ppv"] == pytest.approx(2 / 3)
+    assert t["nne"] == pytest.approx(1.5)
+
+
+def test_top_k_flags_exactly_k():
+    flags = top_k_flags(np.array([0.1, 0.5, 0.3, 0.9]), 0.5)
+    assert list(flags) == [False, True, False, True]
+
+
+def test_net_benefit_matches_the_formula():
+    event = np.array([1, 0, 0, 1, 0])
+    risk = np.array([0.6, 0.4, 0.1, 0.3, 0.05])
+    nb = net_benefit(event, risk, np.array([0.2]))[0]
+    assert nb == pytest.approx(2 / 5 - 1 / 5 * 0.2 / 0.8)
+
+
+def test_bootstrap_interval_contains_the_estimate(calibrated):
+    event, risk = calibrated
+    ci = bootstrap(event[:3000], risk[:3000], metrics, n=50, seed=0)["auroc"]
+    assert ci["low"] < ci["value"] < ci["high"]
+
+
+def test_calibration_curve_bins(calibrated):
+    event, risk = calibrated
+    curve = calibration_curve(event, risk, bins=5)
+    assert len(curve) == 5 and sum(b["n"] for b in curve) == len(event)
+    for b in curve:
+        assert b["low"] <= b["observed"] <= b["high"]
+        assert abs(b["observed"] - b["predicted"]) < 0.02
+
+
+@pytest.mark.parametrize("spo2, sbp, pulse, points", [
+    (97, 120, 70, 0), (95, 120, 70, 1), (93, 120, 70, 2), (91, 120, 70, 3),
+    (97, 105, 70, 1), (97, 95, 70, 2), (97, 90, 70, 3), (97, 225, 70, 3),
+    (97, 120, 45, 1), (97, 120, 100, 1), (97, 120, 120, 2), (97, 120, 135, 3), (97, 120, 40, 3),
+    (88, 85, 140, 9),
+])
+def test_news2_bands(spo2, sbp, pulse, points):
+    frame = pd.DataFrame({"oxygen_level": [spo2], "blood_pressure": [sbp], "heart_rate": [pulse]})
+    assert news2_partial(frame)[0] == points
+
+
+def test_report_has_every_section_and_baseline(small_fit):
+    predictor, parts = small_fit
+    report = evaluate(predictor, parts, include_oracle=True,
+                      settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30))
+    for key in ("test", "baselines", "subgroups", "explanations", "fresh", "training", "thresholds"):
+        assert key in report
+    names = [b["name"] for b in report["baselines"]]
+    assert len(names) == 7 and any("Oracle" in n for n in names) and any("NEWS2" in n for n in names)
+    assert all("fresh_metrics" in b and "test_metrics" in b for b in report["baselines"])
+    assert report["test"]["metrics"]["auroc"]["low"] <= report["test"]["metrics"]["auroc"]["value"]
+    card = render_model_card(report)
+    assert "Intended use" in card and "Limitations" in card and "Oracle" in card

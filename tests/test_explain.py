@@ -1,0 +1,34 @@
+import numpy as np
+import pandas as pd
+
+from tests.conftest import DATA
+
+
+def test_local_accuracy_in_log_odds(default_predictor):
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    explanation = default_predictor.explain(ward)
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
+    np.testing.assert_allclose(explanation.risk, default_predictor.risk(ward), atol=1e-6)
+
+
+def test_values_are_shown_unscaled(default_predictor, schema):
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    explanation = default_predictor.explain(ward)
+    np.testing.assert_allclose(explanation.values.to_numpy(), ward[schema.feature_names].to_numpy(dtype=float))
+
+
+def test_drivers_are_ordered_by_size_and_read_clinically(default_predictor, schema):
+    patient = pd.DataFrame([schema.defaults()]).assign(oxygen_level=85.0)
+    explanation = default_predictor.explain(patient)
+    drivers = explanation.drivers(0, schema)
+    assert drivers["log_odds"].abs().is_monotonic_decreasing
+    assert drivers.iloc[0]["feature"] == "oxygen_level" and drivers.iloc[0]["log_odds"] > 0
+    assert explanation.driver_text(0, schema, 1) == ["SpO2 = 85.0% ↑ risk"]
+
+
+def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, schema):
+    patient = pd.DataFrame([schema.defaults()]).assign(bmi=np.nan)
+    explanation = default_predictor.explain(patient)
+    median = default_predictor.model.medians_[schema.feature_names.index("bmi")]
+    assert explanation.values.iloc[0]["bmi"] == median

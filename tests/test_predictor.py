@@ -1,0 +1,87 @@
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recovery_model.predictor import Thresholds, threshold_for_sensitivity
+from tests.conftest import DATA
+
+
+@pytest.fixture
+def ward():
+    return pd.read_csv(DATA / "sample_ward.csv")
+
+
+def test_one_output_row_per_input_row_with_pass_through(small_predictor, ward):
+    scored = small_predictor.predict_risk(ward)
+    assert len(scored) == len(ward)
+    pd.testing.assert_series_equal(scored["patient_id"], ward["patient_id"])
+    pd.testing.assert_series_equal(scored["bed"], ward["bed"])
+    assert scored["risk"].between(0, 1).all()
+    assert set(scored["tier"]) <= {"low", "moderate", "high"}
+
+
+def test_risk_is_the_calibrated_probability_of_not_recovering(small_predictor, ward, schema):
+    scored = small_predictor.predict_risk(ward)
+    np.testing.assert_allclose(scored["risk"], small_predictor.model.predict_proba(ward)[:, 1])
+
+
+def test_rejected_rows_keep_their_place_and_reason(small_predictor, ward):
+    ward = ward.astype({"oxygen_level": object, "age": object})
+    ward.loc[2, "oxygen_level"] = 140
+    ward.loc[5, "age"] = "old"
+    scored = small_predictor.predict_risk(ward)
+    assert len(scored) == len(ward)
+    assert list(scored.loc[scored["status"] == "rejected", "row"]) == [3, 6]
+    assert "oxygen_level = '140'" in scored.loc[2, "problems"] and "possible range" in scored.loc[2, "problems"]
+    assert "not a number" in scored.loc[5, "problems"]
+    assert scored.loc[[2, 5], "risk"].isna().all()
+
+
+def test_imputed_and_unusual_values_are_flagged(small_predictor, ward):
+    ward.loc[0, "bmi"] = np.nan
+    ward.loc[1, "oxygen_level"] = 80.0
+    scored = small_predictor.predict_risk(ward)
+    assert scored.loc[0, "imputed_values"] == "BMI" and scored.loc[0, "status"] == "scored"
+    assert "SpO2 = 80.0%" in scored.loc[1, "unusual_values"]
+
+
+def test_rank_sorts_by_risk_and_flags_top_k(small_predictor, ward):
+    result = small_predictor.rank(ward, top_k=5, threshold=0.05)
+    ranked = result.ranked
+    assert ranked["risk"].is_monotonic_decreasing
+    assert ranked["in_top_k"].sum() == 5 and ranked["in_top_k"].iloc[:5].all()
+    assert (ranked["above_threshold"] == (ranked["risk"] >= 0.05)).all()
+    assert result.counts == {"rows": len(ward), "scored": len(ward), "flagged": result.counts["flagged"],
+                             "rejected": 0}
+    table = result.table(small_predictor.schema)
+    assert list(table.columns[:4]) == ["rank", "patient_id", "ward", "bed"]
+    assert table["driver_1"].str.contains("risk").all()
+
+
+def test_counts_add_up(small_predictor, ward):
+    ward = ward.astype({"heart_rate": object})
+    ward.loc[[1, 4], "heart_rate"] = "-"  # missing: imputed
+    ward.loc[7, "heart_rate"] = "fast"
+    counts = small_predictor.rank(ward, explain=False).counts
+    assert counts["scored"] + counts["rejected"] == counts["rows"] == len(ward)
+    assert counts["rejected"] == 1 and counts["flagged"] >= 2
+
+
+def test_thresholds_are_chosen_by_validation_sensitivity():
+    risk = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.05])
+    event = np.array([1, 0, 1, 1, 0, 1, 0])
+    assert threshold_for_sensitivity(risk, event, 0.5) == 0.7
+    assert threshold_for_sensitivity(risk, event, 0.75) == 0.3
+    thresholds = Thresholds.from_validation(risk, event)
+    assert list(thresholds.tier(np.array([0.95, 0.2, 0.01]))) == ["high", "moderate", "low"]
+
+
+def test_concurrent_explanations_do_not_cross(small_predictor, ward):
+    rows = [ward.iloc[[i]] for i in range(len(ward))]
+    expected = [small_predictor.explain(r).attributions.to_numpy() for r in rows]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda r: small_predictor.explain(r).attributions.to_numpy(), rows * 3))
+    for i, attributions in enumerate(got):
+        np.testing.assert_allclose(attributions, expected[i % len(rows)], atol=1e-12)
