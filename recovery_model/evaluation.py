@@ -185,9 +185,8 @@ def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, se
     """Attributions for a sample of test rows: mean |SHAP| and the matrix for beeswarm/dependence."""
     sample = frame.sample(min(rows, len(frame)), random_state=seed)
     explanation = predictor.explain(sample)
-    importance = explanation.attributions.abs().mean().sort_values(ascending=False)
     return {"space": "log-odds of the event", "base_value": explanation.base_value,
-            "importance": {k: float(v) for k, v in importance.items()},
+            "importance": explanation.importance(),
             "features": list(explanation.values.columns),
             "values": explanation.values.to_numpy().round(4).tolist(),
             "attributions": explanation.attributions.to_numpy().round(6).tolist()}

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import shap
 import torch
 from torch import nn
 
@@ -55,6 +54,11 @@ class Explanation:
     def base_risk(self) -> float:
         return float(sigmoid(self.base_value))
 
+    def importance(self) -> dict[str, float]:
+        """Mean |attribution| per feature, largest first: what drives risk across these rows."""
+        mean = self.attributions.abs().mean().sort_values(ascending=False)
+        return {name: float(value) for name, value in mean.items()}
+
     def drivers(self, row: int, schema: Schema, top: int | None = None) -> pd.DataFrame:
         """One row's features ordered by |attribution|, with the value as a clinician reads it."""
         contributions = self.attributions.iloc[row]
@@ -81,6 +85,8 @@ class Explainer:
         network = copy.deepcopy(model.network_).double().eval()
         self._module = _CalibratedNetwork(network, *model.calibration_).double().eval()
         self._background = torch.as_tensor(np.asarray(background, dtype=np.float64))
+        import shap  # imported on first use: it adds ~2 s to start-up, which the Home page need not pay
+
         self._explainer = shap.DeepExplainer(self._module, self._background)
         self._lock = threading.Lock()
         with torch.no_grad():

@@ -8,6 +8,8 @@ P(recovered = 0)). Tiers come from thresholds chosen on validation rows (see `Th
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +32,7 @@ from recovery_model.validation import IMPUTED, PROBLEMS, ROW, STATUS, UNUSUAL, V
 RISK, TIER, RANK, IN_TOP_K, ABOVE_THRESHOLD = "risk", "tier", "rank", "in_top_k", "above_threshold"
 HIGH_SENSITIVITY, MODERATE_SENSITIVITY = 0.5, 0.8
 BACKGROUND_ROWS = 100
+CHECKPOINT_ENV = "RECOVERY_CHECKPOINT"
 _SCORE_COLUMNS = {RANK, ROW, RISK, TIER, IN_TOP_K, ABOVE_THRESHOLD, STATUS, PROBLEMS, UNUSUAL, IMPUTED}
 
 
@@ -101,6 +104,7 @@ class Predictor:
         self.metadata = metadata or {}
         self.folder = folder
         self._explainer: Explainer | None = None
+        self._explainer_lock = threading.Lock()
 
     # ----- training -------------------------------------------------------------------------
     @classmethod
@@ -137,8 +141,8 @@ class Predictor:
 
     @classmethod
     def load(cls, folder: str | Path | None = None, expected_schema: Schema | None = None) -> Predictor:
-        """Load and verify a checkpoint (the committed default when no folder is given)."""
-        folder = Path(folder) if folder is not None else DEFAULT_CHECKPOINT
+        """Load and verify a checkpoint: `folder`, else $RECOVERY_CHECKPOINT, else the committed default."""
+        folder = Path(folder or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
         tensors, metadata = load_checkpoint(folder)
         try:
             schema = Schema.from_dict(metadata["schema"], f"{folder}/model.json")
@@ -156,6 +160,12 @@ class Predictor:
                 f"{', '.join(schema.feature_names[:5])}, ...), not for '{expected_schema.name}'. Load the "
                 "checkpoint trained on this kind of data, or train one with `recovery train --schema`.")
         return cls(model, schema, thresholds, background, metadata, folder)
+
+    @property
+    def average_risk(self) -> float:
+        """The event rate of the training data: the risk of the average patient."""
+        data = self.metadata.get("training_data", {})
+        return data["events"] / data["rows"] if data.get("rows") else float("nan")
 
     @property
     def report(self) -> dict[str, Any] | None:
@@ -192,9 +202,17 @@ class Predictor:
 
     def explain(self, frame: pd.DataFrame) -> Explanation:
         """SHAP attributions in calibrated log-odds (base + sum = log-odds of the risk)."""
-        if self._explainer is None:
-            self._explainer = Explainer(self.model, self.background)
-        return self._explainer.explain(frame)
+        return self._get_explainer().explain(frame)
+
+    def warm_up(self) -> None:
+        """Build the explainer and explain one patient, so the first real request is fast."""
+        self.explain(pd.DataFrame([self.schema.defaults()]))
+
+    def _get_explainer(self) -> Explainer:
+        with self._explainer_lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self.model, self.background)
+            return self._explainer
 
     def rank(self, frame: pd.DataFrame, top_k: int | None = None, threshold: float | None = None,
              explain: bool = True) -> RankedWard:

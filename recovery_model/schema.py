@@ -78,10 +78,11 @@ class Feature:
             parts.append("Scale: " + "; ".join(f"{k} = {v}" for k, v in self.levels.items()) + ".")
         return " ".join(p for p in parts if p)
 
-    def typical_range_text(self) -> str:
-        fmt = (lambda v: f"{v:.0f}") if self.is_integer or self.decimals == 0 else (
-            lambda v: f"{v:.{self.decimals}f}")
-        unit = f" {self.unit}" if self.unit and not self.unit.startswith(("score", "level")) else ""
+    def typical_range_text(self, with_unit: bool = True) -> str:
+        def fmt(v: float) -> str:
+            return f"{v:.0f}" if float(v).is_integer() else f"{v:.{max(self.decimals, 1)}f}"
+
+        unit = f" {self.unit}" if with_unit and self.unit and not self.unit.startswith(("score", "level")) else ""
         return f"{fmt(self.typical_min)}–{fmt(self.typical_max)}{unit}"
 
 

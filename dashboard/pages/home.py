@@ -1,9 +1,50 @@
 import streamlit as st
 
-from recovery_model.schema import load_schema
+from recovery_model.narrative import percent
+
+from components import predictor_or_stop
 
 st.title("Recovery risk")
-st.info("The model and its pages are being built. This page lists the patient schema the tool reads.")
-schema = load_schema()
-st.dataframe([{"feature": f.label, "unit": f.unit, "typical range": f.typical_range_text(),
-               "group": f.group} for f in schema.features], hide_index=True)
+st.markdown(
+    "Estimates each patient's **risk of not recovering** after treatment, calibrated so that a risk of "
+    "10 % means about 10 in 100 such patients do not recover, and shows the factors behind it.")
+st.warning("**Decision support, not a diagnosis.** Use it to prioritise review and monitoring alongside "
+           "clinical judgement. Never withhold care because a risk is low. Not for children, not for "
+           "emergency triage, and not for real patients until retrained and validated on local data.",
+           icon=":material/warning:")
+
+predictor = predictor_or_stop()
+meta, report = predictor.metadata, predictor.report
+data = meta.get("training_data", {})
+
+st.subheader("Where to go")
+left, middle, right = st.columns(3)
+with left:
+    st.page_link("pages/patient.py", label="**Patient** — clinicians", icon=":material/stethoscope:")
+    st.caption("Enter one patient: risk, tier, the drivers, and what-if for the factors you can change.")
+with middle:
+    st.page_link("pages/ward.py", label="**Ward** — bed managers", icon=":material/bed:")
+    st.caption("Upload a ward CSV: patients ranked by risk, flagged against your monitoring slots, ready to download.")
+with right:
+    st.page_link("pages/model.py", label="**Model** — analysts", icon=":material/monitoring:")
+    st.caption("Performance with confidence intervals, calibration, baselines, learning curve, explanations.")
+
+st.subheader("The model loaded")
+st.markdown(
+    f"Trained {meta.get('trained_at', '?')} on **{data.get('rows', 0):,} patients** "
+    f"({data.get('events', 0)} did not recover, {percent(predictor.average_risk)}); schema "
+    f"`{predictor.schema.name}`, {len(predictor.schema.features)} features; package "
+    f"{meta.get('package_version', '?')}. Data fingerprint `{str(data.get('fingerprint', ''))[:12]}`.")
+if report is None:
+    st.info("No evaluation report next to this model. Run `.venv/bin/recovery evaluate` to write one.")
+else:
+    metrics = report["test"]["metrics"]
+    cols = st.columns(4)
+    for col, (label, key, digits) in zip(cols, [("AUROC", "auroc", 3), ("AUPRC", "auprc", 3),
+                                                ("Calibration slope", "calibration_slope", 2),
+                                                ("Scaled Brier", "scaled_brier", 3)], strict=True):
+        m = metrics[key]
+        col.metric(label, f"{m['value']:.{digits}f}", help="Held-out test split; 95 % bootstrap CI below.")
+        col.caption(f"95 % CI {m['low']:.{digits}f}–{m['high']:.{digits}f}")
+    st.caption(f"On {report['test']['rows']:,} held-out patients ({report['test']['events']} events). Accuracy is "
+               "not shown: predicting 'recovers' for everyone scores 96.6 % and finds no one.")

@@ -1,0 +1,108 @@
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from recovery_model import DataValidationError
+from recovery_model.io import read_patient_csv, to_safe_csv
+from recovery_model.narrative import percent
+from recovery_model.plots import importance_bar, risk_histogram, waterfall
+
+from components import format_risk, predictor_or_stop, risk_column
+
+SAMPLE_WARD = "data/sample_ward.csv"
+
+st.title("Ward")
+st.caption("Upload a ward list to rank patients by risk and flag them against the monitoring slots you have.")
+predictor = predictor_or_stop()
+schema = predictor.schema
+
+template = pd.DataFrame(columns=[schema.id_column, *schema.feature_names])
+with st.expander("What the file needs", expanded=False):
+    st.markdown(
+        f"A CSV with a header row holding these {len(schema.features)} columns (any order): "
+        + ", ".join(f"`{f.name}` ({f.unit or 'see help'})" for f in schema.features)
+        + f". A `{schema.id_column}` column and any others (bed, ward, …) are passed through untouched. "
+        "Blank cells are filled with the training median and flagged (at most 3 per patient); impossible "
+        "values reject the row with a message. Nothing is dropped silently.")
+    st.download_button("Download an empty template", to_safe_csv(template), "ward_template.csv", "text/csv",
+                       on_click="ignore")
+
+upload = st.file_uploader("Ward CSV", type=["csv", "txt"], key="ward_upload")
+use_sample = st.toggle("Use the sample ward (48 synthetic patients)", key="use_sample", value=False)
+if upload is not None:
+    content, name = upload.getvalue(), upload.name
+elif use_sample:
+    with open(SAMPLE_WARD, "rb") as handle:
+        content, name = handle.read(), "sample_ward.csv"
+else:
+    st.info("Upload a ward CSV, or switch on the sample ward to try the page.")
+    st.stop()
+
+left, right = st.columns(2)
+slots = left.number_input("Monitoring slots available (flag the top K)", 0, 10_000, 5, step=1, key="slots")
+threshold = right.number_input("Flag risks at or above (%)", 0.0, 100.0,
+                               round(100 * predictor.thresholds.high, 1), step=0.5, format="%.1f", key="threshold",
+                               help="Defaults to the model's high-risk threshold.") / 100
+
+try:
+    frame = read_patient_csv(content, name)
+    ward = predictor.rank(frame, top_k=int(slots) or None, threshold=threshold)
+except DataValidationError as exc:
+    st.error(f"**This file cannot be used.** {exc}")
+    st.stop()
+
+counts = ward.counts
+cols = st.columns(4)
+cols[0].metric("Rows in the file", counts["rows"])
+cols[1].metric("Scored", counts["scored"])
+cols[2].metric("Scored, with flags", counts["flagged"], help="Unusual or imputed values: see the table.")
+cols[3].metric("Rejected", counts["rejected"], help="Not scored: see the reasons below.")
+for warning in ward.warnings:
+    st.warning(warning)
+
+if len(ward.rejected):
+    st.subheader(f"Rejected rows ({len(ward.rejected)})")
+    st.error("These patients were **not scored**. Fix the values below and upload again.")
+    rejected = ward.rejected[["row", *[c for c in ward.rejected.columns if c == schema.id_column], "problems"]]
+    st.dataframe(rejected, hide_index=True, key="rejected_table")
+    st.download_button("Download rejected rows", to_safe_csv(ward.rejected), "rejected_rows.csv", "text/csv",
+                       on_click="ignore")
+
+if not len(ward.ranked):
+    st.stop()
+
+table = ward.table(schema)
+digest = hashlib.sha256(content).hexdigest()[:8]
+st.subheader("Ranked by risk")
+st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slots; ⚑ marks risk ≥ "
+           f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
+           f"{percent(predictor.thresholds.moderate)}.")
+leading = ["rank", *[c for c in table.columns if c not in schema.feature_names and c.startswith(
+    (schema.id_column, "ward", "bed"))], "risk", "tier", "in_top_k", "above_threshold"]
+order = [*leading, *[c for c in table.columns if c.startswith("driver_")], "unusual_values", "imputed_values"]
+order += [c for c in table.columns if c not in order and c not in schema.feature_names]
+st.dataframe(table, hide_index=True, key="ranked_table", column_order=order, column_config={
+    "rank": st.column_config.NumberColumn("Rank", width="small"),
+    "risk": risk_column("Risk"),
+    "tier": "Tier",
+    "in_top_k": st.column_config.CheckboxColumn("In top K"),
+    "above_threshold": st.column_config.CheckboxColumn("⚑ Over threshold"),
+    "unusual_values": "Unusual values",
+    "imputed_values": "Imputed (median)",
+    "driver_1": "Driver 1", "driver_2": "Driver 2", "driver_3": "Driver 3",
+})
+st.download_button("Download the ranked list (CSV)", to_safe_csv(table), f"ranked_ward_{digest}.csv",
+                   "text/csv", type="primary", on_click="ignore", key="download_ranked")
+
+st.subheader("One patient's drivers")
+labels = [f"#{r['rank']} · {r.get(schema.id_column, 'row ' + str(r['rank']))} · {format_risk(r['risk'])}"
+          for _, r in table.iterrows()]
+choice = st.selectbox("Patient", range(len(labels)), format_func=lambda i: labels[i], key="ward_patient")
+st.plotly_chart(waterfall(ward.explanation, choice, schema), key="ward_waterfall")
+
+st.subheader("The ward as a whole")
+left, right = st.columns(2)
+left.plotly_chart(risk_histogram(ward.ranked["risk"], threshold), key="ward_histogram")
+right.plotly_chart(importance_bar(ward.explanation.importance(), schema, "What drives risk on this ward"),
+                   key="ward_importance")

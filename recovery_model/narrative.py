@@ -1,0 +1,45 @@
+"""Plain-language sentences about a risk, for the Patient page and any other face."""
+
+from __future__ import annotations
+
+from recovery_model.predictor import Thresholds
+from recovery_model.schema import Feature
+
+
+def percent(p: float) -> str:
+    """A risk as a clinician reads it: one decimal, two below 1 %."""
+    return f"{100 * p:.1f} %" if p >= 0.01 else f"{100 * p:.2f} %"
+
+
+def tier_rule(tier: str, thresholds: Thresholds) -> str:
+    """The threshold behind a tier, e.g. 'risk ≥ 16.2 %'."""
+    if tier == "high":
+        return f"risk ≥ {percent(thresholds.high)}"
+    if tier == "moderate":
+        return f"{percent(thresholds.moderate)} ≤ risk < {percent(thresholds.high)}"
+    return f"risk < {percent(thresholds.moderate)}"
+
+
+def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float) -> str:
+    """One paragraph: the risk in natural frequencies, how it compares, and what the tier means."""
+    per_100 = 100 * risk
+    frequency = f"about {per_100:.0f} in 100" if per_100 >= 1.5 else f"about {1000 * risk:.0f} in 1,000"
+    comparison = ("higher than" if risk > 1.2 * average else "lower than" if risk < 0.8 * average
+                  else "close to")
+    tier_text = {
+        "high": (f"This is **high risk** ({tier_rule('high', thresholds)}): in validation, the patients above "
+                 f"this threshold held {percent(thresholds.high_sensitivity)} of all who did not recover."),
+        "moderate": (f"This is **moderate risk** ({tier_rule('moderate', thresholds)}): together with the high "
+                     f"tier this group held {percent(thresholds.moderate_sensitivity)} of all who did not "
+                     "recover in validation."),
+        "low": (f"This is **low risk** ({tier_rule('low', thresholds)}): in validation, fewer than "
+                f"{percent(1 - thresholds.moderate_sensitivity)} of those who did not recover were below "
+                "this line."),
+    }[tier]
+    return (f"Of patients like this one, the model expects {frequency} not to recover "
+            f"({percent(risk)}), {comparison} the average patient's {percent(average)}. {tier_text}")
+
+
+def unusual_value_note(feature: Feature, value: float) -> str:
+    return (f"{feature.format_value(value)} is outside the typical range {feature.typical_range_text()}: "
+            "the model saw few such patients, so read this estimate with extra caution.")

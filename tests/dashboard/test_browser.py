@@ -1,0 +1,168 @@
+"""The real app in headless Chromium: start `streamlit run`, use each page as a person would.
+
+Screenshots and timings go to test-artifacts/ (not committed). Timings are recorded, never asserted:
+speed targets live in benchmarks/.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recovery_model.narrative import percent
+from tests.conftest import DATA, ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts"
+TIMEOUT_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    port = _free_port()
+    log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    shots = ARTIFACTS / "screenshots"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        yield tab
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def timings():
+    recorded: dict[str, float] = {}
+    yield recorded
+    (ARTIFACTS / "browser_timings.json").write_text(json.dumps(recorded, indent=1))
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / f"{name}.png"), full_page=True)
+
+
+def _no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_home(page, server, default_predictor):
+    page.goto(server)
+    page.get_by_text("Where to go").wait_for()
+    page.get_by_text("AUROC", exact=True).wait_for()
+    _no_exception(page)
+    _shot(page, "home")
+
+
+def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_predictor, schema, timings):
+    page.goto(f"{server}/patient")
+    spo2 = page.get_by_role("spinbutton", name="Oxygen saturation")
+    spo2.fill("86")
+    spo2.press("Tab")
+    started = time.perf_counter()
+    page.get_by_role("button", name="Estimate risk").click()
+    page.get_by_text("Risk of not recovering").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    timings["patient_submit_s"] = time.perf_counter() - started
+    expected = default_predictor.predict_risk(pd.DataFrame([schema.defaults() | {"oxygen_level": 86.0}]))
+    page.get_by_text(percent(expected["risk"].iloc[0]), exact=True).first.wait_for()
+    page.get_by_text("SpO2 = 86.0%", exact=False).first.wait_for()
+    _no_exception(page)
+    _shot(page, "patient")
+
+
+def test_patient_refuses_an_impossible_value(page, server):
+    page.goto(f"{server}/patient")
+    spo2 = page.get_by_role("spinbutton", name="Oxygen saturation")
+    spo2.fill("150")
+    spo2.press("Tab")
+    page.get_by_text("outside the allowed range", exact=False).first.wait_for()
+    assert spo2.get_attribute("aria-invalid") == "true"
+    page.get_by_role("button", name="Estimate risk").click()
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("Risk of not recovering").count() == 0
+    _shot(page, "patient_refused")
+
+
+def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timings, tmp_path):
+    page.goto(f"{server}/ward")
+    page.get_by_text("Ward CSV", exact=True).wait_for()
+    started = time.perf_counter()
+    page.locator("input[type='file']").set_input_files(str(DATA / "sample_ward.csv"))
+    page.get_by_text("Ranked by risk").wait_for()
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    timings["ward_upload_50_rows_s"] = time.perf_counter() - started
+    _no_exception(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the ranked list (CSV)").click()
+    path = tmp_path / "ranked.csv"
+    download.value.save_as(path)
+    ranked = pd.read_csv(path)
+    expected = default_predictor.rank(pd.read_csv(DATA / "sample_ward.csv"), explain=False).ranked
+    assert list(ranked["patient_id"]) == list(expected["patient_id"])
+    assert ranked["risk"].is_monotonic_decreasing
+    _shot(page, "ward")
+
+
+def test_model_page(page, server):
+    page.goto(f"{server}/model")
+    page.get_by_text("ROC curve (test split)").wait_for()
+    page.get_by_role("tab", name="Baselines").click()
+    page.get_by_text("majority class is the original notebook", exact=False).wait_for()
+    _no_exception(page)
+    _shot(page, "model")

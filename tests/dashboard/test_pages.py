@@ -1,0 +1,126 @@
+"""Every page driven headlessly with Streamlit's AppTest."""
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recovery_model.narrative import percent
+from tests.conftest import DATA, ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+PAGES = ["home", "patient", "ward", "model"]
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.switch_page(f"pages/{page}.py").run()
+    return app
+
+
+def _no_errors(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(page):
+    _no_errors(open_page(page))
+
+
+def test_home_names_the_model_and_its_metrics(default_predictor):
+    app = open_page("home")
+    auroc = default_predictor.report["test"]["metrics"]["auroc"]["value"]
+    assert any(m.value == f"{auroc:.3f}" for m in app.metric)
+    assert "Decision support, not a diagnosis" in app.warning[0].value
+
+
+def test_patient_form_shows_the_predictors_risk(default_predictor, schema):
+    app = open_page("patient")
+    entered = schema.defaults() | {"oxygen_level": 87.5, "age": 78, "previous_conditions": 3}
+    app.number_input(key="patient_oxygen_level").set_value(87.5)
+    app.number_input(key="patient_age").set_value(78)
+    app.number_input(key="patient_previous_conditions").set_value(3)
+    app.form_submit_button[0].click().run()
+    _no_errors(app)
+    expected = default_predictor.predict_risk(pd.DataFrame([entered]))["risk"].iloc[0]
+    assert app.metric[0].label == "Risk of not recovering"
+    assert app.metric[0].value == percent(expected)
+    assert any("SpO2 = 87.5%" in w.value for w in app.warning)  # outside the typical range: flagged
+
+
+def test_impossible_values_are_refused_at_the_field():
+    app = open_page("patient")
+    app.number_input(key="patient_oxygen_level").set_value(150).run()
+    assert app.number_input(key="patient_oxygen_level").value == 96.0
+    assert app.number_input(key="patient_oxygen_level").max == 100
+
+
+def test_what_if_updates_the_risk(default_predictor, schema):
+    app = open_page("patient")
+    app.form_submit_button[0].click().run()
+    app.slider(key="whatif_medication_adherence_1").set_value(1).run()
+    _no_errors(app)
+    changed = schema.defaults() | {"medication_adherence": 1}
+    expected = default_predictor.predict_risk(pd.DataFrame([changed]))["risk"].iloc[0]
+    what_if = next(m for m in app.metric if m.label == "What if")
+    assert what_if.value == percent(expected)
+
+
+def _ranked_risks(app: AppTest) -> pd.Series:
+    table = next(d.value for d in app.dataframe if "risk" in d.value.columns and "rank" in d.value.columns)
+    return table["risk"]
+
+
+def test_ward_ranks_the_sample_ward_in_descending_risk():
+    app = open_page("ward")
+    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
+    _no_errors(app)
+    risks = _ranked_risks(app)
+    assert len(risks) == len(pd.read_csv(DATA / "sample_ward.csv"))
+    assert risks.is_monotonic_decreasing
+    assert [m.value for m in app.metric][:4] == ["48", "48", "10", "0"]
+
+
+def test_ward_reports_bad_rows_and_still_scores_the_rest():
+    lines = (DATA / "sample_ward.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    broken = lines[1].split(",")
+    broken[header.index("oxygen_level")] = "250"
+    lines[1] = ",".join(broken)
+    wrong = lines[2].split(",")
+    wrong[header.index("age")] = "unknown"
+    lines[2] = ",".join(wrong)
+    app = open_page("ward")
+    app.file_uploader[0].upload("ward.csv", "\n".join(lines).encode(), "text/csv").run()
+    rejected = next(d.value for d in app.dataframe if "problems" in d.value.columns)
+    assert list(rejected["row"]) == [1, 2]
+    assert "oxygen_level = '250'" in rejected["problems"].iloc[0]
+    assert "age = 'unknown'" in rejected["problems"].iloc[1]
+    assert len(_ranked_risks(app)) == 46
+
+
+def test_ward_refuses_a_file_without_the_columns():
+    app = open_page("ward")
+    app.file_uploader[0].upload("ward.csv", b"patient_id,Age,oxygen level\nA1,70,95\n", "text/csv").run()
+    assert app.error and "Missing required columns" in app.error[0].value
+    assert "'Age' → 'age'" in app.error[0].value
+
+
+def test_model_page_shows_the_reports_numbers(default_predictor):
+    app = open_page("model")
+    report = default_predictor.report
+    metrics = app.dataframe[0].value.set_index("metric")
+    assert metrics.loc["AUROC", "value"] == pytest.approx(report["test"]["metrics"]["auroc"]["value"])
+    assert metrics.loc["Calibration slope", "95 % CI low"] == pytest.approx(
+        report["test"]["metrics"]["calibration_slope"]["low"])
+    baselines = next(d.value for d in app.dataframe if "model" in d.value.columns)
+    assert len(baselines) == len(report["baselines"])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_without_a_model_every_page_says_how_to_fix_it(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "missing"))
+    app = open_page(page)
+    assert not app.exception
+    assert app.error and "No model is loaded" in app.error[0].value
+    assert any("recovery train" in c.value for c in app.code)
