@@ -11,6 +11,7 @@ import pandas as pd
 from recovery_model.errors import DataValidationError
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 200_000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _SEPARATORS = ",;\t|"
 
@@ -44,7 +45,7 @@ def _neutralise(cell: object) -> object:
 
 
 def read_patient_csv(source: str | Path | bytes, name: str | None = None,
-                     max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
+                     max_bytes: int = MAX_UPLOAD_BYTES, max_rows: int | None = None) -> pd.DataFrame:
     """Every cell as text (ids keep leading zeros; the validator parses numbers), from a file or bytes.
 
     Accepts UTF-8 (with or without BOM) or Latin-1, and `,` `;` tab or `|` separators. Refuses,
@@ -65,16 +66,33 @@ def read_patient_csv(source: str | Path | bytes, name: str | None = None,
     text = _decode(data, label)
     if not text.strip():
         raise DataValidationError(f"{label} is empty. Export the ward list as CSV with a header row.")
-    separator = _separator(text)
+    header_line = next(line for line in text.splitlines() if line.strip())
+    separator = _separator(header_line)
+    _check_header(header_line, separator, label)
+    limit = MAX_ROWS if max_rows is None else max_rows
+    if text.count("\n") > limit + 1:
+        raise DataValidationError(f"{label} has more than {limit:,} rows, the most one upload can hold. Split it "
+                                  "into smaller files, or score it with `recovery predict`, which streams.")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
                             skipinitialspace=True)
-    except (pd.errors.ParserError, csv.Error) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise DataValidationError(f"{label} is not a well-formed CSV file ({exc}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise DataValidationError(f"{label} has a header but no patient rows.")
     return frame.replace({"": None})
+
+
+def _check_header(header_line: str, separator: str, label: str) -> None:
+    try:
+        names = [h.strip() for h in next(csv.reader([header_line], delimiter=separator))]
+    except csv.Error as exc:
+        raise DataValidationError(f"{label}: the header row cannot be read ({exc}).") from None
+    duplicated = sorted({n for n in names if names.count(n) > 1 and n})
+    if duplicated:
+        raise DataValidationError(f"{label}: the columns {duplicated} appear more than once in the header; "
+                                  "keep one of each.")
 
 
 def _decode(data: bytes, label: str) -> str:
@@ -89,8 +107,7 @@ def _decode(data: bytes, label: str) -> str:
         return data.decode("latin-1")
 
 
-def _separator(text: str) -> str:
-    header = text.splitlines()[0]
+def _separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in _SEPARATORS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","

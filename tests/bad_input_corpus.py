@@ -1,0 +1,177 @@
+"""Malformed ward files and the exact outcome each must get, shared by the core, CLI and upload tests.
+
+Every case starts from the first five rows of data/sample_ward.csv and breaks one thing. An outcome is
+either a file-level refusal (`FileRefused`: the message must contain `says`) or a row-level result
+(`Rows`: the counts, and for each rejected row a phrase its reason must contain).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+
+from tests.conftest import DATA
+
+WARD_ROWS = 5
+
+
+@dataclass(frozen=True)
+class FileRefused:
+    says: str
+
+
+@dataclass(frozen=True)
+class Rows:
+    scored: int
+    rejected: dict[int, str] = field(default_factory=dict)
+    flagged: int | None = None
+    imputed: dict[int, str] = field(default_factory=dict)
+    unusual: dict[int, str] = field(default_factory=dict)
+    warning: str = ""
+
+    @property
+    def rows(self) -> int:
+        return self.scored + len(self.rejected)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    content: bytes
+    expect: FileRefused | Rows
+
+
+def _table() -> list[list[str]]:
+    with open(DATA / "sample_ward.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))[: WARD_ROWS + 1]
+
+
+def _csv(table: list[list[str]], sep: str = ",", newline: str = "\n", encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    csv.writer(out, delimiter=sep, lineterminator=newline).writerows(table)
+    return out.getvalue().encode(encoding)
+
+
+def _set(column: str, row: int, value: str) -> bytes:
+    """The ward with one cell replaced (row counts from 1, below the header)."""
+    table = _table()
+    table[row][table[0].index(column)] = value
+    return _csv(table)
+
+
+def _rename(old: str, new: str) -> bytes:
+    table = _table()
+    table[0][table[0].index(old)] = new
+    return _csv(table)
+
+
+def _drop(column: str) -> bytes:
+    table = _table()
+    index = table[0].index(column)
+    return _csv([r[:index] + r[index + 1:] for r in table])
+
+
+def _add_column(name: str, values: list[str]) -> bytes:
+    table = _table()
+    return _csv([table[0] + [name]] + [r + [v] for r, v in zip(table[1:], values, strict=True)])
+
+
+def _blank(row: int, columns: list[str]) -> bytes:
+    table = _table()
+    for column in columns:
+        table[row][table[0].index(column)] = ""
+    return _csv(table)
+
+
+def _semicolon_decimal_comma() -> bytes:
+    table = _table()
+    return _csv([[cell.replace(".", ",") if i >= 3 else cell for i, cell in enumerate(r)] for r in table], sep=";")
+
+
+def _latin1_names() -> bytes:
+    table = _table()
+    ward = table[0].index("ward")
+    for r in table[1:]:
+        r[ward] = "Station Müller-Lüdenscheid"
+    return _csv(table, encoding="latin-1")
+
+
+def _ragged() -> bytes:
+    lines = _csv(_table()).decode().splitlines()
+    lines[2] += ",surplus"
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _duplicate_column() -> bytes:
+    table = _table()
+    index = table[0].index("age")
+    return _csv([r + [r[index]] for r in table])
+
+
+def _all_blank_row() -> bytes:
+    table = _table()
+    table[3] = [table[3][0], "", ""] + [""] * (len(table[0]) - 3)
+    return _csv(table)
+
+
+OK = Rows(scored=WARD_ROWS)
+BIG = 50 * 1024 * 1024 + 1
+
+CORPUS: list[Case] = [
+    Case("empty file", b"", FileRefused("is empty")),
+    Case("only whitespace", b"  \n\n \r\n", FileRefused("is empty")),
+    Case("header only", _csv(_table()[:1]), FileRefused("header but no patient rows")),
+    Case("missing column", _drop("oxygen_level"), FileRefused("Missing required columns: oxygen_level")),
+    Case("two missing columns", _drop("bmi").replace(b"stress_level", b"stress"),
+         FileRefused("Missing required columns: bmi, stress_level")),
+    Case("capitalised column", _rename("age", "Age"), FileRefused("'Age' → 'age'")),
+    Case("column with a space", _rename("oxygen_level", "oxygen level"),
+         FileRefused("'oxygen level' → 'oxygen_level'")),
+    Case("column in other case", _rename("heart_rate", "Heart_Rate"), FileRefused("'Heart_Rate' → 'heart_rate'")),
+    Case("duplicated column", _duplicate_column(), FileRefused("['age'] appear more than once")),
+    Case("extra column passes through", _add_column("notes", ["a", "b", "c", "d", "e"]), OK),
+    Case("extra column named like a feature", _add_column("age_months", ["1"] * 5), OK),
+    Case("text in a number column", _set("bmi", 2, "obese"), Rows(4, {2: "bmi = 'obese': not a number"})),
+    Case("decimal commas with semicolons", _semicolon_decimal_comma(), OK),
+    Case("percent sign in SpO2", _set("oxygen_level", 1, "95%"), OK),
+    Case("unit in blood pressure", _set("blood_pressure", 1, "120 mmHg"), OK),
+    Case("unit without space", _set("heart_rate", 1, "72bpm"), OK),
+    Case("wrong unit", _set("blood_pressure", 3, "16 kPa"), Rows(4, {3: "unit 'kPa' is not mmHg"})),
+    Case("glucose in mmol/L", _set("sugar_level", 4, "5.5 mmol/L"), Rows(4, {4: "unit 'mmol/L'"})),
+    Case("blank cell is imputed", _blank(2, ["bmi"]), Rows(5, imputed={2: "BMI"})),
+    Case("NA is imputed", _set("cholesterol", 5, "NA"), Rows(5, imputed={5: "Cholesterol"})),
+    Case("three blanks still imputed", _blank(1, ["bmi", "heart_rate", "cholesterol"]),
+         Rows(5, imputed={1: "BMI; Heart rate; Cholesterol"})),
+    Case("four blanks rejected", _blank(1, ["bmi", "heart_rate", "cholesterol", "sugar_level"]),
+         Rows(4, {1: "4 of 15 features are missing"})),
+    Case("a row of blanks", _all_blank_row(), Rows(4, {3: "15 of 15 features are missing"})),
+    Case("impossible SpO2", _set("oxygen_level", 2, "140"), Rows(4, {2: "oxygen_level = '140': outside the possible"})),
+    Case("unusual SpO2 is flagged", _set("oxygen_level", 2, "84"), Rows(5, unusual={2: "SpO2 = 84.0%"})),
+    Case("negative age", _set("age", 1, "-5"), Rows(4, {1: "age = '-5': outside the possible range 0–120"})),
+    Case("negative count", _set("previous_conditions", 3, "-1"), Rows(4, {3: "previous_conditions = '-1'"})),
+    Case("fractional days", _set("days_hospitalized", 4, "2.5"), Rows(4, {4: "must be a whole number"})),
+    Case("smoker as yes", _set("smoker", 1, "yes"), OK),
+    Case("smoker as FALSE", _set("smoker", 2, "FALSE"), OK),
+    Case("smoker as maybe", _set("smoker", 3, "maybe"), Rows(4, {3: "smoker = 'maybe': not a number"})),
+    Case("smoker as 2", _set("smoker", 3, "2"), Rows(4, {3: "outside the possible range 0–1"})),
+    Case("duplicated patient id", _set("patient_id", 2, _table()[1][0]),
+         Rows(5, warning="appears on rows 1, 2")),
+    Case("UTF-8 byte-order mark", codecs.BOM_UTF8 + _csv(_table()), OK),
+    Case("Latin-1 text", _latin1_names(), OK),
+    Case("semicolon separator", _csv(_table(), sep=";"), OK),
+    Case("tab separator", _csv(_table(), sep="\t"), OK),
+    Case("Windows line endings", _csv(_table(), newline="\r\n"), OK),
+    Case("Excel workbook renamed .csv", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64, FileRefused("Excel workbook")),
+    Case("old Excel file renamed .csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64,
+         FileRefused("Excel workbook")),
+    Case("binary file", bytes(range(256)) * 4, FileRefused("binary file")),
+    Case("file over the size limit", b"age\n" + b"1\n" * (BIG // 2), FileRefused("larger than 50 MB")),
+    Case("ragged row", _ragged(), FileRefused("not a well-formed CSV")),
+    Case("infinity", _set("heart_rate", 2, "inf"), Rows(4, {2: "heart_rate = 'inf'"})),
+    Case("scientific notation", _set("heart_rate", 2, "7.2e1"), OK),
+    Case("absurdly large number", _set("sugar_level", 5, "1e308"), Rows(4, {5: "outside the possible range"})),
+    Case("padded cells", _set("heart_rate", 2, "  72  "), OK),
+    Case("formula in patient id", _set("patient_id", 1, "=HYPERLINK(\"http://evil\",\"x\")"), OK),
+]
