@@ -75,7 +75,7 @@ def _drop(column: str) -> bytes:
 
 def _add_column(name: str, values: list[str]) -> bytes:
     table = _table()
-    return _csv([table[0] + [name]] + [r + [v] for r, v in zip(table[1:], values, strict=True)])
+    return _csv([table[0] + [name]] + [[*r, v] for r, v in zip(table[1:], values, strict=True)])
 
 
 def _blank(row: int, columns: list[str]) -> bytes:
@@ -107,7 +107,7 @@ def _ragged() -> bytes:
 def _duplicate_column() -> bytes:
     table = _table()
     index = table[0].index("age")
-    return _csv([r + [r[index]] for r in table])
+    return _csv([[*r, r[index]] for r in table])
 
 
 def _all_blank_row() -> bytes:
