@@ -1,11 +1,27 @@
-"""Entry script: page set-up and routing, nothing else."""
+"""Entry script: the sign-in gate and routing by role, nothing else.
+
+Navigation is always declared, so before sign-in every address leads to the sign-in page, and
+pages live in views/ (not pages/) so that Streamlit never serves them by its own discovery.
+"""
 
 import streamlit as st
 
+from recovery_model.access import pages_for
+
+from components import access_banner, current_user, sign_in_page
+
 st.set_page_config(page_title="Recovery risk", page_icon=":material/stethoscope:", layout="wide")
-st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),
-    st.Page("pages/ward.py", title="Ward", icon=":material/bed:", url_path="ward"),
-    st.Page("pages/model.py", title="Model", icon=":material/monitoring:", url_path="model"),
-]).run()
+user = current_user()
+if user is None:
+    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]).run()
+    st.stop()
+ROLE_PAGES = {
+    "patient": st.Page("views/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),
+    "ward": st.Page("views/ward.py", title="Ward", icon=":material/bed:", url_path="ward"),
+    "model": st.Page("views/model.py", title="Model", icon=":material/monitoring:", url_path="model"),
+}
+allowed = pages_for(user.role)
+navigation = st.navigation([st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+                            *[page for name, page in ROLE_PAGES.items() if name in allowed]])
+access_banner(user)
+navigation.run()

@@ -113,6 +113,19 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from recovery_model.access import ROLES, hash_password
+
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty() and getpass.getpass("Again: ") != password:
+        raise RecoveryError("The two passwords differ.")
+    print(f"[recovery_users.{args.user}]\npassword_hash = \"{hash_password(password)}\"\nrole = \"{args.role}\"")
+    print(f"# add these lines to .streamlit/secrets.toml; roles: {', '.join(ROLES)}", file=sys.stderr)
+    return 0
+
+
 def _schema_for(args: argparse.Namespace) -> Schema:
     if args.schema:
         return load_schema(args.schema)
@@ -165,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Flag risks at or above this (default: the model's high-risk threshold).")
     predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
     predict.set_defaults(handler=_predict)
+
+    hasher = sub.add_parser("hash-password", help="Print a secrets.toml entry with an Argon2 password hash.")
+    hasher.add_argument("--user", required=True)
+    hasher.add_argument("--role", required=True, choices=["clinician", "bed_manager", "analyst", "admin"])
+    hasher.set_defaults(handler=_hash_password)
     return parser
 
 

@@ -50,3 +50,18 @@ def default_predictor():
     from recovery_model.predictor import Predictor
 
     return Predictor.load()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_log_outside_the_repo(tmp_path_factory):
+    """Every test (and every app it starts) writes its audit trail to a temporary file."""
+    import os
+
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    previous = os.environ.get("RECOVERY_AUDIT_LOG")
+    os.environ["RECOVERY_AUDIT_LOG"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["RECOVERY_AUDIT_LOG"]
+    else:
+        os.environ["RECOVERY_AUDIT_LOG"] = previous

@@ -99,3 +99,17 @@ def test_bring_your_own_data_with_other_columns(tmp_path):
     assert result.rejected["row"].tolist() == (ward.index[ward.isna().any(axis=1)] + 1).tolist()
     assert main(["train", "--data", str(data), "--schema", str(out / "schema.toml"), "--output",
                  str(tmp_path / "again"), "--no-evaluate"]) == 0
+
+
+def test_hash_password_prints_a_secrets_entry(monkeypatch, capsys):
+    import io
+    import tomllib
+
+    from recovery_model.access import SignIn, Users
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-pw\n"))
+    assert main(["hash-password", "--user", "dora", "--role", "analyst"]) == 0
+    entry = tomllib.loads(capsys.readouterr().out)["recovery_users"]
+    assert "s3cret" not in str(entry)
+    user = SignIn(Users.from_secrets(entry)).attempt("dora", "s3cret-pw")
+    assert user.role == "analyst"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -48,26 +49,34 @@ def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> N
     raise TimeoutError("streamlit did not become healthy")
 
 
-@pytest.fixture(scope="module")
-def server():
+@contextmanager
+def running_app(*options: str, log_name: str = "streamlit.log"):
+    """`streamlit run` on a free local port; yields its URL once /_stcore/health answers."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run must install chromium")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
     port = _free_port()
-    log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / log_name, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", *options],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_app() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +108,7 @@ def _shot(page, name: str) -> None:
 
 def _no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_text("Open mode").count() == 1  # no sign-in configured: every page says so
 
 
 def test_home(page, server, default_predictor):
@@ -166,3 +176,28 @@ def test_model_page(page, server):
     page.get_by_text("majority class is the original notebook", exact=False).wait_for()
     _no_exception(page)
     _shot(page, "model")
+
+
+def test_signed_in_roles_in_the_browser(page, tmp_path_factory):
+    from recovery_model.access import hash_password
+
+    secrets = tmp_path_factory.mktemp("secrets") / "secrets.toml"
+    secrets.write_text(f'[recovery_users.bob]\npassword_hash = "{hash_password("bob-pw")}"\nrole = "bed_manager"\n')
+    with running_app("--secrets.files", str(secrets), log_name="streamlit_signed_in.log") as url:
+        page.goto(f"{url}/ward")  # a deep link before sign-in leads nowhere but the sign-in page
+        page.get_by_text("Page not found").wait_for()
+        page.get_by_role("button", name="Sign in").wait_for()
+        assert page.get_by_text("Ward CSV").count() == 0 and page.get_by_text("Open mode").count() == 0
+        _shot(page, "sign_in")
+        page.keyboard.press("Escape")
+        page.get_by_label("User name").fill("bob")
+        page.get_by_label("Password", exact=True).fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("not recognised").wait_for()
+        page.get_by_label("Password", exact=True).fill("bob-pw")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as").wait_for()
+        sidebar = page.locator("[data-testid='stSidebarNav']")
+        assert sidebar.get_by_text("Ward").count() == 1 and sidebar.get_by_text("Patient").count() == 0
+        assert page.get_by_text("Open mode").count() == 0
+        _shot(page, "signed_in_bed_manager")

@@ -1,20 +1,19 @@
-import hashlib
-
 import pandas as pd
 import streamlit as st
 
 from recovery_model import DataValidationError
+from recovery_model.access import file_digest
 from recovery_model.io import read_patient_csv, to_safe_csv
 from recovery_model.narrative import percent
 from recovery_model.plots import importance_bar, risk_histogram, waterfall
 
-from components import format_risk, predictor_or_stop, risk_column
+from components import audit, format_risk, page_setup, risk_column
 
 SAMPLE_WARD = "data/sample_ward.csv"
 
 st.title("Ward")
 st.caption("Upload a ward list to rank patients by risk and flag them against the monitoring slots you have.")
-predictor = predictor_or_stop()
+predictor = page_setup("ward")
 schema = predictor.schema
 
 template = pd.DataFrame(columns=[schema.id_column, *schema.feature_names])
@@ -45,14 +44,22 @@ threshold = right.number_input("Flag risks at or above (%)", 0.0, 100.0,
                                round(100 * predictor.thresholds.high, 1), step=0.5, format="%.1f", key="threshold",
                                help="Defaults to the model's high-risk threshold.") / 100
 
+digest = file_digest(content)
+audited = st.session_state.setdefault("audited_uploads", set())
 try:
     frame = read_patient_csv(content, name)
     ward = predictor.rank(frame, top_k=int(slots) or None, threshold=threshold)
 except DataValidationError as exc:
+    if digest not in audited:
+        audit("upload_ward", page="ward", outcome="refused", file_sha256=digest, file_bytes=len(content))
+        audited.add(digest)
     st.error(f"**This file cannot be used.** {exc}")
     st.stop()
 
 counts = ward.counts
+if digest not in audited:
+    audit("upload_ward", page="ward", outcome="scored", file_sha256=digest, file_bytes=len(content), **counts)
+    audited.add(digest)
 cols = st.columns(4)
 cols[0].metric("Rows in the file", counts["rows"])
 cols[1].metric("Scored", counts["scored"])
@@ -67,13 +74,13 @@ if len(ward.rejected):
     rejected = ward.rejected[["row", *[c for c in ward.rejected.columns if c == schema.id_column], "problems"]]
     st.dataframe(rejected, hide_index=True, key="rejected_table")
     st.download_button("Download rejected rows", to_safe_csv(ward.rejected), "rejected_rows.csv", "text/csv",
-                       on_click="ignore")
+                       on_click=audit, args=("download",), kwargs={"what": "rejected_rows",
+                                                                 "rows": len(ward.rejected)})
 
 if not len(ward.ranked):
     st.stop()
 
 table = ward.table(schema)
-digest = hashlib.sha256(content).hexdigest()[:8]
 st.subheader("Ranked by risk")
 st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slots; ⚑ marks risk ≥ "
            f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
@@ -92,8 +99,9 @@ st.dataframe(table, hide_index=True, key="ranked_table", column_order=order, col
     "imputed_values": "Imputed (median)",
     "driver_1": "Driver 1", "driver_2": "Driver 2", "driver_3": "Driver 3",
 })
-st.download_button("Download the ranked list (CSV)", to_safe_csv(table), f"ranked_ward_{digest}.csv",
-                   "text/csv", type="primary", on_click="ignore", key="download_ranked")
+st.download_button("Download the ranked list (CSV)", to_safe_csv(table), f"ranked_ward_{digest[:8]}.csv",
+                   "text/csv", type="primary", key="download_ranked", on_click=audit, args=("download",),
+                   kwargs={"what": "ranked_list", "rows": len(table)})
 
 st.subheader("One patient's drivers")
 labels = [f"#{r['rank']} · {r.get(schema.id_column, 'row ' + str(r['rank']))} · {format_risk(r['risk'])}"

@@ -1,8 +1,9 @@
 import streamlit as st
 
+from recovery_model.access import pages_for
 from recovery_model.narrative import percent
 
-from components import predictor_or_stop
+from components import current_user, page_setup
 
 st.title("Recovery risk")
 st.markdown(
@@ -13,21 +14,25 @@ st.warning("**Decision support, not a diagnosis.** Use it to prioritise review a
            "emergency triage, and not for real patients until retrained and validated on local data.",
            icon=":material/warning:")
 
-predictor = predictor_or_stop()
+predictor = page_setup("home")
 meta, report = predictor.metadata, predictor.report
 data = meta.get("training_data", {})
 
+DESTINATIONS = [
+    ("patient", "**Patient** — clinicians", ":material/stethoscope:",
+     "Enter one patient: risk, tier, the drivers, and what-if for the factors you can change."),
+    ("ward", "**Ward** — bed managers", ":material/bed:",
+     "Upload a ward CSV: patients ranked by risk, flagged against your monitoring slots, ready to download."),
+    ("model", "**Model** — analysts", ":material/monitoring:",
+     "Performance with confidence intervals, calibration, baselines, learning curve, explanations."),
+]
+allowed = pages_for(current_user().role)
 st.subheader("Where to go")
-left, middle, right = st.columns(3)
-with left:
-    st.page_link("pages/patient.py", label="**Patient** — clinicians", icon=":material/stethoscope:")
-    st.caption("Enter one patient: risk, tier, the drivers, and what-if for the factors you can change.")
-with middle:
-    st.page_link("pages/ward.py", label="**Ward** — bed managers", icon=":material/bed:")
-    st.caption("Upload a ward CSV: patients ranked by risk, flagged against your monitoring slots, ready to download.")
-with right:
-    st.page_link("pages/model.py", label="**Model** — analysts", icon=":material/monitoring:")
-    st.caption("Performance with confidence intervals, calibration, baselines, learning curve, explanations.")
+for column, (page, label, icon, text) in zip(st.columns(3), [d for d in DESTINATIONS if d[0] in allowed],
+                                             strict=False):
+    with column:
+        st.page_link(f"views/{page}.py", label=label, icon=icon)
+        st.caption(text)
 
 st.subheader("The model loaded")
 st.markdown(

@@ -4,7 +4,7 @@ import streamlit as st
 from recovery_model.narrative import describe_risk, percent, tier_rule, unusual_value_note
 from recovery_model.plots import waterfall
 
-from components import TIER_BADGE, feature_input, predictor_or_stop
+from components import TIER_BADGE, audit, feature_input, page_setup
 
 GROUP_TITLES = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "Clinical",
                 "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
@@ -12,7 +12,7 @@ GROUP_TITLES = {"demographics": "Demographics", "vitals": "Vital signs", "clinic
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
            "impossible cannot be entered.")
-predictor = predictor_or_stop()
+predictor = page_setup("patient")
 schema = predictor.schema
 
 with st.form("patient_form"):
@@ -30,6 +30,7 @@ with st.form("patient_form"):
 if submitted:
     st.session_state["patient"] = entered
     st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
+    audit("score_patient", page="patient", rows=1)
 
 patient = st.session_state.get("patient")
 if patient is None:

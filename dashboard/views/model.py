@@ -16,10 +16,10 @@ from recovery_model.plots import (
     roc_plot,
 )
 
-from components import predictor_or_stop
+from components import page_setup
 
 st.title("Model")
-predictor = predictor_or_stop()
+predictor = page_setup("model")
 schema = predictor.schema
 report = predictor.report
 if report is None:
