@@ -25,8 +25,10 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
 
 def to_safe_csv(frame: pd.DataFrame) -> bytes:
     """CSV bytes that a spreadsheet cannot run: text cells that start like a formula get a leading
-    apostrophe (OWASP guidance on CSV injection). Numbers are left as numbers."""
-    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    apostrophe (OWASP guidance on CSV injection), and every text cell is quoted, so a carriage
+    return inside one cannot start a new row. Numbers are left as numbers."""
+    safe = spreadsheet_safe(frame)
+    return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,4 +17,5 @@ def test_text_cells_that_look_like_formulas_are_neutralised(prefix):
 
 
 def test_header_names_are_neutralised_too():
-    assert to_safe_csv(pd.DataFrame({"=SUM(A1)": [1]})).decode().startswith("'=SUM(A1)")
+    header = next(csv.reader(io.StringIO(to_safe_csv(pd.DataFrame({"=SUM(A1)": [1]})).decode())))
+    assert header == ["'=SUM(A1)"]
