@@ -209,7 +209,7 @@ class Predictor:
         self.explain(pd.DataFrame([self.schema.defaults()]))
 
     def _get_explainer(self) -> Explainer:
-        with self._explainer_lock:
+        with self._explainer_lock:  # built once; explaining itself needs no lock
             if self._explainer is None:
                 self._explainer = Explainer(self.model, self.background)
             return self._explainer

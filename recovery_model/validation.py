@@ -55,32 +55,41 @@ class ValidationResult:
 
 
 def validate(frame: pd.DataFrame, schema: Schema) -> ValidationResult:
-    """Parse and check every row against the schema; never drops a row."""
+    """Parse and check every row against the schema; never drops a row.
+
+    Column-wise: clean numbers take a vectorised path, and only odd cells (text, units, commas,
+    out-of-range values) go through the cell parser that writes their message.
+    """
     _check_columns(frame, schema)
+    n = len(frame)
     out = frame.copy()
-    out.insert(0, ROW, np.arange(1, len(frame) + 1))
-    problems = [[] for _ in range(len(frame))]
-    unusual = [[] for _ in range(len(frame))]
-    missing = np.zeros(len(frame), dtype=int)
-    for feature in schema.features:
+    out.insert(0, ROW, np.arange(1, n + 1))
+    problems: list[list[str]] = [[] for _ in range(n)]
+    unusual: list[list[str]] = [[] for _ in range(n)]
+    missing = np.zeros((n, len(schema.features)), dtype=bool)
+    for j, feature in enumerate(schema.features):
         values, cell_problems = _parse_column(frame[feature.name], feature)
         out[feature.name] = values
         for i, message in cell_problems.items():
             problems[i].append(message)
-        missing += np.isnan(values) & ~np.isin(np.arange(len(frame)), list(cell_problems))
-        typical = (values < feature.typical_min) | (values > feature.typical_max)
-        for i in np.flatnonzero(typical & ~np.isnan(values)):
+        missing[:, j] = np.isnan(values)
+        missing[list(cell_problems), j] = False
+        for i in np.flatnonzero((values < feature.typical_min) | (values > feature.typical_max)):
             unusual[i].append(feature.format_value(values[i]))
     limit = int(MAX_MISSING_SHARE * len(schema.features))
-    for i in np.flatnonzero(missing > limit):
-        problems[i].append(f"{missing[i]} of {len(schema.features)} features are missing (at most {limit} "
+    counts = missing.sum(axis=1)
+    for i in np.flatnonzero(counts > limit):
+        problems[i].append(f"{counts[i]} of {len(schema.features)} features are missing (at most {limit} "
                            "can be imputed); fill them in")
-    imputed = [[f.display_name for f in schema.features if np.isnan(out[f.name].iat[i])]
-               if not problems[i] else [] for i in range(len(frame))]
-    out[STATUS] = ["rejected" if p else "scored" for p in problems]
+    rejected = np.array([bool(p) for p in problems], dtype=bool)
+    names = np.array([f.display_name for f in schema.features], dtype=object)
+    imputed = [""] * n
+    for i in np.flatnonzero(missing.any(axis=1) & ~rejected):
+        imputed[i] = "; ".join(names[missing[i]])
+    out[STATUS] = np.where(rejected, "rejected", "scored")
     out[PROBLEMS] = ["; ".join(p) for p in problems]
-    out[UNUSUAL] = ["; ".join(u) if not p else "" for u, p in zip(unusual, problems, strict=True)]
-    out[IMPUTED] = ["; ".join(m) for m in imputed]
+    out[UNUSUAL] = ["" if r else "; ".join(u) for u, r in zip(unusual, rejected, strict=True)]
+    out[IMPUTED] = imputed
     return ValidationResult(out, schema.feature_names, _duplicate_id_warnings(out, schema))
 
 
@@ -108,12 +117,19 @@ def _normalise(name: str) -> str:
 
 def _parse_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray, dict[int, str]]:
     """Numbers from a column, and a message for each cell that cannot be used."""
-    values = np.full(len(column), np.nan)
+    raw = column.to_numpy(dtype=object)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    blank = column.isna().to_numpy()
+    with np.errstate(invalid="ignore"):
+        clean = np.isfinite(values) & (values >= feature.valid_min) & (values <= feature.valid_max)
+        if feature.is_integer:
+            clean &= values == np.round(values)
+    values = np.where(clean, values, np.nan)
     problems: dict[int, str] = {}
-    for i, raw in enumerate(column.tolist()):
-        value, problem = _parse_cell(raw, feature)
+    for i in np.flatnonzero(~clean & ~blank):
+        value, problem = _parse_cell(raw[i], feature)
         if problem:
-            problems[i] = f"{feature.name} = '{raw}': {problem}"
+            problems[int(i)] = f"{feature.name} = '{raw[i]}': {problem}"
         else:
             values[i] = value
     return values, problems

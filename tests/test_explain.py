@@ -32,3 +32,30 @@ def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, sc
     explanation = default_predictor.explain(patient)
     median = default_predictor.model.medians_[schema.feature_names.index("bmi")]
     assert explanation.values.iloc[0]["bmi"] == median
+
+
+def test_matches_shaps_deep_explainer(default_predictor, schema):
+    """Our batched DeepLIFT computes what shap's DeepExplainer computes, row by row, for this network."""
+    import copy
+
+    import shap
+    import torch
+
+    class Calibrated(torch.nn.Module):
+        def __init__(self, network, slope, intercept):
+            super().__init__()
+            self.network, self.platt = network, torch.nn.Linear(1, 1)
+            with torch.no_grad():
+                self.platt.weight.fill_(slope)
+                self.platt.bias.fill_(intercept)
+
+        def forward(self, x):
+            return self.platt(self.network(x))
+
+    model = default_predictor.model
+    module = Calibrated(copy.deepcopy(model.network_).double().eval(), *model.calibration_).double().eval()
+    reference = shap.DeepExplainer(module, torch.as_tensor(default_predictor.background.astype(np.float64)))
+    ward = pd.read_csv(DATA / "sample_ward.csv").head(12)
+    inputs = torch.as_tensor(model.standardise(ward).astype(np.float64))
+    expected = np.asarray(reference.shap_values(inputs, check_additivity=False)).reshape(len(ward), -1)
+    np.testing.assert_allclose(default_predictor.explain(ward).attributions.to_numpy(), expected, atol=1e-7)

@@ -116,8 +116,8 @@ with explanations:
                            format_func=lambda n: schema.feature(n).label)
     st.plotly_chart(dependence(shap_data["values"], shap_data["attributions"], shap_data["features"], feature,
                                schema), key="dependence")
-    st.caption(f"SHAP values in log-odds for {len(shap_data['values'])} test patients (DeepExplainer, float64, "
-               "background of 100 training rows).")
+    st.caption(f"SHAP values in log-odds for {len(shap_data['values'])} test patients (DeepLIFT rescale rule, "
+               "as shap's DeepExplainer; background of 100 training rows).")
 
 with card:
     model_card = predictor.model_card or ""

@@ -166,6 +166,8 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     expected = default_predictor.rank(pd.read_csv(DATA / "sample_ward.csv"), explain=False).ranked
     assert list(ranked["patient_id"]) == list(expected["patient_id"])
     assert ranked["risk"].is_monotonic_decreasing
+    events = [json.loads(line) for line in Path(os.environ["RECOVERY_AUDIT_LOG"]).read_text().splitlines()]
+    assert any(e["event"] == "download" and e["what"] == "ranked_list" and e["rows"] == 48 for e in events)
     _shot(page, "ward")
 
 
