@@ -91,25 +91,26 @@ def _write_evaluation(predictor, parts, frame, args: argparse.Namespace) -> None
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from recovery_model.io import read_patient_csv, to_safe_csv
+    from recovery_model.batch import rank_file
     from recovery_model.predictor import Predictor
 
     predictor = Predictor.load(args.checkpoint)
-    ward = predictor.rank(read_patient_csv(args.input), top_k=args.top_k, threshold=args.threshold,
-                          explain=args.explain)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(to_safe_csv(ward.table(predictor.schema)))
-    counts = ward.counts
+    rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
+    rejected_path.unlink(missing_ok=True)
+    result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
+                       threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows)
+    counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
-    for warning in ward.warnings:
+    for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if counts["rejected"]:
-        rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
-        rejected_path.write_bytes(to_safe_csv(ward.rejected))
+    if result.rejected:
         print(f"Rejected rows, with the reason for each, written to {rejected_path}:", file=sys.stderr)
-        for row in ward.rejected.itertuples():
-            print(f"  row {row.row}: {row.problems}", file=sys.stderr)
+        for row, problem in result.rejected[:50]:
+            print(f"  row {row}: {problem}", file=sys.stderr)
+        if len(result.rejected) > 50:
+            print(f"  ... and {len(result.rejected) - 50} more in {rejected_path}", file=sys.stderr)
     return 0
 
 
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=None,
                          help="Flag risks at or above this (default: the model's high-risk threshold).")
     predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
+    predict.add_argument("--chunk-rows", type=int, default=50_000,
+                         help="Rows held in memory at once; any file size streams through.")
     predict.set_defaults(handler=_predict)
 
     hasher = sub.add_parser("hash-password", help="Print a secrets.toml entry with an Argon2 password hash.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +86,55 @@ def read_patient_csv(source: str | Path | bytes, name: str | None = None,
     if frame.empty:
         raise DataValidationError(f"{label} has a header but no patient rows.")
     return frame.replace({"": None})
+
+
+def iter_patient_csv(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """`read_patient_csv` for files of any size: the same checks, then chunks of `chunk_rows` rows.
+
+    Memory stays bounded by the chunk size: the file is never read whole.
+    """
+    path, label = Path(path), str(path)
+    if not path.is_file():
+        raise DataValidationError(f"{label}: file not found.")
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    encoding = _streaming_encoding(path, head, label)
+    text = head.decode(encoding, errors="ignore")
+    if not text.strip():
+        if path.stat().st_size <= len(head):
+            raise DataValidationError(f"{label} is empty. Export the ward list as CSV with a header row.")
+        raise DataValidationError(f"{label} starts with 64 KB of blank space; remove it.")
+    header_line = next(line for line in text.splitlines() if line.strip())
+    separator = _separator(header_line)
+    _check_header(header_line, separator, label)
+    reader = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True,
+                         encoding=encoding, chunksize=chunk_rows)
+    any_rows = False
+    try:
+        for chunk in reader:
+            if chunk.empty:
+                continue
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            any_rows = True
+            yield chunk.replace({"": None})
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        raise DataValidationError(f"{label} is not a well-formed CSV file ({exc}).") from None
+    if not any_rows:
+        raise DataValidationError(f"{label} has a header but no patient rows.")
+
+
+def _streaming_encoding(path: Path, head: bytes, label: str) -> str:
+    """UTF-8 (BOM allowed) if the whole file decodes as such, else Latin-1; checked block by block."""
+    _decode(head, label)  # refuses spreadsheets and binary files
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8-sig"
 
 
 def _check_header(header_line: str, separator: str, label: str) -> None:

@@ -1,5 +1,6 @@
 """The bad-input corpus against the core (read + rank) and the command line."""
 
+import pandas as pd
 import pytest
 
 from recovery_model.cli import main
@@ -48,18 +49,21 @@ def test_cli(case, default_predictor, tmp_path, capsys):
     code = main(["predict", "--input", str(source), "--output", str(out)])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
-    if isinstance(case.expect, FileRefused):
-        assert code == 2 and case.expect.says in captured.err
-        assert not out.exists()
+    expect = case.for_cli
+    if isinstance(expect, FileRefused):
+        assert code == 2 and expect.says in captured.err
         return
     assert code == 0
-    assert f"{case.expect.rows} rows in: {case.expect.scored} scored" in captured.out
-    for row, phrase in case.expect.rejected.items():
+    assert f"{expect.rows} rows in: {expect.scored} scored" in captured.out
+    for row, phrase in expect.rejected.items():
         assert f"row {row}: " in captured.err and phrase in captured.err
-    assert out.read_text().count("\n") == case.expect.scored + 1
-    if case.expect.rejected:
-        assert (tmp_path / "ranked_rejected.csv").read_text().count("\n") == len(case.expect.rejected) + 1
-    assert "\n=" not in out.read_text() and ",=" not in out.read_text()
+    ranked = pd.read_csv(out)
+    assert len(ranked) == expect.scored and ranked["risk"].is_monotonic_decreasing
+    if expect.rejected:
+        assert list(pd.read_csv(tmp_path / "ranked_rejected.csv")["row"]) == sorted(expect.rejected)
+    if expect.warning:
+        assert "appear on more than one row" in captured.err
+    assert '"=' not in out.read_text() and ",=" not in out.read_text()
 
 
 def test_row_limit_is_clear(monkeypatch):

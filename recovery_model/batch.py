@@ -1,0 +1,124 @@
+"""Ranking a ward or hospital file of any size in bounded memory: `recovery predict`.
+
+Chunks are validated, scored (and explained) one at a time, sorted, and spilled to temporary
+files; a k-way merge then writes one list ranked by risk. Memory holds one chunk, not the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.io import iter_patient_csv, spreadsheet_safe
+from recovery_model.predictor import ABOVE_THRESHOLD, IN_TOP_K, RANK, RISK, Predictor, RankedWard
+from recovery_model.validation import ROW
+
+CHUNK_ROWS = 50_000
+
+
+@dataclass
+class BatchResult:
+    counts: dict[str, int] = field(default_factory=lambda: {"rows": 0, "scored": 0, "flagged": 0, "rejected": 0})
+    warnings: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output: Path, top_k: int | None = None,
+              threshold: float | None = None, explain: bool = False, chunk_rows: int = CHUNK_ROWS) -> BatchResult:
+    """Write `output` ranked by risk (highest first) and `rejected_output` if any row was rejected."""
+    result = BatchResult()
+    id_hashes: list[np.ndarray] = []
+    with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
+        runs: list[Path] = []
+        header: list[str] | None = None
+        for offset, chunk in _offsets(iter_patient_csv(source, chunk_rows)):
+            ward = predictor.rank(chunk, threshold=threshold, explain=explain)
+            ward.ranked[ROW] += offset
+            ward.rejected[ROW] += offset
+            _add_counts(result, ward)
+            if predictor.schema.id_column in chunk.columns:
+                id_hashes.append(np.column_stack([
+                    pd.util.hash_pandas_object(chunk[predictor.schema.id_column], index=False).to_numpy(),
+                    np.arange(offset + 1, offset + len(chunk) + 1, dtype=np.uint64)]))
+            if len(ward.rejected):
+                _append_rejected(rejected_output, ward.rejected, first=not result.rejected)
+                result.rejected += list(zip(ward.rejected[ROW], ward.rejected["problems"], strict=True))
+            if len(ward.ranked):
+                table = spreadsheet_safe(ward.table(predictor.schema))
+                header = list(table.columns)
+                run = Path(scratch) / f"run{len(runs)}.csv"
+                table.to_csv(run, index=False, header=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
+                runs.append(run)
+        if header is not None:
+            _merge(runs, header, output, top_k)
+        else:
+            output.write_text("")
+    result.warnings += _duplicate_ids(id_hashes)
+    return result
+
+
+def _offsets(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame]]:
+    offset = 0
+    for chunk in chunks:
+        chunk.index = range(len(chunk))
+        yield offset, chunk
+        offset += len(chunk)
+
+
+def _add_counts(result: BatchResult, ward: RankedWard) -> None:
+    """Counts add up across chunks; duplicated ids are found across the whole file, not per chunk."""
+    for key, value in ward.counts.items():
+        result.counts[key] += value
+
+
+def _append_rejected(path: Path, rejected: pd.DataFrame, first: bool) -> None:
+    with path.open("w" if first else "a", encoding="utf-8", newline="") as handle:
+        spreadsheet_safe(rejected).to_csv(handle, index=False, header=first, quoting=csv.QUOTE_ALL,
+                                          lineterminator="\n")
+
+
+def _merge(runs: list[Path], header: list[str], output: Path, top_k: int | None) -> None:
+    """K-way merge of runs already sorted by risk; rank and top-K are given here, globally."""
+    risk_at, rank_at, top_at = header.index(RISK), header.index(RANK), header.index(IN_TOP_K)
+    handles = [run.open(newline="", encoding="utf-8") for run in runs]
+    try:
+        streams = [((-float(row[risk_at]), i, n, row) for n, row in enumerate(csv.reader(handle)))
+                   for i, handle in enumerate(handles)]
+        with output.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerow(header)
+            for rank, (_, _, _, row) in enumerate(heapq.merge(*streams), start=1):
+                row[rank_at] = str(rank)
+                row[top_at] = str(bool(top_k) and rank <= top_k)
+                writer.writerow(row)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _duplicate_ids(id_hashes: list[np.ndarray]) -> list[str]:
+    """Patient ids seen on more than one row, across the whole file (16 bytes a row, not the ids)."""
+    if not id_hashes:
+        return []
+    pairs = np.concatenate(id_hashes)
+    order = np.argsort(pairs[:, 0], kind="stable")
+    hashes, rows = pairs[order, 0], pairs[order, 1]
+    repeated = np.flatnonzero(hashes[1:] == hashes[:-1])
+    if not len(repeated):
+        return []
+    groups: dict[int, list[int]] = {}
+    for i in repeated:
+        groups.setdefault(int(hashes[i]), [int(rows[i])]).append(int(rows[i + 1]))
+    examples = "; ".join(f"rows {', '.join(map(str, sorted(set(r))))}" for r in list(groups.values())[:5])
+    return [f"{len(groups)} patient ids appear on more than one row ({examples}); each is scored, check for a "
+            "duplicated extract."]
+
+
+__all__ = ["ABOVE_THRESHOLD", "CHUNK_ROWS", "BatchResult", "rank_file"]
