@@ -35,5 +35,8 @@ lint: $(VENV)/.installed-test
 model: $(VENV)/.installed
 	$(BIN)/recovery train
 
+benchmark: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

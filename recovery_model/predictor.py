@@ -232,15 +232,12 @@ class Predictor:
 
     def _score(self, validation: ValidationResult) -> pd.DataFrame:
         out = validation.frame
-        scorable = out[STATUS] != "rejected"
-        out[RISK] = np.nan
-        out[TIER] = ""
+        scorable = (out[STATUS] != "rejected").to_numpy()
+        risk = np.full(len(out), np.nan)
         if scorable.any():
-            risk = self.risk(out[scorable])
-            out.loc[scorable, RISK] = risk
-            out.loc[scorable, TIER] = self.tier(risk)
-        out.loc[~scorable, TIER] = "not scored"
-        return out
+            risk[scorable] = self.risk(out[scorable] if not scorable.all() else out)
+        tier = np.where(scorable, self.tier(np.nan_to_num(risk)), "not scored")
+        return out.assign(**{RISK: risk, TIER: tier})
 
 
 def package_version() -> str:

@@ -59,3 +59,15 @@ def test_matches_shaps_deep_explainer(default_predictor, schema):
     inputs = torch.as_tensor(model.standardise(ward).astype(np.float64))
     expected = np.asarray(reference.shap_values(inputs, check_additivity=False)).reshape(len(ward), -1)
     np.testing.assert_allclose(default_predictor.explain(ward).attributions.to_numpy(), expected, atol=1e-7)
+
+
+def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.explain import FLOAT32_FROM_ROWS
+
+    rows = generate_cohort(FLOAT32_FROM_ROWS + 500, seed=3).drop(columns="recovered")
+    explanation = default_predictor.explain(rows)
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
+    small = default_predictor.explain(rows.head(20))
+    np.testing.assert_allclose(explanation.attributions.head(20), small.attributions, atol=1e-5)

@@ -1,0 +1,393 @@
+"""The benchmark suite: `make benchmark` (or `python -m benchmarks.run`).
+
+Every figure is a median over repeats with its spread, next to a baseline measured in the same run,
+because these machines are shared and noisy. Writes benchmarks/results/report.json and report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from math import factorial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from recovery_model import Predictor, generate_cohort, load_schema
+from recovery_model.data import split
+from recovery_model.io import read_patient_csv
+from recovery_model.model import RiskModel
+from recovery_model.network import CONFIGS
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def timed(function: Callable[[], object], repeats: int) -> tuple[dict[str, float], object]:
+    """Median, p95, min and max wall time in seconds over `repeats` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return {"median_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
+            "min_s": min(times), "max_s": max(times), "repeats": repeats}, result
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+# ----- 1. training --------------------------------------------------------------------------------
+def training(repeats: int) -> dict:
+    schema = load_schema()
+    parts = split(pd.read_csv(ROOT / "data" / "patients.csv"), schema, 42)
+    features = schema.feature_names
+    y_train, y_val, y_test = (schema.event_from_target(p[schema.target.name])
+                              for p in (parts.train, parts.validation, parts.test))
+    fit_rows = pd.concat([parts.train, parts.validation])
+    y_fit = np.concatenate([y_train, y_val])
+
+    def ours():
+        return RiskModel(features, "default", seed=42).fit(parts.train, y_train, parts.validation, y_val)
+
+    def sklearn_mlp():  # same widths; its own early stopping holds out 15 % of the same 12,750 rows
+        return make_pipeline(StandardScaler(), MLPClassifier(CONFIGS["default"].hidden, alpha=1e-3,
+                                                             early_stopping=True, validation_fraction=0.15,
+                                                             n_iter_no_change=10, max_iter=500,
+                                                             random_state=42)).fit(fit_rows[features], y_fit)
+
+    epochs = len(ours().history_)
+
+    def sklearn_mlp_same_epochs():  # no early stopping on accuracy: as many epochs as ours ran
+        return make_pipeline(StandardScaler(), MLPClassifier(CONFIGS["default"].hidden, alpha=1e-3, max_iter=epochs,
+                                                             batch_size=512, learning_rate_init=3e-3,
+                                                             random_state=42)).fit(parts.train[features], y_train)
+
+    def boosting():
+        return HistGradientBoostingClassifier(random_state=42).fit(fit_rows[features], y_fit)
+
+    rows = {}
+    models = [("Our MLP (PyTorch, early stopping)", ours),
+              ("scikit-learn MLPClassifier, same widths, its early stopping", sklearn_mlp),
+              ("scikit-learn MLPClassifier, same widths, batch and epochs as ours", sklearn_mlp_same_epochs),
+              ("HistGradientBoosting", boosting)]
+    for name, fit in models:
+        timing, model = timed(fit, repeats)
+        risk = model.predict_proba(parts.test)[:, 1] if name.startswith("Our") else \
+            model.predict_proba(parts.test[features])[:, 1]
+        rows[name] = timing | {"test_auroc": float(roc_auc_score(y_test, risk))}
+    baseline = rows["scikit-learn MLPClassifier, same widths, its early stopping"]["median_s"]
+    rows["Our MLP (PyTorch, early stopping)"]["speedup_vs_sklearn_mlp"] = \
+        baseline / rows["Our MLP (PyTorch, early stopping)"]["median_s"]
+    return rows
+
+
+# ----- 2. one patient -----------------------------------------------------------------------------
+def one_patient(predictor: Predictor, repeats: int, kernel_repeats: int) -> dict:
+    schema = predictor.schema
+    patients = generate_cohort(repeats, 77).drop(columns=schema.target.name)
+    predictor.warm_up()
+    times = []
+    for i in range(repeats):
+        row = patients.iloc[[i]]
+        started = time.perf_counter()
+        predictor.predict_risk(row)
+        predictor.explain(row)
+        times.append(time.perf_counter() - started)
+    ours = {"median_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)), "repeats": repeats}
+
+    import shap
+
+    model, background = predictor.model, predictor.background.astype(np.float64)
+    network = copy.deepcopy(model.network_).double().eval()
+
+    def log_odds(standardised: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = network(torch.as_tensor(standardised, dtype=torch.float64)).squeeze(1)
+        slope, intercept = model.calibration_
+        return slope * logits.numpy() + intercept
+
+    kernel = shap.KernelExplainer(log_odds, background)
+    row = model.standardise(patients.iloc[[0]]).astype(np.float64)
+    kernel_timing, _ = timed(lambda: kernel.shap_values(row, silent=True), kernel_repeats)
+    return {"ours": ours, "kernel_explainer": kernel_timing,
+            "speedup_vs_kernel": kernel_timing["median_s"] / ours["median_s"]}
+
+
+# ----- 3. explanation quality ---------------------------------------------------------------------
+def exact_shapley(predictor: Predictor, row: np.ndarray) -> np.ndarray:
+    """Interventional Shapley values by brute force over all 2^n coalitions, same background, log-odds."""
+    model, background = predictor.model, torch.as_tensor(predictor.background, dtype=torch.float64)
+    n = row.shape[0]
+    masks = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)
+    network = copy.deepcopy(model.network_).double().eval()
+    slope, intercept = model.calibration_
+    value = np.empty(2 ** n)
+    x = torch.as_tensor(row, dtype=torch.float64)
+    with torch.inference_mode():
+        for start in range(0, 2 ** n, 1024):
+            block = torch.as_tensor(masks[start:start + 1024])
+            mixed = torch.where(block[:, None, :], x, background[None, :, :])
+            logits = network(mixed.reshape(-1, n)).reshape(len(block), len(background))
+            value[start:start + len(block)] = (slope * logits + intercept).mean(dim=1).numpy()
+    sizes = masks.sum(axis=1)
+    weights = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)])
+    phi = np.zeros(n)
+    index = np.arange(2 ** n)
+    for i in range(n):
+        without = index[~masks[:, i]]
+        phi[i] = np.sum(weights[sizes[without]] * (value[without | (1 << i)] - value[without]))
+    return phi
+
+
+def explanation_quality(predictor: Predictor, patients: int) -> dict:
+    schema = predictor.schema
+    test = split(pd.read_csv(ROOT / "data" / "patients.csv"), schema, 42).test
+    explanation = predictor.explain(test)
+    local = np.abs(explanation.base_value + explanation.attributions.to_numpy().sum(axis=1) - explanation.log_odds)
+    sample = test.sample(patients, random_state=0)
+    ours = predictor.explain(sample).attributions.to_numpy()
+    standardised = predictor.model.standardise(sample).astype(np.float64)
+    started = time.perf_counter()
+    exact = np.array([exact_shapley(predictor, r) for r in standardised])
+    exact_seconds = (time.perf_counter() - started) / patients
+    relative_l1 = np.abs(ours - exact).sum(axis=1) / np.abs(exact).sum(axis=1)
+    pairs = list(zip(ours, exact, strict=True))
+    top3_same_set = [set(np.argsort(-np.abs(a))[:3]) == set(np.argsort(-np.abs(b))[:3]) for a, b in pairs]
+    top3_same_order = [list(np.argsort(-np.abs(a))[:3]) == list(np.argsort(-np.abs(b))[:3]) for a, b in pairs]
+    top1 = [np.argmax(np.abs(a)) == np.argmax(np.abs(b)) for a, b in pairs]
+    return {"local_accuracy_max_abs_error": float(local.max()), "rows_checked": len(test),
+            "patients_compared": patients, "mean_relative_l1_error": float(relative_l1.mean()),
+            "max_relative_l1_error": float(relative_l1.max()), "top3_same_set": float(np.mean(top3_same_set)),
+            "top3_same_order": float(np.mean(top3_same_order)), "top1_same": float(np.mean(top1)),
+            "exact_seconds_per_patient": exact_seconds}
+
+
+# ----- 4. a ward ----------------------------------------------------------------------------------
+def ward(predictor: Predictor, repeats: int) -> dict:
+    out = {}
+    for rows, reps in ((50, repeats * 5), (10_000, repeats)):
+        frame = generate_cohort(rows, 5).drop(columns="recovered")
+        frame.insert(0, "patient_id", [f"P{i:06d}" for i in range(rows)])
+        content = frame.to_csv(index=False).encode()
+        timing, _ = timed(lambda c=content: predictor.rank(read_patient_csv(c, "ward.csv"), top_k=10), reps)
+        out[f"{rows}_rows"] = timing
+    return out
+
+
+# ----- 5. a hospital overnight --------------------------------------------------------------------
+def overnight(predictor: Predictor, sizes: list[int]) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for rows in sizes:
+            source = Path(scratch) / f"hospital_{rows}.csv"
+            frame = generate_cohort(rows, 9).drop(columns="recovered")
+            frame.insert(0, "patient_id", [f"H{i:07d}" for i in range(rows)])
+            frame.to_csv(source, index=False)
+            started = time.perf_counter()
+            probe = subprocess.run(
+                [sys.executable, "-c", _PREDICT_AND_REPORT_MEMORY, str(source), str(Path(scratch) / "ranked.csv")],
+                capture_output=True, text=True, check=True)
+            seconds = time.perf_counter() - started
+            peak_mb = json.loads(probe.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+            values = predictor.model.standardise(frame)
+            ceiling, _ = timed(lambda v=values: predictor.model.network_(torch.as_tensor(v)).detach(), 3)
+            out[f"{rows}_rows"] = {"seconds": seconds, "rows_per_s": rows / seconds, "peak_rss_mb": peak_mb,
+                                   "forward_pass_rows_per_s": rows / ceiling["median_s"],
+                                   "ratio_to_ceiling": (rows / ceiling["median_s"]) / (rows / seconds),
+                                   "file_mb": source.stat().st_size / 2**20}
+    return out
+
+
+_PREDICT_AND_REPORT_MEMORY = """
+import json, resource, sys
+from recovery_model.cli import main
+code = main(["predict", "--input", sys.argv[1], "--output", sys.argv[2]])
+assert code == 0
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+# ----- 6. the app in a browser --------------------------------------------------------------------
+def browser(repeats: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
+
+    if not Path(CHROMIUM).exists():
+        return {"skipped": f"{CHROMIUM} not installed"}
+    cold, form, upload = [], [], []
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(repeats):
+            port = _free_port()
+            started = time.perf_counter()
+            server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                                       "--server.port", str(port), "--server.headless", "true",
+                                       "--browser.gatherUsageStats", "false"], cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                page = chromium.new_page(viewport={"width": 1400, "height": 2000})
+                page.set_default_timeout(120_000)
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except Exception:  # the server is not listening yet
+                        time.sleep(0.05)
+                page.get_by_text("AUROC", exact=True).wait_for()
+                cold.append(time.perf_counter() - started)
+                page.goto(f"http://127.0.0.1:{port}/patient")
+                page.get_by_role("button", name="Estimate risk").wait_for()
+                page.wait_for_timeout(1500)  # let the explainer warm up, as it does while a clinician types
+                started = time.perf_counter()
+                page.get_by_role("button", name="Estimate risk").click()
+                page.get_by_text("Risk of not recovering").wait_for()
+                page.locator(".js-plotly-plot").first.wait_for()
+                form.append(time.perf_counter() - started)
+                page.goto(f"http://127.0.0.1:{port}/ward")
+                page.get_by_text("Ward CSV", exact=True).wait_for()
+                started = time.perf_counter()
+                page.locator("input[type='file']").set_input_files(str(ROOT / "data" / "sample_ward.csv"))
+                page.get_by_text("Ranked by risk").wait_for()
+                page.locator("[data-testid='stDataFrame']").first.wait_for()
+                upload.append(time.perf_counter() - started)
+                page.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+        chromium.close()
+
+    def summary(values: list[float]) -> dict:
+        return {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
+                "repeats": len(values)}
+
+    return {"cold_start_to_home": summary(cold), "patient_submit": summary(form),
+            "ward_upload_48_rows": summary(upload)}
+
+
+# ----- 7. set-up ----------------------------------------------------------------------------------
+def setup() -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        clone = Path(scratch) / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        started = time.perf_counter()
+        subprocess.run(["make", "install-test"], cwd=clone, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        size = subprocess.run(["du", "-sm", str(clone / ".venv")], capture_output=True, text=True, check=True)
+        return {"seconds": seconds, "venv_mb": int(size.stdout.split()[0]),
+                "note": "pip's cache and the local torch wheel were warm; a cold machine downloads more"}
+
+
+# ----- report -------------------------------------------------------------------------------------
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"# Benchmarks ({m['date']})", "", f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, "
+             f"torch {m['torch']}. Medians over repeats (spread in brackets).", ""]
+    if "training" in report:
+        lines += ["## Training to early stop (15,000-row cohort, same split)", "",
+                  "| model | median | spread | test AUROC |", "|---|---|---|---|"]
+        for name, r in report["training"].items():
+            lines.append(f"| {name} | {r['median_s']:.1f} s | {r['min_s']:.1f}–{r['max_s']:.1f} s | "
+                         f"{r['test_auroc']:.3f} |")
+        lines.append("")
+    if "one_patient" in report:
+        o = report["one_patient"]
+        lines += ["## One patient, scored and explained", "",
+                  f"Ours: median {1e3 * o['ours']['median_s']:.1f} ms, p95 {1e3 * o['ours']['p95_s']:.1f} ms "
+                  f"({o['ours']['repeats']} patients). shap KernelExplainer, same model and background: median "
+                  f"{o['kernel_explainer']['median_s']:.2f} s. **{o['speedup_vs_kernel']:.0f}× faster.**", ""]
+    if "explanation_quality" in report:
+        q = report["explanation_quality"]
+        lines += ["## Explanation quality", "",
+                  f"Local accuracy: max |base + Σ attributions − log-odds| = {q['local_accuracy_max_abs_error']:.1e} "
+                  f"over {q['rows_checked']:,} test rows. Against exact Shapley values (all 2^15 coalitions, same "
+                  f"background) on {q['patients_compared']} patients: mean relative L1 error "
+                  f"{100 * q['mean_relative_l1_error']:.1f} % (max {100 * q['max_relative_l1_error']:.1f} %); top-3 "
+                  f"drivers the same set {100 * q['top3_same_set']:.0f} %, same order "
+                  f"{100 * q['top3_same_order']:.0f} %, top driver the same {100 * q['top1_same']:.0f} %. "
+                  f"Exact values cost {q['exact_seconds_per_patient']:.1f} s a patient.", ""]
+    if "ward" in report:
+        lines += ["## A ward: read, validated, scored, explained and ranked", "", "| rows | median | spread |",
+                  "|---|---|---|"]
+        for name, r in report["ward"].items():
+            lines.append(f"| {name.split('_')[0]} | {r['median_s']:.3f} s | {r['min_s']:.3f}–{r['max_s']:.3f} s |")
+        lines.append("")
+    if "overnight" in report:
+        lines += ["## A hospital overnight: `recovery predict`, no explanations", "",
+                  "| rows | file | wall time | rows/s | forward-pass ceiling rows/s | ratio | peak memory |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, r in report["overnight"].items():
+            lines.append(f"| {int(name.split('_')[0]):,} | {r['file_mb']:.0f} MB | {r['seconds']:.1f} s | "
+                         f"{r['rows_per_s']:,.0f} | {r['forward_pass_rows_per_s']:,.0f} | "
+                         f"{r['ratio_to_ceiling']:.0f}× | {r['peak_rss_mb']:.0f} MB |")
+        lines.append("")
+    if "browser" in report and "skipped" not in report["browser"]:
+        lines += ["## The app in headless Chromium", "", "| step | median | spread |", "|---|---|---|"]
+        for name, r in report["browser"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {r['median_s']:.2f} s | {r['min_s']:.2f}–{r['max_s']:.2f} s |")
+        lines.append("")
+    if "setup" in report:
+        s = report["setup"]
+        lines += ["## Set-up", "", f"`make install-test` in a fresh clone: {s['seconds']:.0f} s, "
+                  f"`.venv` {s['venv_mb']:,} MB ({s['note']}).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Fewer repeats and smaller files (a smoke run).")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="Sections: training one_patient explanation_quality ward overnight browser setup")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    wanted = set(args.only or ["training", "one_patient", "explanation_quality", "ward", "overnight", "browser",
+                               "setup"])
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    predictor = Predictor.load()
+    report: dict = {"machine": machine()}
+    steps = {
+        "training": lambda: training(1 if quick else 3),
+        "one_patient": lambda: one_patient(predictor, 50 if quick else 300, 1 if quick else 3),
+        "explanation_quality": lambda: explanation_quality(predictor, 3 if quick else 20),
+        "ward": lambda: ward(predictor, 1 if quick else 3),
+        "overnight": lambda: overnight(predictor, [10_000] if quick else [100_000, 1_000_000]),
+        "browser": lambda: browser(1 if quick else 3),
+        "setup": setup,
+    }
+    for name, step in steps.items():
+        if name in wanted:
+            started = time.perf_counter()
+            report[name] = step()
+            print(f"{name}: done in {time.perf_counter() - started:.0f} s", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "report.json").write_text(json.dumps(report, indent=1))
+    (RESULTS / "report.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
