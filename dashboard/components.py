@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -99,21 +98,10 @@ def _audit_log(path: str | None) -> AuditLog:
     return AuditLog(path)
 
 
-def audit(event: str, user: User | None = None, **details) -> None:
+def audit(event: str, **details) -> None:
     """Record who did what; the caller passes counts and hashes only, never patient values."""
-    user = user or st.session_state.get("user") or User("local", OPEN_ACCESS)
+    user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
     _audit_log(os.environ.get("RECOVERY_AUDIT_LOG")).record(event, user=user.name, role=user.role, **details)
-
-
-def audited_download(make_csv: Callable[[], bytes], what: str, rows: int) -> Callable[[], bytes]:
-    """A download made when clicked (no rerun, so nothing can cancel it) and recorded in the audit log."""
-    user = current_user()
-
-    def download() -> bytes:
-        audit("download", user=user, what=what, rows=rows)
-        return make_csv()
-
-    return download
 
 
 def current_user() -> User | None:

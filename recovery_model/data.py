@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from recovery_model.errors import DataValidationError
 from recovery_model.schema import Schema
@@ -63,6 +62,8 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 def split(frame: pd.DataFrame, schema: Schema, seed: int) -> Split:
     """Stratified 70 / 15 / 15 split on the event, reproducible by seed."""
+    from sklearn.model_selection import train_test_split  # training only: keeps the app's start-up light
+
     event = schema.event_from_target(frame[schema.target.name])
     rest, test = train_test_split(frame, test_size=TEST_SHARE, stratify=event, random_state=seed)
     rest_event = schema.event_from_target(rest[schema.target.name])

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from recovery_model.network import CONFIGS, MLP, NetworkConfig
 from recovery_model.training import predict_logits, train_network
@@ -44,6 +42,8 @@ class RiskModel:
     def fit(self, x: pd.DataFrame, y: np.ndarray, x_val: pd.DataFrame | None = None,
             y_val: np.ndarray | None = None) -> RiskModel:
         """Fit on (x, y); without validation rows, hold out a stratified 15 % of x."""
+        from sklearn.model_selection import train_test_split  # training only: keeps the app's start-up light
+
         y = np.asarray(y)
         if x_val is None or y_val is None:
             x, x_val, y, y_val = train_test_split(x, y, test_size=0.15, stratify=y, random_state=self.seed)
@@ -110,6 +110,8 @@ class RiskModel:
 
 def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Platt scaling: the slope and intercept that make sigmoid(slope * logit + intercept) calibrated."""
+    from sklearn.linear_model import LogisticRegression
+
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(logits).reshape(-1, 1), y)
     return float(platt.coef_[0, 0]), float(platt.intercept_[0])
 

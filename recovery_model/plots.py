@@ -75,6 +75,21 @@ def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, 
     return _layout(fig, title or f"Why this risk: {_percent(sigmoid(final))}", height=140 + 30 * len(order))
 
 
+def driver_comparison(before: Explanation, after: Explanation, schema: Schema, top: int = 8) -> go.Figure:
+    """The drivers of two versions of one patient side by side, largest change or size first."""
+    a, b = before.drivers(0, schema).set_index("feature"), after.drivers(0, schema).set_index("feature")
+    order = (b["log_odds"] - a["log_odds"]).abs().add(a["log_odds"].abs()).sort_values(ascending=False).index[:top]
+    fig = go.Figure()
+    for name, table, colour in (("as entered", a, NEUTRAL), ("what if", b, OURS_COLOUR)):
+        fig.add_trace(go.Bar(y=[schema.feature(f).display_name for f in order], x=table.loc[order, "log_odds"],
+                             name=name, orientation="h", marker_color=colour,
+                             hovertext=list(table.loc[order, "shown_as"]), hoverinfo="text+x"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="effect on risk (log-odds; right raises, left lowers)", zeroline=True)
+    return _layout(fig, "Drivers: as entered vs what if", height=160 + 44 * len(order))
+
+
 def risk_histogram(risk: Sequence[float], threshold: float, title: str = "Risk across the ward") -> go.Figure:
     fig = go.Figure(go.Histogram(x=100 * np.asarray(risk), nbinsx=30, marker_color=OURS_COLOUR,
                                  hovertemplate="%{x}%: %{y} patients<extra></extra>"))

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
-from tqdm.auto import tqdm
 
 from recovery_model.network import MLP, NetworkConfig
 
@@ -95,6 +93,9 @@ def single_thread() -> Iterator[None]:
 
 def _train(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
            config: NetworkConfig, seed: int, pos_weight: float, progress: bool) -> TrainingResult:
+    from sklearn.metrics import roc_auc_score  # training only: keeps the app's start-up light
+    from tqdm.auto import tqdm
+
     generator = seed_everything(seed)
     model = MLP(x_train.shape[1], config.hidden, config.dropout)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,

@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from recovery_model.narrative import describe_risk, percent, tier_rule, unusual_value_note
-from recovery_model.plots import waterfall
+from recovery_model.plots import driver_comparison, waterfall
 
 from components import TIER_BADGE, audit, feature_input, page_setup
 
@@ -75,16 +75,14 @@ for i, feature in enumerate(schema.modifiable):
 changed_frame = pd.DataFrame([changed])
 changed_scored = predictor.predict_risk(changed_frame).iloc[0]
 changed_explanation = predictor.explain(changed_frame)
-before, after = st.columns(2)
+before, after, chart = st.columns([1, 1, 3])
 with before:
     st.metric("As entered", percent(risk))
     st.markdown(TIER_BADGE[tier])
-    st.plotly_chart(waterfall(explanation, 0, schema, top=6, title="As entered"),
-                    key="whatif_before")
 with after:
     delta = float(changed_scored["risk"]) - risk
     st.metric("What if", percent(float(changed_scored["risk"])), delta_color="inverse",
               delta=f"{100 * delta:+.1f} percentage points" if abs(delta) >= 0.0005 else None)
     st.markdown(TIER_BADGE[str(changed_scored["tier"])])
-    st.plotly_chart(waterfall(changed_explanation, 0, schema, top=6, title="What if"),
-                    key="whatif_after")
+with chart:
+    st.plotly_chart(driver_comparison(explanation, changed_explanation, schema), key="whatif_drivers")

@@ -7,7 +7,7 @@ from recovery_model.io import read_patient_csv, to_safe_csv
 from recovery_model.narrative import percent
 from recovery_model.plots import importance_bar, risk_histogram, waterfall
 
-from components import audit, audited_download, format_risk, page_setup, risk_column
+from components import audit, format_risk, page_setup, risk_column
 
 SAMPLE_WARD = "data/sample_ward.csv"
 
@@ -73,8 +73,8 @@ if len(ward.rejected):
     st.error("These patients were **not scored**. Fix the values below and upload again.")
     rejected = ward.rejected[["row", *[c for c in ward.rejected.columns if c == schema.id_column], "problems"]]
     st.dataframe(rejected, hide_index=True, key="rejected_table")
-    st.download_button("Download rejected rows", file_name="rejected_rows.csv", mime="text/csv", on_click="ignore",
-                       data=audited_download(lambda: to_safe_csv(ward.rejected), "rejected_rows", len(ward.rejected)))
+    st.download_button("Download rejected rows", to_safe_csv(ward.rejected), "rejected_rows.csv", "text/csv",
+                       on_click="ignore")
 
 if not len(ward.ranked):
     st.stop()
@@ -98,9 +98,10 @@ st.dataframe(table, hide_index=True, key="ranked_table", column_order=order, col
     "imputed_values": "Imputed (median)",
     "driver_1": "Driver 1", "driver_2": "Driver 2", "driver_3": "Driver 3",
 })
-st.download_button("Download the ranked list (CSV)", file_name=f"ranked_ward_{digest[:8]}.csv", mime="text/csv",
-                   data=audited_download(lambda: to_safe_csv(table), "ranked_list", len(table)), type="primary",
-                   key="download_ranked", on_click="ignore")
+# Bytes, not a deferred callable, and no rerun on click: under 20 concurrent sessions Streamlit 1.67's
+# clean-up deleted deferred files before the browser fetched them, and a rerun can orphan the file.
+st.download_button("Download the ranked list (CSV)", to_safe_csv(table), f"ranked_ward_{digest[:8]}.csv",
+                   "text/csv", type="primary", key="download_ranked", on_click="ignore")
 
 st.subheader("One patient's drivers")
 labels = [f"#{r['rank']} · {r.get(schema.id_column, 'row ' + str(r['rank']))} · {format_risk(r['risk'])}"

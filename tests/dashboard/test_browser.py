@@ -157,6 +157,8 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     page.get_by_text("Ranked by risk").wait_for()
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     timings["ward_upload_50_rows_s"] = time.perf_counter() - started
+    page.get_by_text("What drives risk on this ward").wait_for()
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
     _no_exception(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the ranked list (CSV)").click()
@@ -167,7 +169,7 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     assert list(ranked["patient_id"]) == list(expected["patient_id"])
     assert ranked["risk"].is_monotonic_decreasing
     events = [json.loads(line) for line in Path(os.environ["RECOVERY_AUDIT_LOG"]).read_text().splitlines()]
-    assert any(e["event"] == "download" and e["what"] == "ranked_list" and e["rows"] == 48 for e in events)
+    assert any(e["event"] == "upload_ward" and e.get("rows") == 48 and e.get("scored") == 48 for e in events)
     _shot(page, "ward")
 
 

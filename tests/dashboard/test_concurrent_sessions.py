@@ -53,6 +53,8 @@ async def _session(browser, url: str, i: int, schema, tmp_path) -> dict:
     ward_file.write_bytes(_ward(i))
     await page.locator("input[type='file']").set_input_files(str(ward_file))
     await page.get_by_text("Ranked by risk").wait_for()
+    await page.get_by_text("What drives risk on this ward").wait_for()  # the page has finished its run
+    await page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
     async with page.expect_download() as download_info:
         await page.get_by_role("button", name="Download the ranked list (CSV)").click()
     download = await download_info.value
