@@ -76,6 +76,12 @@ class RankedWard:
     warnings: list[str]
     explanation: Explanation | None
 
+    def flagged(self, top_k: int | None, threshold: float) -> RankedWard:
+        """The same ward with the top-K and threshold flags set anew: no re-scoring, no re-explaining."""
+        ranked = self.ranked.assign(**{IN_TOP_K: self.ranked[RANK] <= top_k if top_k else False,
+                                       ABOVE_THRESHOLD: self.ranked[RISK] >= threshold})
+        return RankedWard(ranked, self.rejected, self.counts, self.warnings, self.explanation)
+
     def table(self, schema: Schema, drivers: int = 3) -> pd.DataFrame:
         """The list a bed manager reads: rank, ids and pass-through columns, risk, tier, flags,
         the top drivers (when explained), then the values as parsed."""
@@ -221,11 +227,10 @@ class Predictor:
         scored = self._score(validation)
         ranked = scored[scored[STATUS] != "rejected"].sort_values(RISK, ascending=False, kind="stable")
         ranked.insert(0, RANK, np.arange(1, len(ranked) + 1))
-        ranked[IN_TOP_K] = ranked[RANK] <= top_k if top_k else False
-        ranked[ABOVE_THRESHOLD] = ranked[RISK] >= (threshold if threshold is not None else self.thresholds.high)
         explanation = self.explain(ranked) if explain and len(ranked) else None
-        return RankedWard(ranked, scored[scored[STATUS] == "rejected"], validation.counts(),
-                          validation.warnings, explanation)
+        ward = RankedWard(ranked, scored[scored[STATUS] == "rejected"], validation.counts(), validation.warnings,
+                          explanation)
+        return ward.flagged(top_k, threshold if threshold is not None else self.thresholds.high)
 
     def tier(self, risk: np.ndarray) -> np.ndarray:
         return self.thresholds.tier(risk)

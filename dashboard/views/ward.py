@@ -46,9 +46,11 @@ threshold = right.number_input("Flag risks at or above (%)", 0.0, 100.0,
 
 digest = file_digest(content)
 audited = st.session_state.setdefault("audited_uploads", set())
+cached = st.session_state.get("ward_scored")
 try:
-    frame = read_patient_csv(content, name)
-    ward = predictor.rank(frame, top_k=int(slots) or None, threshold=threshold)
+    if cached is None or cached[0] != digest:  # score and explain once per file; inputs below only re-flag
+        cached = (digest, predictor.rank(read_patient_csv(content, name)))
+        st.session_state["ward_scored"] = cached
 except DataValidationError as exc:
     if digest not in audited:
         audit("upload_ward", page="ward", outcome="refused", file_sha256=digest, file_bytes=len(content))
@@ -56,6 +58,7 @@ except DataValidationError as exc:
     st.error(f"**This file cannot be used.** {exc}")
     st.stop()
 
+ward = cached[1].flagged(int(slots) or None, threshold)
 counts = ward.counts
 if digest not in audited:
     audit("upload_ward", page="ward", outcome="scored", file_sha256=digest, file_bytes=len(content), **counts)

@@ -125,3 +125,15 @@ def test_without_a_model_every_page_says_how_to_fix_it(page, tmp_path, monkeypat
     assert not app.exception
     assert app.error and "No model is loaded" in app.error[0].value
     assert any("recovery train" in c.value for c in app.code)
+
+
+def test_ward_slots_and_threshold_re_flag_without_re_scoring():
+    app = open_page("ward")
+    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
+    scored = app.session_state["ward_scored"]
+    app.number_input(key="slots").set_value(3).run()
+    app.number_input(key="threshold").set_value(5.0).run()
+    table = next(d.value for d in app.dataframe if "in_top_k" in d.value.columns)
+    assert table["in_top_k"].sum() == 3 and table["in_top_k"].iloc[:3].all()
+    assert (table["above_threshold"] == (table["risk"] >= 0.05)).all()
+    assert app.session_state["ward_scored"] is scored  # scored and explained once per file
