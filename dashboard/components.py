@@ -44,7 +44,7 @@ def predictor_or_stop() -> Predictor:
 
 def field_label(feature: Feature) -> str:
     """'Systolic blood pressure, mmHg · typical 95–170': unit and typical range in the label itself."""
-    unit = feature.unit if feature.unit and not feature.unit.startswith(("score", "level")) else ""
+    unit = feature.display_unit
     label = f"{feature.label}, {unit}" if unit else feature.label
     return label if feature.is_binary or feature.levels else f"{label} · typical {feature.typical_range_text(False)}"
 

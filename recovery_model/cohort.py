@@ -8,6 +8,8 @@ The risk model is documented in data/README.md; keep the two in step.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -82,8 +84,10 @@ def generate_cohort(n_rows: int, seed: int, schema: Schema | None = None) -> pd.
     return frame[schema.columns]
 
 
-def _risk_inputs() -> list[str]:
-    return load_schema().feature_names
+@cache
+def _risk_inputs() -> tuple[str, ...]:
+    """The features the oracle reads: the packaged schema's, parsed once."""
+    return tuple(load_schema().feature_names)
 
 
 def _draw_features(n: int, rng: np.random.Generator) -> pd.DataFrame:

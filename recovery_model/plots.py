@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from recovery_model.explain import Explanation
 from recovery_model.model import sigmoid
+from recovery_model.narrative import percent
 from recovery_model.schema import Schema
 
 RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
@@ -26,10 +27,6 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _percent(p: float) -> str:
-    return f"{100 * p:.1f}%" if p >= 0.01 else f"{100 * p:.2f}%"
-
-
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=10, r=10, t=50, b=10),
                       legend=dict(orientation="h", y=-0.2))
@@ -39,7 +36,7 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
 def _risk_axis(low: float, high: float) -> dict:
     """Tick marks in risk % for an axis that is in log-odds."""
     ticks = RISK_TICKS[(_logit(RISK_TICKS) >= low - 0.3) & (_logit(RISK_TICKS) <= high + 0.3)]
-    return dict(tickvals=_logit(ticks), ticktext=[_percent(t) for t in ticks])
+    return dict(tickvals=_logit(ticks), ticktext=[percent(t) for t in ticks])
 
 
 def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, title: str = "") -> go.Figure:
@@ -57,22 +54,22 @@ def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, 
     base, final = explanation.base_value, float(explanation.log_odds[row])
     starts = base + np.cumsum([0.0, *steps[:-1]])
     ends = starts + np.asarray(steps)
-    hover = [f"{'raises' if v > 0 else 'lowers'} risk from {_percent(sigmoid(a))} to {_percent(sigmoid(b))}"
+    hover = [f"{'raises' if v > 0 else 'lowers'} risk from {percent(sigmoid(a))} to {percent(sigmoid(b))}"
              for v, a, b in zip(steps, starts, ends, strict=True)]
     fig = go.Figure(go.Bar(y=labels, x=steps, base=starts, orientation="h", hovertext=hover, hoverinfo="text",
                            marker_color=[RAISES if v > 0 else LOWERS for v in steps], showlegend=False))
-    for value, label, symbol in ((base, f"Typical patient {_percent(sigmoid(base))}", "line-ns"),
-                                 (final, f"This patient {_percent(sigmoid(final))}", "diamond")):
+    for value, label, symbol in ((base, f"Typical patient {percent(sigmoid(base))}", "line-ns"),
+                                 (final, f"This patient {percent(sigmoid(final))}", "diamond")):
         fig.add_vline(x=value, line_dash="dot", line_color=OURS_COLOUR, line_width=1)
         fig.add_trace(go.Scatter(x=[value], y=[label], mode="markers", showlegend=False, hoverinfo="x+y",
                                  marker=dict(symbol=symbol, size=12, color=OURS_COLOUR,
                                              line=dict(width=2, color=OURS_COLOUR))))
-    order = [f"Typical patient {_percent(sigmoid(base))}", *labels, f"This patient {_percent(sigmoid(final))}"]
+    order = [f"Typical patient {percent(sigmoid(base))}", *labels, f"This patient {percent(sigmoid(final))}"]
     low, high = min(starts.min(), ends.min(), final), max(starts.max(), ends.max(), final)
     fig.update_xaxes(title="risk of not recovering (log-odds scale)", range=[low - 0.4, high + 0.4],
                      **_risk_axis(low, high))
     fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
-    return _layout(fig, title or f"Why this risk: {_percent(sigmoid(final))}", height=140 + 30 * len(order))
+    return _layout(fig, title or f"Why this risk: {percent(sigmoid(final))}", height=140 + 30 * len(order))
 
 
 def driver_comparison(before: Explanation, after: Explanation, schema: Schema, top: int = 8) -> go.Figure:
@@ -94,7 +91,7 @@ def risk_histogram(risk: Sequence[float], threshold: float, title: str = "Risk a
     fig = go.Figure(go.Histogram(x=100 * np.asarray(risk), nbinsx=30, marker_color=OURS_COLOUR,
                                  hovertemplate="%{x}%: %{y} patients<extra></extra>"))
     fig.add_vline(x=100 * threshold, line_dash="dash", line_color=RAISES,
-                  annotation_text=f"threshold {_percent(threshold)}", annotation_position="top right")
+                  annotation_text=f"threshold {percent(threshold)}", annotation_position="top right")
     fig.update_xaxes(title="risk of not recovering (%)")
     fig.update_yaxes(title="patients")
     return _layout(fig, title)

@@ -57,6 +57,11 @@ class Feature:
         return self.is_integer and self.valid_min == 0 and self.valid_max == 1
 
     @property
+    def display_unit(self) -> str:
+        """The unit as printed after a value; empty for scores and levels, whose scale is in the help."""
+        return "" if self.unit.startswith(("score", "level")) else self.unit
+
+    @property
     def display_name(self) -> str:
         return self.short_label or self.label
 
@@ -67,7 +72,7 @@ class Feature:
         if self.is_binary and int(value) in self.levels:
             return f"{self.display_name} = {self.levels[int(value)]}"
         number = f"{round(value)}" if self.is_integer else f"{value:.{self.decimals}f}"
-        unit = self.unit if self.unit and not self.unit.startswith(("score", "level")) else ""
+        unit = self.display_unit
         joiner = "" if unit == "%" else " "
         return f"{self.display_name} = {number}{joiner}{unit}".rstrip()
 
@@ -82,7 +87,7 @@ class Feature:
         def fmt(v: float) -> str:
             return f"{v:.0f}" if float(v).is_integer() else f"{v:.{max(self.decimals, 1)}f}"
 
-        unit = f" {self.unit}" if with_unit and self.unit and not self.unit.startswith(("score", "level")) else ""
+        unit = f" {self.display_unit}" if with_unit and self.display_unit else ""
         return f"{fmt(self.typical_min)}–{fmt(self.typical_max)}{unit}"
 
 

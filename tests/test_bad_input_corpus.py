@@ -6,7 +6,7 @@ import pytest
 from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
 from recovery_model.io import read_patient_csv
-from tests.bad_input_corpus import CORPUS, FileRefused, Rows
+from tests.bad_input_corpus import CORPUS, FileRefused
 
 CASES = [pytest.param(case, id=case.name) for case in CORPUS]
 
@@ -71,7 +71,3 @@ def test_row_limit_is_clear(monkeypatch):
     content = CORPUS[9].content  # five valid rows
     with pytest.raises(DataValidationError, match="more than 3 rows"):
         read_patient_csv(content, "ward.csv")
-
-
-def test_rows_object_counts():
-    assert Rows(scored=4, rejected={1: "x"}).rows == 5
