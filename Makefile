@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 PORT ?= 8501
 
-.PHONY: dashboard test install install-test lint model benchmark clean
+.PHONY: dashboard test install install-test lint model benchmark benchmark-real clean
 
 dashboard: $(VENV)/.installed
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT) --browser.gatherUsageStats false
@@ -37,6 +37,11 @@ model: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.run
+
+# The real data sets live outside the repository (never committed): REAL_DATA=folder of CSVs.
+REAL_DATA ?= ../shared/real-data
+benchmark-real: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.real_data --data-dir $(REAL_DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

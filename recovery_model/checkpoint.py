@@ -1,7 +1,8 @@
 """Checkpoints that load without executing code: safetensors weights plus JSON metadata.
 
 A checkpoint is a folder:
-    model.safetensors   tensors only (network weights, scaler statistics, SHAP background)
+    model.safetensors   tensors only (stacked member weights, input statistics, out-of-fold logits
+                        and folds, SHAP background)
     model.json          everything else, with the SHA-256 of the weights and of itself
     report.json, model_card.md   the evaluation, when `recovery evaluate` has run
 Both checksums are verified on load, so a truncated or edited file is refused.
@@ -20,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from recovery_model.errors import CheckpointError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the cross-fitted ensemble; format 1 held a single network
 WEIGHTS, METADATA = "model.safetensors", "model.json"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
@@ -44,6 +45,9 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
             raise CheckpointError(f"No model checkpoint at {folder} ({name} is missing). {RETRAIN_HINT}")
     metadata = _read_metadata(folder / METADATA)
     version = metadata.get("format_version")
+    if isinstance(version, int) and version < FORMAT_VERSION:
+        raise CheckpointError(f"{folder} holds a single-network model (checkpoint format {version}); this version "
+                              f"uses a cross-fitted ensemble (format {FORMAT_VERSION}). {RETRAIN_HINT}")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{folder} was written by recovery {metadata.get('package_version', '?')} in "
                               f"checkpoint format {version}; this installation reads format {FORMAT_VERSION}. "

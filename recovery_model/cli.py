@@ -42,23 +42,29 @@ def _train(args: argparse.Namespace) -> int:
     print(f"Training on {len(frame):,} rows of {args.data} ({len(schema.features)} features, "
           f"config '{args.config}', seed {args.seed}).")
     started = time.perf_counter()
-    predictor, parts = Predictor.fit(frame, schema, args.config, args.seed, progress=True)
+    predictor = Predictor.fit(frame, schema, args.config, args.seed, progress=True)
     model = predictor.model
-    print(f"Early stopping: best epoch {model.best_epoch_} of {len(model.history_)} "
-          f"({time.perf_counter() - started:.1f} s); validation AUROC "
-          f"{model.history_[model.best_epoch_ - 1]['val_auroc']:.3f}.")
+    print(f"Cross-fitted {model.members} members ({model.config_.folds} folds × {model.config_.repeats}) in "
+          f"{time.perf_counter() - started:.1f} s; best epochs {min(model.best_epochs_)}–{max(model.best_epochs_)}; "
+          f"out-of-fold AUROC {_auroc(model.oof_event_, model.oof_risk_):.3f}.")
     predictor.save(args.output)
     if args.target and not args.schema:
         (args.output / "schema.toml").write_text(schema.to_toml(), encoding="utf-8")
         print(f"Inferred schema written to {args.output / 'schema.toml'}: review units and ranges.")
     print(f"Checkpoint written to {args.output}.")
     if not args.no_evaluate:
-        _write_evaluation(predictor, parts, frame, args)
+        _write_evaluation(predictor, frame, args)
     return 0
 
 
+def _auroc(event, risk) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(event, risk)) if 0 < event.sum() < len(event) else float("nan")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
-    from recovery_model.data import fingerprint, load_training_data, split
+    from recovery_model.data import fingerprint, load_training_data
     from recovery_model.predictor import Predictor
 
     predictor = Predictor.load(args.checkpoint)
@@ -67,12 +73,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if fingerprint(frame) != trained_on:
         raise RecoveryError(f"{args.data} is not the data {args.checkpoint} was trained on (fingerprint "
                             f"{fingerprint(frame)[:12]} ≠ {trained_on[:12]}). Pass the training file with --data.")
-    parts = split(frame, predictor.schema, predictor.metadata["seed"])
-    _write_evaluation(predictor, parts, frame, args)
+    _write_evaluation(predictor, frame, args)
     return 0
 
 
-def _write_evaluation(predictor, parts, frame, args: argparse.Namespace) -> None:
+def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
     from recovery_model.cohort import generate_cohort
     from recovery_model.evaluation import EvaluationSettings, evaluate
     from recovery_model.model_card import render_model_card
@@ -80,14 +85,14 @@ def _write_evaluation(predictor, parts, frame, args: argparse.Namespace) -> None
     synthetic = frame.equals(generate_cohort(len(frame), DEFAULT_SEED, predictor.schema)) if \
         predictor.schema.fingerprint() == load_schema().fingerprint() else False
     settings = EvaluationSettings(n_bootstrap=args.bootstrap, fresh_rows=args.fresh_rows if synthetic else 0)
-    print(f"Evaluating on {len(parts.test):,} test rows"
+    print(f"Evaluating on the {len(frame):,} training rows' out-of-fold predictions"
           + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle" if synthetic else "")
           + f" ({settings.n_bootstrap} bootstrap resamples)...")
-    report = evaluate(predictor, parts, include_oracle=synthetic, settings=settings)
+    report = evaluate(predictor, frame, include_oracle=synthetic, settings=settings)
     predictor.write_report(report, render_model_card(report))
-    auroc = report["test"]["metrics"]["auroc"]
-    print(f"Test AUROC {auroc['value']:.3f} ({auroc['low']:.3f}–{auroc['high']:.3f}); report and model card "
-          f"written to {predictor.folder}.")
+    auroc = report["internal"]["metrics"]["auroc"]
+    print(f"Internal validation AUROC {auroc['value']:.3f} ({auroc['low']:.3f}–{auroc['high']:.3f}). "
+          f"{report['verdict']['text']}\nReport and model card written to {predictor.folder}.")
 
 
 def _predict(args: argparse.Namespace) -> int:

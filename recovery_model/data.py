@@ -1,9 +1,8 @@
-"""Loading a training file and splitting it: stratified train / validation / test."""
+"""Loading a training file: every schema column present and numeric, every row labelled."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,6 @@ import pandas as pd
 
 from recovery_model.errors import DataValidationError
 from recovery_model.schema import Schema
-
-VALIDATION_SHARE = 0.15
-TEST_SHARE = 0.15
-
-
-@dataclass(frozen=True)
-class Split:
-    """Rows for fitting, for early stopping and calibration, and for the final report."""
-
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
 
 
 def load_training_data(path: str | Path, schema: Schema) -> pd.DataFrame:
@@ -58,15 +45,3 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(hashed.tobytes())
     digest.update(",".join(map(str, frame.columns)).encode())
     return digest.hexdigest()
-
-
-def split(frame: pd.DataFrame, schema: Schema, seed: int) -> Split:
-    """Stratified 70 / 15 / 15 split on the event, reproducible by seed."""
-    from sklearn.model_selection import train_test_split  # training only: keeps the app's start-up light
-
-    event = schema.event_from_target(frame[schema.target.name])
-    rest, test = train_test_split(frame, test_size=TEST_SHARE, stratify=event, random_state=seed)
-    rest_event = schema.event_from_target(rest[schema.target.name])
-    train, validation = train_test_split(rest, test_size=VALIDATION_SHARE / (1 - TEST_SHARE),
-                                         stratify=rest_event, random_state=seed)
-    return Split(train, validation, test)

@@ -1,6 +1,10 @@
 """The evaluation report: rare-outcome metrics with bootstrap CIs, calibration, decision curve,
 baselines side by side, subgroups and global explanations. Accuracy is reported only to show
 what the seed's "96 %" was worth.
+
+Internal validation (TRIPOD+AI) uses the cross-fitted out-of-fold predictions: every training row
+scored by the members that never saw it. Every baseline is fitted and scored on the same folds. For
+the synthetic cohort, a fresh sample scored against the true risk is the external check.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from scipy.optimize import brentq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from recovery_model.baselines import ORACLE, RiskFunction, fit_baselines
+from recovery_model.baselines import LOGISTIC, ORACLE, RiskFunction, fit_baselines
 from recovery_model.cohort import generate_cohort
-from recovery_model.data import Split
+from recovery_model.model import RiskModel
+from recovery_model.network import NetworkConfig
 from recovery_model.predictor import Predictor
 
-OURS = "Our MLP (calibrated)"
+OURS = "Our network (cross-fitted ensemble, calibrated)"
+SEED_MLP = "Seed architecture MLP (128-64-32-16-8)"
 FRESH_ROWS, FRESH_SEED = 200_000, 2024
 TOP_K_SHARE = 0.10
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.401, 0.01), 2)
@@ -32,6 +38,7 @@ class EvaluationSettings:
     fresh_rows: int = FRESH_ROWS
     explain_rows: int = 300
     seed: int = 0
+    seed_config: str | NetworkConfig = "seed"
 
 
 def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
@@ -182,7 +189,7 @@ def subgroups(frame: pd.DataFrame, event: np.ndarray, risk: np.ndarray, predicto
 
 
 def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, seed: int) -> dict:
-    """Attributions for a sample of test rows: mean |SHAP| and the matrix for beeswarm/dependence."""
+    """Attributions for a sample of training rows: mean |SHAP| and the matrix for beeswarm/dependence."""
     sample = frame.sample(min(rows, len(frame)), random_state=seed)
     explanation = predictor.explain(sample)
     return {"space": "log-odds of the event", "base_value": explanation.base_value,
@@ -192,31 +199,47 @@ def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, se
             "attributions": explanation.attributions.to_numpy().round(6).tolist()}
 
 
-def evaluate(predictor: Predictor, parts: Split, include_oracle: bool,
+def internal_method(model: RiskModel) -> str:
+    config = model.config_
+    repeats = f", repeated {config.repeats} times" if config.repeats > 1 else ""
+    return (f"Cross-fitting: {config.folds} stratified folds{repeats}; each row scored by the "
+            f"member{'s' if config.repeats > 1 else ''} that did not train on it (out-of-fold), "
+            "calibration fitted on those scores.")
+
+
+def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
              settings: EvaluationSettings = EvaluationSettings()) -> dict:
-    """The full report, as a JSON-able dict (see `model_card` for the Markdown)."""
-    schema = predictor.schema
+    """The full report on the rows the predictor was trained on, as a JSON-able dict (see `model_card`)."""
+    schema, model = predictor.schema, predictor.model
     seed = settings.seed
-    test = parts.test
-    event = schema.event_from_target(test[schema.target.name])
-    risk = predictor.risk(test)
-    baselines: dict[str, RiskFunction] = {OURS: predictor.risk} | fit_baselines(
-        parts.train, parts.validation, schema, predictor.metadata.get("seed", seed), include_oracle)
+    event = schema.event_from_target(frame[schema.target.name])
+    if len(event) != len(model.oof_event_) or not np.array_equal(event, model.oof_event_):
+        raise ValueError("Evaluate a predictor on the very rows it was trained on.")
+    risk = model.oof_risk_
+    fitted_seed = RiskModel(schema.feature_names, settings.seed_config, seed=predictor.metadata.get("seed", seed))
+    fitted_seed.fit(frame, event)
+    out_of_fold = {OURS: risk, SEED_MLP: fitted_seed.oof_risk_} | _baselines_out_of_fold(
+        frame, model.folds_, schema, predictor.metadata.get("seed", seed), include_oracle)
     thresholds = predictor.thresholds
     report = {
         "model": {k: predictor.metadata.get(k) for k in ("package_version", "trained_at", "seed", "config_name",
                                                          "training_data")},
-        "architecture": predictor.model.network_config.to_dict(),
+        "architecture": model.config_.to_dict(),
+        "ensemble": {"members": model.members, "folds": model.config_.folds, "repeats": model.config_.repeats,
+                     "linear_c": model.linear_c_,
+                     "missing_indicators": [schema.feature_names[j] for j in model.transform_.indicators],
+                     "hinged_features": [schema.feature_names[j] for j in model.transform_.curved],
+                     "max_missing": model.max_missing_},
         "schema": {"name": schema.name, "features": schema.feature_names, "target": schema.target.name,
                    "event": schema.target.event_label},
         "thresholds": {"high": thresholds.high, "moderate": thresholds.moderate,
                        "high_sensitivity_target": thresholds.high_sensitivity,
                        "moderate_sensitivity_target": thresholds.moderate_sensitivity},
-        "training": {"history": predictor.model.history_, "best_epoch": predictor.model.best_epoch_,
-                     "stopped_epoch": predictor.model.stopped_epoch_,
-                     "calibration": dict(zip(("slope", "intercept"), predictor.model.calibration_, strict=True))},
-        "test": {
-            "rows": len(test), "events": int(event.sum()),
+        "training": {"history": model.history_, "best_epochs": model.best_epochs_,
+                     "stopped_epochs": model.stopped_epochs_,
+                     "calibration": dict(zip(("slope", "intercept"), model.calibration_, strict=True))},
+        "internal": {
+            "method": internal_method(model), "rows": len(frame), "events": int(event.sum()),
             "metrics": bootstrap(event, risk, metrics, settings.n_bootstrap, seed),
             "at_high_threshold": at_threshold(event, risk >= thresholds.high),
             "at_moderate_threshold": at_threshold(event, risk >= thresholds.moderate),
@@ -225,29 +248,60 @@ def evaluate(predictor: Predictor, parts: Split, include_oracle: bool,
             "calibration_curve": calibration_curve(event, risk),
             "curves": curves(event, risk),
             "decision_curve": _decision_curve(event, {OURS: risk}),
-            "predictions": {"risk": risk.round(6).tolist(), "event": event.tolist()},
         },
-        "baselines": _compare(baselines, test, event, "test"),
-        "subgroups": subgroups(test, event, risk, predictor, min(settings.n_bootstrap, 300), seed),
-        "explanations": global_explanations(predictor, test, settings.explain_rows, seed),
+        "baselines": _compare(out_of_fold, event, "internal"),
+        "verdict": verdict(event, risk, out_of_fold[LOGISTIC], min(settings.n_bootstrap, 500), seed),
+        "subgroups": subgroups(frame, event, risk, predictor, min(settings.n_bootstrap, 300), seed),
+        "explanations": global_explanations(predictor, frame, settings.explain_rows, seed),
     }
     if include_oracle and settings.fresh_rows:
         fresh = generate_cohort(settings.fresh_rows, FRESH_SEED, schema)
         fresh_event = schema.event_from_target(fresh[schema.target.name])
-        fresh_risk = predictor.risk(fresh)
+        full_fits: dict[str, RiskFunction] = {OURS: predictor.risk,
+                                              SEED_MLP: lambda x: fitted_seed.predict_proba(x)[:, 1]}
+        full_fits |= fit_baselines(frame, schema, predictor.metadata.get("seed", seed), include_oracle)
+        fresh_risks = {name: np.asarray(risk_of(fresh), dtype=float) for name, risk_of in full_fits.items()}
         report["fresh"] = {"rows": len(fresh), "seed": FRESH_SEED, "events": int(fresh_event.sum()),
-                           "metrics": metrics(fresh_event, fresh_risk),
-                           "calibration_curve": calibration_curve(fresh_event, fresh_risk, 20),
-                           "decision_curve": _decision_curve(fresh_event, {k: f(fresh) for k, f in baselines.items()}),
-                           "subgroups": subgroups(fresh, fresh_event, fresh_risk, predictor, 0, seed)}
-        _merge(report["baselines"], _compare(baselines, fresh, fresh_event, "fresh"))
+                           "metrics": metrics(fresh_event, fresh_risks[OURS]),
+                           "calibration_curve": calibration_curve(fresh_event, fresh_risks[OURS], 20),
+                           "decision_curve": _decision_curve(fresh_event, fresh_risks),
+                           "subgroups": subgroups(fresh, fresh_event, fresh_risks[OURS], predictor, 0, seed)}
+        _merge(report["baselines"], _compare(fresh_risks, fresh_event, "fresh"))
     return report
 
 
-def _compare(baselines: dict[str, RiskFunction], frame: pd.DataFrame, event: np.ndarray, where: str) -> list:
+def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema, seed: int,
+                           include_oracle: bool) -> dict[str, np.ndarray]:
+    """Every simple baseline fitted on K-1 folds and scored on the remaining one: the network's own folds."""
+    risks: dict[str, np.ndarray] = {}
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        fitted = fit_baselines(frame[~held_out], schema, seed, include_oracle)
+        for name, risk_of in fitted.items():
+            risks.setdefault(name, np.full(len(frame), np.nan))[held_out] = risk_of(frame[held_out])
+    return risks
+
+
+def verdict(event: np.ndarray, ours: np.ndarray, logistic: np.ndarray, n_bootstrap: int, seed: int) -> dict:
+    """Does the network beat logistic regression on these patients? AUROC difference with a paired CI."""
+    def difference(e: np.ndarray, r: np.ndarray) -> dict[str, float]:
+        return {"auroc_difference": float(roc_auc_score(e, r[:, 0]) - roc_auc_score(e, r[:, 1]))}
+
+    ci = bootstrap(event, np.column_stack([ours, logistic]), difference, n_bootstrap, seed)["auroc_difference"]
+    ours_auroc, logistic_auroc = float(roc_auc_score(event, ours)), float(roc_auc_score(event, logistic))
+    beats = ci["value"] > 0
+    figures = (f"AUROC {ours_auroc:.3f} against logistic regression's {logistic_auroc:.3f} "
+               f"(difference {ci['value']:+.3f}, 95 % CI {ci['low']:+.3f} to {ci['high']:+.3f}, same folds)")
+    text = (f"On these patients the network beats logistic regression: {figures}." if beats else
+            f"On these patients the network does not beat logistic regression: {figures}. "
+            "A logistic regression would serve as well; the network's explanations and tiers still apply.")
+    return {"beats_logistic_regression": bool(beats), "ours_auroc": ours_auroc,
+            "logistic_auroc": logistic_auroc, "difference": ci, "text": text}
+
+
+def _compare(risks: dict[str, np.ndarray], event: np.ndarray, where: str) -> list:
     rows = []
-    for name, risk_of in baselines.items():
-        risk = np.asarray(risk_of(frame), dtype=float)
+    for name, risk in risks.items():
         rows.append({"name": name, f"{where}_metrics": metrics(event, risk),
                      f"{where}_at_top_k": at_threshold(event, top_k_flags(risk, TOP_K_SHARE))})
     return rows
@@ -266,4 +320,4 @@ def _decision_curve(event: np.ndarray, risks: dict[str, np.ndarray]) -> dict:
             "models": {name: net_benefit(event, np.asarray(r)) for name, r in risks.items()}}
 
 
-__all__ = ["ORACLE", "OURS", "EvaluationSettings", "evaluate", "metrics"]
+__all__ = ["ORACLE", "OURS", "EvaluationSettings", "evaluate", "metrics", "verdict"]

@@ -1,8 +1,13 @@
-"""The risk model: imputation, standardisation, the MLP and Platt calibration, fitted as one.
+"""The risk model: a cross-fitted ensemble of networks, Platt-calibrated on its out-of-fold predictions.
 
-`RiskModel` follows scikit-learn's conventions: constructor arguments are stored as given,
-`fit` learns everything from training rows only (validation rows are used to stop early and
-to calibrate), fitted state ends in `_`, and `predict_proba` returns two columns.
+`RiskModel` follows scikit-learn's conventions: constructor arguments are stored as given, `fit`
+learns everything from the rows it is given, fitted state ends in `_`, and `predict_proba` returns
+two columns.
+
+Cross-fitting uses every row: the rows are split into K stratified folds (repeated for small data),
+member k trains on all folds but its own and early-stops on its own. Each row's *out-of-fold* logit
+(from the members that never saw it) is honest: calibration is fitted on it, and the internal
+validation reports it. The deployed model averages all members' logits.
 """
 
 from __future__ import annotations
@@ -11,63 +16,70 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recovery_model.network import CONFIGS, MLP, NetworkConfig
-from recovery_model.training import predict_logits, train_network
+from recovery_model.inputs import InputTransform, nan_median
+from recovery_model.network import CONFIGS, EnsembleNetwork, NetworkConfig, sized_for
+from recovery_model.training import LinearStart, predict_member_logits, train_ensemble
 
 
 class RiskModel:
-    """P(adverse event | features): an MLP on standardised inputs, Platt-calibrated on held-out rows.
+    """P(adverse event | features) from a cross-fitted, calibrated ensemble.
 
     Parameters
     ----------
     feature_names: the columns to use, in order.
-    config: a name from `CONFIGS` or a `NetworkConfig`.
-    pos_weight: weight of the event class in the loss (1 = unweighted). Calibration follows
-        either way, so weighting changes ranking, not the meaning of a predicted risk.
-    seed: makes the fit reproducible.
+    config: a name from `CONFIGS` or a `NetworkConfig`; the batch size and the number of repeats
+        are then adapted to the data size (`sized_for`).
+    seed: makes the folds and the fit reproducible.
     """
 
-    def __init__(self, feature_names: list[str], config: str | NetworkConfig = "default",
-                 pos_weight: float = 1.0, seed: int = 0, progress: bool = False) -> None:
+    def __init__(self, feature_names: list[str], config: str | NetworkConfig = "default", seed: int = 0,
+                 progress: bool = False) -> None:
         self.feature_names = feature_names
         self.config = config
-        self.pos_weight = pos_weight
         self.seed = seed
         self.progress = progress
 
-    @property
-    def network_config(self) -> NetworkConfig:
-        return CONFIGS[self.config] if isinstance(self.config, str) else self.config
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> RiskModel:
+        from sklearn.model_selection import RepeatedStratifiedKFold  # training only: keeps start-up light
 
-    def fit(self, x: pd.DataFrame, y: np.ndarray, x_val: pd.DataFrame | None = None,
-            y_val: np.ndarray | None = None) -> RiskModel:
-        """Fit on (x, y); without validation rows, hold out a stratified 15 % of x."""
-        from sklearn.model_selection import train_test_split  # training only: keeps the app's start-up light
-
-        y = np.asarray(y)
-        if x_val is None or y_val is None:
-            x, x_val, y, y_val = train_test_split(x, y, test_size=0.15, stratify=y, random_state=self.seed)
-        train = x[self.feature_names].astype(float)
-        self.medians_ = train.median().to_numpy()
-        filled = train.fillna(dict(zip(self.feature_names, self.medians_, strict=True))).to_numpy()
-        self.means_ = filled.mean(axis=0)
-        self.scales_ = np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0)
-        result = train_network(self.standardise(x), y, self.standardise(x_val), np.asarray(y_val),
-                               self.network_config, seed=self.seed, pos_weight=self.pos_weight,
-                               progress=self.progress)
-        self.network_, self.history_ = result.model, result.history
-        self.best_epoch_, self.stopped_epoch_ = result.best_epoch, result.stopped_epoch
-        self.calibration_ = fit_platt(predict_logits(self.network_, self.standardise(x_val)), y_val)
+        y = np.asarray(y, dtype=int)
+        base = CONFIGS[self.config] if isinstance(self.config, str) else self.config
+        self.config_ = config = sized_for(base, len(y))
+        values = x[self.feature_names].to_numpy(dtype=float)
+        splitter = RepeatedStratifiedKFold(n_splits=config.folds, n_repeats=config.repeats, random_state=self.seed)
+        train_masks = np.zeros((config.members, len(y)), dtype=bool)
+        for member, (train_rows, _) in enumerate(splitter.split(values, y)):
+            train_masks[member, train_rows] = True
+        self.folds_ = _fold_ids(train_masks[:config.folds])
+        self.transform_ = InputTransform.fit(values, train_masks, config.scaling, config.missing_indicators,
+                                                config.hinges)
+        inputs = self.transform_.transform(values)
+        warm_start = logistic_paths(inputs, y, train_masks, config.linear_c) if config.linear_path else None
+        self.linear_c_ = warm_start.c if warm_start else None
+        result = train_ensemble(inputs, y, train_masks, config, warm_start, seed=self.seed, progress=self.progress)
+        self.network_ = result.network
+        self.history_, self.best_epochs_, self.stopped_epochs_ = result.history, result.best_epochs, \
+            result.stopped_epochs
+        held_out = ~train_masks
+        self.oof_logit_ = (result.held_out_logits * held_out).sum(axis=0) / held_out.sum(axis=0)
+        self.oof_event_ = y
+        self.calibration_ = fit_platt(self.oof_logit_, y)
+        self.medians_ = nan_median(values)
+        self.max_missing_ = int(np.isnan(values).sum(axis=1).max()) if len(values) else 0
         return self
 
-    def standardise(self, x: pd.DataFrame) -> np.ndarray:
-        """Training-median imputation then z-scores, as float32 for the network."""
-        values = x[self.feature_names].to_numpy(dtype=float)
-        values = np.where(np.isnan(values), self.medians_, values)
-        return ((values - self.means_) / self.scales_).astype(np.float32)
+    @property
+    def members(self) -> int:
+        return self.transform_.members
+
+    def member_logits(self, x: pd.DataFrame) -> np.ndarray:
+        """Each member's uncalibrated logit: [members, rows]."""
+        inputs = torch.as_tensor(self.transform_.transform(x[self.feature_names].to_numpy(dtype=float)))
+        return predict_member_logits(self.network_, inputs).double().numpy()
 
     def network_logit(self, x: pd.DataFrame) -> np.ndarray:
-        return predict_logits(self.network_, self.standardise(x))
+        """The ensemble's logit: the members' average."""
+        return self.member_logits(x).mean(axis=0)
 
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         """Calibrated log-odds of the event."""
@@ -78,34 +90,84 @@ class RiskModel:
         risk = sigmoid(self.decision_function(x))
         return np.column_stack([1.0 - risk, risk])
 
+    @property
+    def oof_risk_(self) -> np.ndarray:
+        """Calibrated out-of-fold risk of every training row (the internal validation's predictions)."""
+        slope, intercept = self.calibration_
+        return sigmoid(slope * self.oof_logit_ + intercept)
+
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors and JSON-able settings that rebuild this fitted model (see `from_state`)."""
         tensors = {f"network.{k}": v.detach().clone().contiguous() for k, v in self.network_.state_dict().items()}
-        tensors |= {name: torch.tensor(np.array(getattr(self, f"{name}_"), dtype=np.float64))
-                    for name in ("medians", "means", "scales")}
-        settings = {"feature_names": list(self.feature_names), "config": self.network_config.to_dict(),
-                    "pos_weight": self.pos_weight, "seed": self.seed,
+        tensors |= {f"inputs.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))
+                    for k, v in self.transform_.arrays().items()}
+        tensors |= {"medians": torch.from_numpy(np.asarray(self.medians_, dtype=np.float64)),
+                    "oof.logit": torch.from_numpy(np.asarray(self.oof_logit_, dtype=np.float64)),
+                    "oof.event": torch.from_numpy(np.asarray(self.oof_event_, dtype=np.int8)),
+                    "oof.fold": torch.from_numpy(np.asarray(self.folds_, dtype=np.int8))}
+        settings = {"feature_names": list(self.feature_names), "config": self.config_.to_dict(),
+                    "config_name": self.config if isinstance(self.config, str) else "custom",
+                    "seed": self.seed, "indicators": list(self.transform_.indicators),
+                    "curved": list(self.transform_.curved),
                     "calibration": {"slope": self.calibration_[0], "intercept": self.calibration_[1]},
-                    "best_epoch": self.best_epoch_, "stopped_epoch": self.stopped_epoch_,
-                    "history": self.history_}
+                    "best_epochs": self.best_epochs_, "stopped_epochs": self.stopped_epochs_,
+                    "max_missing": self.max_missing_, "linear_c": self.linear_c_, "history": self.history_}
         return tensors, settings
 
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor], settings: dict) -> RiskModel:
         config = NetworkConfig.from_dict(settings["config"])
-        model = cls(settings["feature_names"], config, settings["pos_weight"], settings["seed"])
-        model.medians_ = tensors["medians"].double().numpy()
-        model.means_ = tensors["means"].double().numpy()
-        model.scales_ = tensors["scales"].double().numpy()
-        network = MLP(len(model.feature_names), config.hidden, config.dropout)
+        model = cls(settings["feature_names"], settings.get("config_name", config), settings["seed"])
+        model.config_ = config
+        model.transform_ = InputTransform.from_arrays(
+            {k: tensors[f"inputs.{k}"].double().numpy() for k in ("medians", "centres", "scales", "knots")},
+            settings["indicators"], settings["curved"])
+        network = EnsembleNetwork(model.transform_.members, model.transform_.n_inputs, config.hidden,
+                                  config.dropout, config.linear_path)
         network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items()
                                  if k.startswith("network.")})
         model.network_ = network.eval()
-        model.calibration_ = (float(settings["calibration"]["slope"]),
-                              float(settings["calibration"]["intercept"]))
+        model.medians_ = tensors["medians"].double().numpy()
+        model.oof_logit_ = tensors["oof.logit"].double().numpy()
+        model.oof_event_ = tensors["oof.event"].numpy().astype(int)
+        model.folds_ = tensors["oof.fold"].numpy().astype(int)
+        model.calibration_ = (float(settings["calibration"]["slope"]), float(settings["calibration"]["intercept"]))
         model.history_ = settings["history"]
-        model.best_epoch_, model.stopped_epoch_ = settings["best_epoch"], settings["stopped_epoch"]
+        model.best_epochs_, model.stopped_epochs_ = settings["best_epochs"], settings["stopped_epochs"]
+        model.max_missing_ = int(settings["max_missing"])
+        model.linear_c_ = settings["linear_c"]
         return model
+
+
+def _fold_ids(first_repeat_masks: np.ndarray) -> np.ndarray:
+    """Which fold (0..K-1) holds each row out, in the first repeat: the folds every baseline shares."""
+    return np.argmax(~first_repeat_masks, axis=0)
+
+
+def logistic_paths(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
+                    candidates: tuple[float, ...]) -> LinearStart:
+    """L2-regularised logistic regression on each member's own training rows: the linear paths' start.
+
+    The strength C is the candidate with the lowest log-loss on the members' held-out folds (an inner
+    cross-validation on the same folds), so a data set with few patients gets a stiffer line.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    regressions = [LogisticRegression(solver="newton-cholesky", max_iter=500, warm_start=True) for _ in train_masks]
+    best: tuple[float, LinearStart] | None = None
+    for c in sorted(candidates):  # each fit starts from the stiffer one before it
+        coefs, intercepts, loss = [], [], 0.0
+        for member, (mask, regression) in enumerate(zip(train_masks, regressions, strict=True)):
+            regression.set_params(C=c).fit(inputs[member, mask], y[mask])
+            coefs.append(regression.coef_[0].copy())
+            intercepts.append(regression.intercept_[0])
+            held_out = regression.predict_proba(inputs[member, ~mask])[:, 1].clip(1e-12, 1 - 1e-12)
+            loss -= float(np.sum(y[~mask] * np.log(held_out) + (1 - y[~mask]) * np.log(1 - held_out)))
+        if best is None or loss < best[0]:
+            best = (loss, LinearStart(np.array(coefs), np.array(intercepts), c))
+    if best is None:
+        raise ValueError("No candidate strength for the linear path.")
+    return best[1]
 
 
 def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:

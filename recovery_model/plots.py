@@ -193,16 +193,17 @@ def decision_curve_plot(curve: dict, title: str = "Decision curve") -> go.Figure
     return _layout(fig, title, height=440)
 
 
-def learning_curve(history: list[dict[str, float]], best_epoch: int, stopped_epoch: int | None) -> go.Figure:
+def learning_curve(history: list[dict[str, float | None]], best_epochs: list[int]) -> go.Figure:
+    """Training and held-out loss (averaged over the members still in the history) with each member's
+    restored epoch marked on the held-out curve."""
     epochs = [h["epoch"] for h in history]
+    held_out = {h["epoch"]: h["val_loss"] for h in history}
     fig = go.Figure([go.Scatter(x=epochs, y=[h["train_loss"] for h in history], name="training loss"),
-                     go.Scatter(x=epochs, y=[h["val_loss"] for h in history], name="validation loss")])
-    fig.add_vline(x=best_epoch, line_dash="dash", line_color=LOWERS,
-                  annotation_text=f"restored: epoch {best_epoch}", annotation_position="top left")
-    if stopped_epoch:
-        fig.add_vline(x=stopped_epoch, line_dash="dot", line_color=RAISES,
-                      annotation_text=f"stopped: epoch {stopped_epoch}", annotation_position="top right")
-    fig.update_xaxes(title="epoch")
+                     go.Scatter(x=epochs, y=[h["val_loss"] for h in history], name="held-out loss (own fold)"),
+                     go.Scatter(x=best_epochs, y=[held_out.get(e) for e in best_epochs], mode="markers",
+                                marker={"color": LOWERS, "size": 10, "symbol": "diamond"},
+                                name="a member's restored epoch")])
+    fig.update_xaxes(title="epoch (0 = the warm start, before any step)")
     fig.update_yaxes(title="cross-entropy")
     return _layout(fig, "Learning curve")
 
@@ -213,4 +214,4 @@ def confusion_plot(counts: dict[str, float]) -> go.Figure:
                                text=[[f"{int(v):,}" for v in r] for r in z], texttemplate="%{text}",
                                colorscale="Blues", showscale=False))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Confusion matrix (test split)", height=300)
+    return _layout(fig, "Confusion matrix (out-of-fold risks)", height=300)

@@ -2,7 +2,7 @@
 
 Load it once (`Predictor.load()`), then `predict_risk`, `explain` and `rank` from any thread.
 The risk is the calibrated probability of the adverse event (for the default schema:
-P(recovered = 0)). Tiers come from thresholds chosen on validation rows (see `Thresholds`).
+P(recovered = 0)). Tiers come from thresholds chosen on the out-of-fold risks (see `Thresholds`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,22 @@ import pandas as pd
 import torch
 
 from recovery_model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, write_json
-from recovery_model.data import Split, fingerprint, split
+from recovery_model.data import fingerprint
 from recovery_model.errors import CheckpointError
 from recovery_model.explain import Explainer, Explanation
 from recovery_model.model import RiskModel
 from recovery_model.network import NetworkConfig
 from recovery_model.schema import Schema, SchemaError
-from recovery_model.validation import IMPUTED, PROBLEMS, ROW, STATUS, UNUSUAL, ValidationResult, validate
+from recovery_model.validation import (
+    IMPUTED,
+    PROBLEMS,
+    ROW,
+    STATUS,
+    UNUSUAL,
+    ValidationResult,
+    missing_limit,
+    validate,
+)
 
 RISK, TIER, RANK, IN_TOP_K, ABOVE_THRESHOLD = "risk", "tier", "rank", "in_top_k", "above_threshold"
 HIGH_SENSITIVITY, MODERATE_SENSITIVITY = 0.5, 0.8
@@ -38,9 +47,9 @@ _SCORE_COLUMNS = {RANK, ROW, RISK, TIER, IN_TOP_K, ABOVE_THRESHOLD, STATUS, PROB
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Risk cut-offs for the tiers, chosen on the validation rows.
+    """Risk cut-offs for the tiers, chosen on the out-of-fold risks of the training rows.
 
-    high: the riskiest patients who, together, held half of the validation non-recoveries;
+    high: the riskiest patients who, together, held half of the events;
     moderate: down to the risk at which 80 % of them were caught. Below that is low.
     """
 
@@ -54,7 +63,7 @@ class Thresholds:
         return np.where(risk >= self.high, "high", np.where(risk >= self.moderate, "moderate", "low"))
 
     @classmethod
-    def from_validation(cls, risk: np.ndarray, event: np.ndarray) -> Thresholds:
+    def from_risks(cls, risk: np.ndarray, event: np.ndarray) -> Thresholds:
         return cls(high=threshold_for_sensitivity(risk, event, HIGH_SENSITIVITY),
                    moderate=threshold_for_sensitivity(risk, event, MODERATE_SENSITIVITY))
 
@@ -115,31 +124,25 @@ class Predictor:
     # ----- training -------------------------------------------------------------------------
     @classmethod
     def fit(cls, frame: pd.DataFrame, schema: Schema, config: str | NetworkConfig = "default",
-            seed: int = 42, progress: bool = False) -> tuple[Predictor, Split]:
-        """Split, train, calibrate and choose thresholds; the test rows stay untouched."""
-        parts = split(frame, schema, seed)
-        event = {name: schema.event_from_target(getattr(parts, name)[schema.target.name])
-                 for name in ("train", "validation", "test")}
-        model = RiskModel(schema.feature_names, config, seed=seed, progress=progress)
-        model.fit(parts.train, event["train"], parts.validation, event["validation"])
-        thresholds = Thresholds.from_validation(model.predict_proba(parts.validation)[:, 1], event["validation"])
-        background = model.standardise(parts.train.sample(min(BACKGROUND_ROWS, len(parts.train)),
-                                                          random_state=seed))
+            seed: int = 42, progress: bool = False) -> Predictor:
+        """Cross-fit the ensemble on every row, calibrate on its out-of-fold risks and choose thresholds."""
+        event = schema.event_from_target(frame[schema.target.name])
+        model = RiskModel(schema.feature_names, config, seed=seed, progress=progress).fit(frame, event)
+        thresholds = Thresholds.from_risks(model.oof_risk_, event)
+        background = frame[schema.feature_names].sample(min(BACKGROUND_ROWS, len(frame)), random_state=seed)
         metadata = {
             "package_version": package_version(),
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "seed": seed,
             "config_name": config if isinstance(config, str) else "custom",
-            "training_data": {"fingerprint": fingerprint(frame), "rows": len(frame),
-                              "events": int(schema.event_from_target(frame[schema.target.name]).sum()),
-                              "split_rows": {k: len(getattr(parts, k)) for k in event}},
+            "training_data": {"fingerprint": fingerprint(frame), "rows": len(frame), "events": int(event.sum())},
         }
-        return cls(model, schema, thresholds, background, metadata), parts
+        return cls(model, schema, thresholds, background.to_numpy(dtype=float), metadata)
 
     # ----- persistence ----------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
         tensors, settings = self.model.state()
-        tensors["background"] = torch.from_numpy(np.ascontiguousarray(self.background, dtype=np.float32))
+        tensors["background"] = torch.from_numpy(np.ascontiguousarray(self.background, dtype=np.float64))
         metadata = {**self.metadata, "model": settings, "schema": self.schema.to_dict(),
                     "schema_fingerprint": self.schema.fingerprint(), "thresholds": asdict(self.thresholds)}
         save_checkpoint(folder, tensors, metadata)
@@ -156,7 +159,7 @@ class Predictor:
                 raise CheckpointError(f"{folder}: the stored schema does not match its fingerprint.")
             model = RiskModel.from_state(tensors, metadata["model"])
             thresholds = Thresholds(**metadata["thresholds"])
-            background = tensors["background"].numpy()
+            background = tensors["background"].double().numpy()
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{folder} is incomplete or inconsistent ({type(exc).__name__}: {exc}). "
                                   "Retrain with `recovery train`.") from None
@@ -191,8 +194,13 @@ class Predictor:
         (self.folder / "model_card.md").write_text(model_card, encoding="utf-8")
 
     # ----- scoring --------------------------------------------------------------------------
+    @property
+    def missing_limit(self) -> int:
+        """The most missing features a patient may have and still be scored (what training covered)."""
+        return missing_limit(len(self.schema.features), self.model.max_missing_)
+
     def validate(self, frame: pd.DataFrame) -> ValidationResult:
-        return validate(frame, self.schema)
+        return validate(frame, self.schema, self.model.max_missing_)
 
     def predict_risk(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row, in input order: parsed values, risk, tier, status and flags.

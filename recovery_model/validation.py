@@ -5,8 +5,9 @@ Policy (documented in the README):
   columns and suggesting close matches;
 - a cell that is not a number, not a whole number where one is needed, or outside the hard
   validity range rejects its row, with a message naming row, column and value;
-- a missing cell is imputed with the training median and flagged, unless more than
-  `MAX_MISSING_SHARE` of a row's features are missing, which rejects the row;
+- a missing cell is imputed with the training median and flagged, unless the row has more missing
+  features than the model saw in any training row (and more than `MAX_MISSING_SHARE` of them),
+  which rejects the row: a model can only vouch for the missingness it was trained on;
 - a value outside the typical range is scored and flagged as unusual.
 Rows are numbered from 1, as a spreadsheet shows them below the header.
 """
@@ -54,8 +55,11 @@ class ValidationResult:
                 "rejected": len(self.rejected)}
 
 
-def validate(frame: pd.DataFrame, schema: Schema) -> ValidationResult:
+def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0) -> ValidationResult:
     """Parse and check every row against the schema; never drops a row.
+
+    `max_missing`: the most missing features of any row the model was trained on; rows with up to
+    that many (and never fewer than `MAX_MISSING_SHARE` of the features) are imputed and scored.
 
     Column-wise: clean numbers take a vectorised path, and only odd cells (text, units, commas,
     out-of-range values) go through the cell parser that writes their message. The result is built
@@ -76,11 +80,11 @@ def validate(frame: pd.DataFrame, schema: Schema) -> ValidationResult:
         missing[list(cell_problems), j] = False
         for i in np.flatnonzero((values < feature.typical_min) | (values > feature.typical_max)):
             unusual[i].append(feature.format_value(values[i]))
-    limit = int(MAX_MISSING_SHARE * len(features))
+    limit = missing_limit(len(features), max_missing)
     counts = missing.sum(axis=1)
     for i in np.flatnonzero(counts > limit):
-        problems[i].append(f"{counts[i]} of {len(features)} features are missing (at most {limit} "
-                           "can be imputed); fill them in")
+        problems[i].append(f"{counts[i]} of {len(features)} features are missing (the model was trained on "
+                           f"patients with at most {limit} missing, so it cannot vouch for this one); fill them in")
     rejected = np.array([bool(p) for p in problems], dtype=bool)
     names = np.array([f.display_name for f in features], dtype=object)
     imputed = [""] * n
@@ -95,6 +99,11 @@ def validate(frame: pd.DataFrame, schema: Schema) -> ValidationResult:
                 IMPUTED: imputed}
     out = pd.DataFrame(columns, index=frame.index)
     return ValidationResult(out, schema.feature_names, _duplicate_id_warnings(out, schema))
+
+
+def missing_limit(n_features: int, max_missing: int) -> int:
+    """How many missing features a row may have and still be imputed and scored."""
+    return max(int(MAX_MISSING_SHARE * n_features), max_missing)
 
 
 def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:

@@ -21,15 +21,23 @@ def cohort_small():
 
 
 @pytest.fixture(scope="session")
+def cohort_unseen():
+    """Patients no test model was trained on."""
+    from recovery_model.cohort import generate_cohort
+
+    return generate_cohort(400, seed=12)
+
+
+@pytest.fixture(scope="session")
 def tiny_config():
     from recovery_model.network import NetworkConfig
 
-    return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256)
+    return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256, folds=3)
 
 
 @pytest.fixture(scope="session")
 def small_fit(cohort_small, schema, tiny_config):
-    """A predictor trained in about a second, and the split it was trained on."""
+    """A cross-fitted predictor trained in about a second."""
     from recovery_model.predictor import Predictor
 
     return Predictor.fit(cohort_small, schema, tiny_config, seed=3)
@@ -39,7 +47,7 @@ def small_fit(cohort_small, schema, tiny_config):
 def small_predictor(small_fit, tmp_path_factory):
     from recovery_model.predictor import Predictor
 
-    predictor, _ = small_fit
+    predictor = small_fit
     folder = tmp_path_factory.mktemp("checkpoint")
     predictor.save(folder)
     return Predictor.load(folder)

@@ -17,9 +17,11 @@ def checkpoint(small_predictor, tmp_path):
     return folder
 
 
-def test_round_trip_gives_identical_risks(small_fit, small_predictor):
-    predictor, parts = small_fit
-    np.testing.assert_array_equal(small_predictor.risk(parts.test), predictor.risk(parts.test))
+def test_round_trip_gives_identical_risks(small_fit, small_predictor, cohort_unseen):
+    predictor = small_fit
+    np.testing.assert_array_equal(small_predictor.risk(cohort_unseen), predictor.risk(cohort_unseen))
+    np.testing.assert_array_equal(small_predictor.model.oof_risk_, predictor.model.oof_risk_)
+    assert small_predictor.model.max_missing_ == predictor.model.max_missing_
     assert small_predictor.thresholds == predictor.thresholds
     assert small_predictor.schema == predictor.schema
 
@@ -79,6 +81,17 @@ def test_future_format_version(checkpoint):
     meta["format_version"] = 99
     (checkpoint / METADATA).write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="Upgrade"):
+        Predictor.load(checkpoint)
+
+
+def test_single_network_checkpoint_of_format_1_says_retrain(checkpoint):
+    from recovery_model.checkpoint import _metadata_digest
+
+    meta = json.loads((checkpoint / METADATA).read_text())
+    meta["format_version"] = 1
+    meta["metadata_sha256"] = _metadata_digest(meta)
+    (checkpoint / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"single-network model.*recovery train"):
         Predictor.load(checkpoint)
 
 

@@ -88,15 +88,19 @@ def test_bring_your_own_data_with_other_columns(tmp_path):
     assert predictor.schema.feature_names == ["lactate_mmol", "sofa", "creatinine", "ventilated"]
     assert (out / "schema.toml").is_file() and (out / "model_card.md").is_file()
     report = predictor.report
-    assert report["test"]["metrics"]["auroc"]["value"] > 0.7
+    assert report["internal"]["metrics"]["auroc"]["value"] > 0.7
     assert not any("Oracle" in b["name"] for b in report["baselines"])
     ward = foreign.drop(columns="died_30d").head(20).assign(patient_id=[f"icu{i}" for i in range(20)])
     result = predictor.rank(ward, top_k=3)
     assert result.ranked["risk"].is_monotonic_decreasing
     assert len(result.ranked) + len(result.rejected) == 20
-    # 1 missing of 4 features is more than the 20 % that may be imputed: rejected, with the reason
-    assert result.rejected["problems"].str.contains("missing").all()
-    assert result.rejected["row"].tolist() == (ward.index[ward.isna().any(axis=1)] + 1).tolist()
+    # training had patients with creatinine missing: such patients are scored, creatinine imputed and named
+    missing_creatinine = ward["creatinine"].isna()
+    assert missing_creatinine.any() and result.rejected.empty
+    assert (result.ranked.loc[missing_creatinine[missing_creatinine].index, "imputed_values"] == "Creatinine").all()
+    # more missing than any training patient had: refused, with the reason
+    refused = predictor.predict_risk(ward.head(1).assign(creatinine=np.nan, sofa=np.nan))
+    assert refused.loc[0, "status"] == "rejected" and "at most 1 missing" in refused.loc[0, "problems"]
     assert main(["train", "--data", str(data), "--schema", str(out / "schema.toml"), "--output",
                  str(tmp_path / "again"), "--no-evaluate"]) == 0
 

@@ -40,16 +40,27 @@ def test_beats_the_simple_baselines_on_the_fresh_sample(report):
         assert ours > row["fresh_metrics"]["auroc"], row["name"]
 
 
-def test_matches_the_seed_architecture_within_noise_and_stays_near_the_oracle(report):
+def test_beats_the_seed_architecture_and_stays_near_the_oracle(report):
     ours = _fresh(report, OURS)["auroc"]
     seed = next(b["fresh_metrics"]["auroc"] for b in report["baselines"] if b["name"].startswith("Seed"))
-    assert ours >= seed - 0.003
-    assert _fresh(report, ORACLE)["auroc"] - ours <= 0.025
+    assert ours > seed
+    assert _fresh(report, ORACLE)["auroc"] - ours <= 0.010
+
+
+def test_report_describes_the_committed_model(report, default_predictor):
+    """The report on disk belongs to these weights: its out-of-fold AUROC is the checkpoint's."""
+    from sklearn.metrics import roc_auc_score
+
+    model = default_predictor.model
+    assert report["internal"]["metrics"]["auroc"]["value"] == pytest.approx(
+        roc_auc_score(model.oof_event_, model.oof_risk_))
+    assert report["ensemble"]["members"] == model.members and report["training"]["best_epochs"] == model.best_epochs_
 
 
 @pytest.mark.slow
 def test_retraining_reproduces_the_committed_model(default_predictor, schema):
     frame = pd.read_csv(DATA / "patients.csv")
-    retrained, parts = Predictor.fit(frame, schema, "default", seed=default_predictor.metadata["seed"])
-    np.testing.assert_allclose(retrained.risk(parts.test), default_predictor.risk(parts.test), atol=1e-6)
-    assert retrained.model.best_epoch_ == default_predictor.model.best_epoch_
+    retrained = Predictor.fit(frame, schema, "default", seed=default_predictor.metadata["seed"])
+    sample = frame.sample(500, random_state=0)
+    np.testing.assert_allclose(retrained.risk(sample), default_predictor.risk(sample), atol=1e-6)
+    assert retrained.model.best_epochs_ == default_predictor.model.best_epochs_

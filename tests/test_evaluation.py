@@ -4,6 +4,7 @@ import pytest
 
 from recovery_model.baselines import news2_partial
 from recovery_model.evaluation import (
+    OURS,
     EvaluationSettings,
     at_threshold,
     bootstrap,
@@ -12,6 +13,7 @@ from recovery_model.evaluation import (
     metrics,
     net_benefit,
     top_k_flags,
+    verdict,
 )
 from recovery_model.model_card import render_model_card
 
@@ -99,15 +101,49 @@ def test_news2_bands(spo2, sbp, pulse, points):
     assert news2_partial(frame)[0] == points
 
 
-def test_report_has_every_section_and_baseline(small_fit):
-    predictor, parts = small_fit
-    report = evaluate(predictor, parts, include_oracle=True,
-                      settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30))
-    for key in ("test", "baselines", "subgroups", "explanations", "fresh", "training", "thresholds"):
+@pytest.fixture(scope="module")
+def small_report(small_fit, cohort_small, tiny_config):
+    from dataclasses import replace
+
+    seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=0)
+    return evaluate(small_fit, cohort_small, include_oracle=True,
+                    settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30,
+                                                seed_config=seed_config))
+
+
+def test_report_has_every_section_and_baseline(small_report):
+    report = small_report
+    for key in ("internal", "baselines", "subgroups", "explanations", "fresh", "training", "thresholds", "verdict",
+                "ensemble"):
         assert key in report
     names = [b["name"] for b in report["baselines"]]
     assert len(names) == 7 and any("Oracle" in n for n in names) and any("NEWS2" in n for n in names)
-    assert all("fresh_metrics" in b and "test_metrics" in b for b in report["baselines"])
-    assert report["test"]["metrics"]["auroc"]["low"] <= report["test"]["metrics"]["auroc"]["value"]
+    assert all("fresh_metrics" in b and "internal_metrics" in b for b in report["baselines"])
+    assert report["internal"]["metrics"]["auroc"]["low"] <= report["internal"]["metrics"]["auroc"]["value"]
+    assert report["internal"]["rows"] == 3000 and "out-of-fold" in report["internal"]["method"]
     card = render_model_card(report)
     assert "Intended use" in card and "Limitations" in card and "Oracle" in card
+    assert report["verdict"]["text"] in card
+
+
+def test_internal_validation_is_out_of_fold_and_baselines_share_the_folds(small_report, small_fit, cohort_small):
+    from sklearn.metrics import roc_auc_score
+
+    event = small_fit.schema.event_from_target(cohort_small["recovered"])
+    ours = next(b for b in small_report["baselines"] if b["name"] == OURS)["internal_metrics"]["auroc"]
+    assert ours == pytest.approx(roc_auc_score(event, small_fit.model.oof_risk_))
+    in_sample = roc_auc_score(event, small_fit.risk(cohort_small))
+    assert in_sample > ours  # the deployed ensemble has seen every row: out-of-fold is the honest figure
+    logistic = next(b for b in small_report["baselines"] if b["name"] == "Logistic regression")
+    assert small_report["verdict"]["logistic_auroc"] == pytest.approx(logistic["internal_metrics"]["auroc"])
+
+
+def test_verdict_says_plainly_when_the_network_loses():
+    rng = np.random.default_rng(0)
+    event = (rng.random(4000) < 0.2).astype(int)
+    good = np.clip(0.2 + 0.3 * (event - 0.2) + rng.normal(0, 0.1, 4000), 0.01, 0.99)
+    noise = rng.random(4000)
+    lost = verdict(event, noise, good, 100, 0)
+    assert not lost["beats_logistic_regression"] and "does not beat logistic regression" in lost["text"]
+    won = verdict(event, good, noise, 100, 0)
+    assert won["beats_logistic_regression"] and won["difference"]["low"] > 0

@@ -35,30 +35,56 @@ def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, sc
 
 
 def test_matches_shaps_deep_explainer(default_predictor, schema):
-    """Our batched DeepLIFT computes what shap's DeepExplainer computes, row by row, for this network."""
-    import copy
+    """Our batched DeepLIFT computes what shap's DeepExplainer computes, row by row, for this ensemble.
 
+    shap sees the calibrated ensemble as one module over all members' inputs side by side (every layer
+    its own nn.Linear / nn.ReLU); its attributions, summed per feature, must equal ours.
+    """
     import shap
     import torch
-
-    class Calibrated(torch.nn.Module):
-        def __init__(self, network, slope, intercept):
-            super().__init__()
-            self.network, self.platt = network, torch.nn.Linear(1, 1)
-            with torch.no_grad():
-                self.platt.weight.fill_(slope)
-                self.platt.bias.fill_(intercept)
-
-        def forward(self, x):
-            return self.platt(self.network(x))
+    from torch import nn
 
     model = default_predictor.model
-    module = Calibrated(copy.deepcopy(model.network_).double().eval(), *model.calibration_).double().eval()
-    reference = shap.DeepExplainer(module, torch.as_tensor(default_predictor.background.astype(np.float64)))
+    members, width = model.members, model.transform_.n_inputs
+    slope, intercept = model.calibration_
+
+    class Calibrated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.deep = nn.ModuleList()
+            self.wide = nn.ModuleList()
+            for k in range(members):
+                layers = []
+                for index, stacked in enumerate(model.network_.stacked_linears):
+                    linear = nn.Linear(*stacked.weight.shape[1:]).double()
+                    with torch.no_grad():
+                        linear.weight.copy_(stacked.weight[k].T)
+                        linear.bias.copy_(stacked.bias[k, 0])
+                    layers += [linear] if index == len(model.network_.stacked_linears) - 1 else [linear, nn.ReLU()]
+                self.deep.append(nn.Sequential(*layers))
+                wide = nn.Linear(width, 1).double()
+                with torch.no_grad():
+                    wide.weight.copy_(model.network_.wide.weight[k].T)
+                    wide.bias.copy_(model.network_.wide.bias[k, 0])
+                self.wide.append(wide)
+
+        def forward(self, x):
+            chunks = x.split(width, dim=1)
+            total = sum(d(c) + w(c) for d, w, c in zip(self.deep, self.wide, chunks, strict=True))
+            return total * (slope / members) + intercept
+
+    def side_by_side(frame_values):
+        stacked = model.transform_.transform(frame_values)
+        return torch.as_tensor(np.concatenate(list(stacked), axis=1))
+
+    module = Calibrated().eval()
+    reference = shap.DeepExplainer(module, side_by_side(default_predictor.background))
     ward = pd.read_csv(DATA / "sample_ward.csv").head(12)
-    inputs = torch.as_tensor(model.standardise(ward).astype(np.float64))
-    expected = np.asarray(reference.shap_values(inputs, check_additivity=False)).reshape(len(ward), -1)
-    np.testing.assert_allclose(default_predictor.explain(ward).attributions.to_numpy(), expected, atol=1e-7)
+    per_input = np.asarray(reference.shap_values(side_by_side(ward[schema.feature_names].to_numpy(float)),
+                                                 check_additivity=False)).reshape(len(ward), -1)
+    grouping = np.eye(len(schema.feature_names))[np.tile(model.transform_.source_feature, members)]
+    np.testing.assert_allclose(default_predictor.explain(ward).attributions.to_numpy(), per_input @ grouping,
+                               atol=1e-7)
 
 
 def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):

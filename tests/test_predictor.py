@@ -69,12 +69,12 @@ def test_counts_add_up(small_predictor, ward):
     assert counts["rejected"] == 1 and counts["flagged"] >= 2
 
 
-def test_thresholds_are_chosen_by_validation_sensitivity():
+def test_thresholds_are_chosen_by_out_of_fold_sensitivity():
     risk = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.05])
     event = np.array([1, 0, 1, 1, 0, 1, 0])
     assert threshold_for_sensitivity(risk, event, 0.5) == 0.7
     assert threshold_for_sensitivity(risk, event, 0.75) == 0.3
-    thresholds = Thresholds.from_validation(risk, event)
+    thresholds = Thresholds.from_risks(risk, event)
     assert list(thresholds.tier(np.array([0.95, 0.2, 0.01]))) == ["high", "moderate", "low"]
 
 

@@ -2,77 +2,127 @@ import numpy as np
 import torch
 from torch import nn
 
-from recovery_model.network import CONFIGS, MLP, NetworkConfig
-from recovery_model.training import EarlyStopping, train_network
+from recovery_model.network import CONFIGS, Dropout, EnsembleNetwork, NetworkConfig, sized_for
+from recovery_model.training import EarlyStopping, LinearStart, train_ensemble
 
 
-def _toy(seed=0, n=600):
+def _toy(seed=0, n=600, members=2):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * x[:, 0] - 3)))).astype(np.float32)
-    return x, y
+    x = rng.normal(size=(n, 4))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * x[:, 0] * x[:, 1] - 1)))).astype(float)
+    masks = np.ones((members, n), dtype=bool)
+    for member in range(members):
+        masks[member, member::members] = False
+    return np.broadcast_to(x, (members, n, 4)).copy(), y, masks
 
 
-def test_early_stopping_waits_patience_epochs_after_the_best():
-    model = nn.Linear(2, 1)
-    stopper = EarlyStopping(patience=3, min_delta=0.01)
-    losses = [1.0, 0.8, 0.795, 0.9, 0.85]  # 0.795 improves by less than min_delta: it does not count
-    stops = [stopper.step(epoch, loss, model) for epoch, loss in enumerate(losses, start=1)]
-    assert stops == [False, False, False, False, True]
-    assert stopper.best_epoch_ == 2 and stopper.stopped_epoch_ == 5
+class _Stacked(nn.Module):
+    def __init__(self, members):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(members, 2))
 
 
-def test_early_stopping_restores_the_best_weights():
-    model = nn.Linear(2, 1)
-    stopper = EarlyStopping(patience=1)
+def test_early_stopping_waits_patience_epochs_per_member():
+    model = _Stacked(2)
+    stopper = EarlyStopping(patience=2, min_delta=0.01)
+    scores = [[1.0, 1.0], [0.8, 1.0], [0.795, 1.0], [0.9, 0.5]]  # 0.795 improves by less than min_delta
+    active = [stopper.step(epoch, s, model).tolist() for epoch, s in enumerate(scores)]
+    assert active == [[True, True], [True, True], [True, False], [False, False]]
+    assert stopper.best_epoch_.tolist() == [1, 0] and stopper.stopped_epoch_.tolist() == [3, 2]
+
+
+def test_early_stopping_restores_each_members_best_weights():
+    model = _Stacked(2)
+    stopper = EarlyStopping(patience=5)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    stopper.step(1, 0.5, model)
+    stopper.step(0, [0.5, 0.5], model)
     with torch.no_grad():
         model.weight.fill_(7.0)
-    assert stopper.step(2, 0.9, model)
+    stopper.step(1, [0.9, 0.1], model)  # only the second member improved
+    with torch.no_grad():
+        model.weight.fill_(9.0)
     stopper.restore(model)
-    assert torch.all(model.weight == 1.0)
+    assert model.weight[0].tolist() == [1.0, 1.0] and model.weight[1].tolist() == [7.0, 7.0]
 
 
-def test_training_restores_the_epoch_with_the_lowest_validation_loss():
-    x, y = _toy()
+def test_members_are_independent_in_the_batched_network():
+    """What one member trains on does not change another: each sees only its own folds."""
+    inputs, y, masks = _toy()
+    config = NetworkConfig(hidden=(8,), dropout=0.0, max_epochs=5, patience=50, batch_size=64)
+    other = masks.copy()
+    other[1] = np.roll(masks[1], 7)  # the second member trains on other rows (as many)
+    first, second = train_ensemble(inputs, y, masks, config, seed=1), train_ensemble(inputs, y, other, config, seed=1)
+    np.testing.assert_array_equal(first.held_out_logits[0], second.held_out_logits[0])
+    assert not np.allclose(first.held_out_logits[1], second.held_out_logits[1])
+
+
+def test_each_member_keeps_the_epoch_with_its_lowest_held_out_loss():
+    inputs, y, masks = _toy()
     config = NetworkConfig(hidden=(32,), dropout=0.0, weight_decay=0.0, learning_rate=0.05, max_epochs=40,
                            patience=4, batch_size=64)
-    result = train_network(x[:400], y[:400], x[400:], y[400:], config, seed=1)
-    losses = [h["val_loss"] for h in result.history]
-    assert result.stopped_epoch is not None and len(losses) < config.max_epochs
-    assert result.best_epoch == int(np.argmin(losses)) + 1
-    assert len(losses) == result.best_epoch + config.patience
-    with torch.no_grad():
-        restored = nn.BCEWithLogitsLoss()(result.model(torch.from_numpy(x[400:])).squeeze(1), torch.from_numpy(y[400:]))
-    assert abs(float(restored) - min(losses)) < 1e-5
+    result = train_ensemble(inputs, y, masks, config, seed=1)
+    assert all(s is not None for s in result.stopped_epochs)
+    for member in range(2):
+        held_out = ~masks[member]
+        logits = torch.as_tensor(result.held_out_logits[member][held_out])
+        loss = float(nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y[held_out])))
+        assert result.stopped_epochs[member] == result.best_epochs[member] + config.patience
+        assert loss <= min(h["val_loss"] for h in result.history) + 0.2  # restored, not the last epoch
+    assert len(result.history) == max(result.stopped_epochs) + 1  # epoch 0 is recorded too
 
 
-def test_history_has_train_and_validation_columns():
-    x, y = _toy()
-    result = train_network(x[:400], y[:400], x[400:], y[400:], NetworkConfig(hidden=(8,), max_epochs=3), seed=0)
-    assert [set(h) for h in result.history] == [{"epoch", "train_loss", "val_loss", "val_auroc"}] * 3
+def test_warm_start_is_epoch_zero_and_the_fallback():
+    inputs, y, masks = _toy()
+    coef = np.tile([0.3, -0.2, 0.0, 0.1], (2, 1))
+    config = NetworkConfig(hidden=(8,), max_epochs=0)
+    result = train_ensemble(inputs, y, masks, config, LinearStart(coef, np.array([-1.0, -1.0]), 1.0), seed=0)
+    expected = inputs[0] @ coef[0] - 1.0
+    np.testing.assert_allclose(result.held_out_logits[0], expected, atol=0.05)
+    assert result.best_epochs == [0, 0]
+
+
+def test_history_has_train_and_out_of_fold_columns():
+    inputs, y, masks = _toy()
+    result = train_ensemble(inputs, y, masks, NetworkConfig(hidden=(8,), max_epochs=3, patience=50), seed=0)
+    assert [set(h) for h in result.history] == [{"epoch", "train_loss", "val_loss", "val_auroc"}] * 4
+    assert result.history[0]["train_loss"] is None
     assert all(0 <= h["val_auroc"] <= 1 for h in result.history)
 
 
 def test_same_seed_same_model():
-    x, y = _toy()
+    inputs, y, masks = _toy()
     config = NetworkConfig(hidden=(8, 4), max_epochs=5)
-    first = train_network(x[:400], y[:400], x[400:], y[400:], config, seed=5)
-    second = train_network(x[:400], y[:400], x[400:], y[400:], config, seed=5)
-    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+    first = train_ensemble(inputs, y, masks, config, seed=5)
+    second = train_ensemble(inputs, y, masks, config, seed=5)
+    for a, b in zip(first.network.state_dict().values(), second.network.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert first.history == second.history
 
 
 def test_every_activation_is_its_own_module():
-    model = MLP(15, CONFIGS["seed"].hidden, 0.3)
+    model = EnsembleNetwork(5, 15, CONFIGS["seed"].hidden, 0.3, linear_path=True)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     assert len(relus) == len(CONFIGS["seed"].hidden) == len({id(m) for m in relus})
+
+
+def test_dropout_scales_kept_units_and_is_off_in_evaluation():
+    layer = Dropout(0.5)
+    x = torch.ones(4, 1000)
+    out = layer.train()(x)
+    assert set(out.unique().tolist()) <= {0.0, 2.0} and 0.4 < float((out == 0).float().mean()) < 0.6
+    assert torch.equal(layer.eval()(x), x)
 
 
 def test_seed_configuration_is_the_notebooks():
     seed = CONFIGS["seed"]
     assert seed.hidden == (128, 64, 32, 16, 8) and seed.dropout == 0.3 and seed.weight_decay == 1e-3
-    assert seed.patience == 5
+    assert seed.patience == 5 and seed.batch_size == 32
+    assert not seed.linear_path and not seed.missing_indicators and seed.hinges == 0
+
+
+def test_small_data_get_more_repeats_and_smaller_batches():
+    assert sized_for(CONFIGS["default"], 300).repeats == 3
+    assert sized_for(CONFIGS["default"], 300).batch_size == 30
+    assert sized_for(CONFIGS["default"], 15_000).repeats == 1
+    assert sized_for(CONFIGS["default"], 15_000).batch_size == 512

@@ -43,13 +43,15 @@ st.markdown(
 if report is None:
     st.info("No evaluation report next to this model. Run `.venv/bin/recovery evaluate` to write one.")
 else:
-    metrics = report["test"]["metrics"]
+    metrics = report["internal"]["metrics"]
     cols = st.columns(4)
     for col, (label, key, digits) in zip(cols, [("AUROC", "auroc", 3), ("AUPRC", "auprc", 3),
                                                 ("Calibration slope", "calibration_slope", 2),
                                                 ("Scaled Brier", "scaled_brier", 3)], strict=True):
         m = metrics[key]
-        col.metric(label, f"{m['value']:.{digits}f}", help="Held-out test split; 95 % bootstrap CI below.")
+        col.metric(label, f"{m['value']:.{digits}f}", help="Out-of-fold internal validation; 95 % bootstrap CI below.")
         col.caption(f"95 % CI {m['low']:.{digits}f}–{m['high']:.{digits}f}")
-    st.caption(f"On {report['test']['rows']:,} held-out patients ({report['test']['events']} events). Accuracy is "
-               "not shown: predicting 'recovers' for everyone scores 96.6 % and finds no one.")
+    majority = next(b for b in report["baselines"] if b["name"].startswith("Majority"))
+    st.caption(f"Out-of-fold on all {report['internal']['rows']:,} training patients ({report['internal']['events']} "
+               "events). Accuracy is not shown: predicting the common outcome for everyone scores "
+               f"{percent(majority['internal_metrics']['accuracy_at_0_5'])} and finds no one.")

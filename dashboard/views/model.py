@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -26,14 +25,17 @@ if report is None:
     st.warning("This model has no evaluation report yet. Run `.venv/bin/recovery evaluate` and reload.")
     st.stop()
 
-test = report["test"]
-st.caption(f"Held-out test split: {test['rows']:,} patients, {test['events']} did not recover. "
-           "95 % bootstrap confidence intervals. Positive class: did not recover.")
+internal = report["internal"]
+st.caption(f"Internal validation on all {internal['rows']:,} training patients ({internal['events']} "
+           f"{schema.target.event_label}): {internal['method']} 95 % bootstrap confidence intervals.")
+verdict = report["verdict"]
+(st.success if verdict["beats_logistic_regression"] else st.warning)(verdict["text"])
 
 LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier score", "scaled_brier": "Scaled Brier",
           "calibration_intercept": "Calibration intercept", "calibration_slope": "Calibration slope"}
-metric_rows = [{"metric": label, "value": test["metrics"][key]["value"], "95 % CI low": test["metrics"][key]["low"],
-                "95 % CI high": test["metrics"][key]["high"]} for key, label in LABELS.items()]
+metric_rows = [{"metric": label, "value": internal["metrics"][key]["value"],
+                "95 % CI low": internal["metrics"][key]["low"], "95 % CI high": internal["metrics"][key]["high"]}
+               for key, label in LABELS.items()]
 st.dataframe(pd.DataFrame(metric_rows), hide_index=True, key="metrics_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
                             for c in ("value", "95 % CI low", "95 % CI high")})
@@ -43,25 +45,24 @@ performance, baselines, subgroups, learning, explanations, card = st.tabs(
 
 with performance:
     left, right = st.columns(2)
-    left.plotly_chart(roc_plot({OURS: test["curves"]}), key="roc")
-    right.plotly_chart(pr_plot({OURS: test["curves"]}, test["metrics"]["event_rate"]["value"]), key="pr")
+    left.plotly_chart(roc_plot({OURS: internal["curves"]}), key="roc")
+    right.plotly_chart(pr_plot({OURS: internal["curves"]}, internal["metrics"]["event_rate"]["value"]), key="pr")
     left, right = st.columns(2)
-    left.plotly_chart(calibration_plot(test["calibration_curve"], "Calibration (test split, deciles)"),
+    left.plotly_chart(calibration_plot(internal["calibration_curve"], "Calibration (out-of-fold, deciles)"),
                       key="calibration")
     if "fresh" in report:
         right.plotly_chart(calibration_plot(report["fresh"]["calibration_curve"],
                                             f"Calibration (fresh {report['fresh']['rows']:,}-row sample)"),
                            key="calibration_fresh")
-    curve_source = "fresh sample, every model" if "fresh" in report else "test split"
-    st.plotly_chart(decision_curve_plot(report.get("fresh", test)["decision_curve"],
+    curve_source = "fresh sample, every model" if "fresh" in report else "out-of-fold"
+    st.plotly_chart(decision_curve_plot(report.get("fresh", internal)["decision_curve"],
                                         f"Decision curve ({curve_source})"), key="decision_curve")
     st.caption("Net benefit of flagging patients above a threshold risk, against flagging everyone or no one. "
                "A threshold of 10 % means accepting 9 unnecessary reviews to catch 1 non-recovery.")
     st.markdown("#### At a threshold of your choice")
     threshold = st.slider("Flag risks at or above (%)", 0.5, 60.0, round(100 * predictor.thresholds.high, 1),
                           step=0.5, key="model_threshold") / 100
-    predictions = test["predictions"]
-    counts = at_threshold(np.asarray(predictions["event"]), np.asarray(predictions["risk"]) >= threshold)
+    counts = at_threshold(predictor.model.oof_event_, predictor.model.oof_risk_ >= threshold)
     left, right = st.columns([2, 3])
     left.plotly_chart(confusion_plot(counts), key="confusion")
     right.markdown(
@@ -71,18 +72,21 @@ with performance:
         f"- PPV **{percent(counts['ppv'])}**: evaluate **{counts['nne']:.1f}** flagged patients to find one "
         "who will not recover\n"
         f"- Default tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
-        f"{percent(predictor.thresholds.moderate)} (chosen on validation rows for 50 % and 80 % sensitivity)")
+        f"{percent(predictor.thresholds.moderate)} (chosen on the out-of-fold risks for "
+        f"{percent(predictor.thresholds.high_sensitivity)} and {percent(predictor.thresholds.moderate_sensitivity)} "
+        "sensitivity)")
 
 with baselines:
-    st.markdown("Every model trained on the same rows, scored on the same test split"
+    st.markdown("Every model fitted and scored on the same folds (out-of-fold)"
                 + (f" and on a fresh {report['fresh']['rows']:,}-patient sample where the true risk is known "
                    "(the oracle: the best any model could do)." if "fresh" in report else "."))
     rows = []
     for b in report["baselines"]:
-        row = {"model": b["name"], "test AUROC": b["test_metrics"]["auroc"], "test AUPRC": b["test_metrics"]["auprc"],
-               "test Brier": b["test_metrics"]["brier"],
-               "sensitivity at top 10 %": b["test_at_top_k"]["sensitivity"],
-               "accuracy (not a goal)": b["test_metrics"]["accuracy_at_0_5"]}
+        metrics = b["internal_metrics"]
+        row = {"model": b["name"], "AUROC": metrics["auroc"], "AUPRC": metrics["auprc"], "Brier": metrics["brier"],
+               "calibration slope": metrics["calibration_slope"],
+               f"sensitivity at top {percent(internal['top_k_share'])}": b["internal_at_top_k"]["sensitivity"],
+               "accuracy (not a goal)": metrics["accuracy_at_0_5"]}
         if "fresh_metrics" in b:
             row |= {"fresh AUROC": b["fresh_metrics"]["auroc"], "fresh AUPRC": b["fresh_metrics"]["auprc"],
                     "fresh calibration slope": b["fresh_metrics"]["calibration_slope"]}
@@ -95,14 +99,15 @@ with subgroups:
     st.dataframe(pd.DataFrame(report["subgroups"]), hide_index=True, key="subgroups_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("auroc", "auroc_low", "auroc_high", "mean_risk", "event_rate")})
-    st.caption("Test split. Few events per subgroup: read the confidence intervals before the point estimates.")
+    st.caption("Out-of-fold risks. Few events per subgroup: read the confidence intervals before the point "
+               "estimates.")
 
 with learning:
     training = report["training"]
-    st.plotly_chart(learning_curve(training["history"], training["best_epoch"], training["stopped_epoch"]),
-                    key="learning_curve")
-    st.caption(f"Early stopping watched validation loss; the weights of epoch {training['best_epoch']} were "
-               f"restored. Platt calibration afterwards: slope {training['calibration']['slope']:.3f}, intercept "
+    st.plotly_chart(learning_curve(training["history"], training["best_epochs"]), key="learning_curve")
+    st.caption(f"{len(training['best_epochs'])} members trained as one network; each watched the loss on its own "
+               "held-out fold and kept its best epoch (0 = the logistic-regression start). Platt calibration on "
+               f"the out-of-fold logits: slope {training['calibration']['slope']:.3f}, intercept "
                f"{training['calibration']['intercept']:.3f}.")
 
 with explanations:
@@ -116,8 +121,9 @@ with explanations:
                            format_func=lambda n: schema.feature(n).label)
     st.plotly_chart(dependence(shap_data["values"], shap_data["attributions"], shap_data["features"], feature,
                                schema), key="dependence")
-    st.caption(f"SHAP values in log-odds for {len(shap_data['values'])} test patients (DeepLIFT rescale rule, "
-               "as shap's DeepExplainer; background of 100 training rows).")
+    st.caption(f"SHAP values in log-odds for {len(shap_data['values'])} training patients (DeepLIFT rescale rule "
+               f"per member, as shap's DeepExplainer, averaged over the ensemble; background of "
+               f"{len(predictor.background)} training rows).")
 
 with card:
     model_card = predictor.model_card or ""

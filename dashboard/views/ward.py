@@ -22,7 +22,8 @@ with st.expander("What the file needs", expanded=False):
         f"A CSV with a header row holding these {len(schema.features)} columns (any order): "
         + ", ".join(f"`{f.name}` ({f.unit or 'see help'})" for f in schema.features)
         + f". A `{schema.id_column}` column and any others (bed, ward, …) are passed through untouched. "
-        "Blank cells are filled with the training median and flagged (at most 3 per patient); impossible "
+        f"Blank cells are filled with the training median and flagged (at most {predictor.missing_limit} per "
+        "patient); impossible "
         "values reject the row with a message. Nothing is dropped silently.")
     st.download_button("Download an empty template", to_safe_csv(template), "ward_template.csv", "text/csv",
                        on_click="ignore")

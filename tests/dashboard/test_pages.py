@@ -30,7 +30,7 @@ def test_page_renders_without_exception(page):
 
 def test_home_names_the_model_and_its_metrics(default_predictor):
     app = open_page("home")
-    auroc = default_predictor.report["test"]["metrics"]["auroc"]["value"]
+    auroc = default_predictor.report["internal"]["metrics"]["auroc"]["value"]
     assert any(m.value == f"{auroc:.3f}" for m in app.metric)
     assert any("Decision support, not a diagnosis" in w.value for w in app.warning)
 
@@ -111,9 +111,10 @@ def test_model_page_shows_the_reports_numbers(default_predictor):
     app = open_page("model")
     report = default_predictor.report
     metrics = app.dataframe[0].value.set_index("metric")
-    assert metrics.loc["AUROC", "value"] == pytest.approx(report["test"]["metrics"]["auroc"]["value"])
+    assert metrics.loc["AUROC", "value"] == pytest.approx(report["internal"]["metrics"]["auroc"]["value"])
     assert metrics.loc["Calibration slope", "95 % CI low"] == pytest.approx(
-        report["test"]["metrics"]["calibration_slope"]["low"])
+        report["internal"]["metrics"]["calibration_slope"]["low"])
+    assert any(report["verdict"]["text"] == box.value for box in [*app.success, *app.warning])
     baselines = next(d.value for d in app.dataframe if "model" in d.value.columns)
     assert len(baselines) == len(report["baselines"])
 
