@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from recovery_model.errors import RecoveryError
+from recovery_model.paths import DEFAULT_AUDIT_LOG
 
 ROLES: dict[str, frozenset[str]] = {
     "clinician": frozenset({"patient"}),
@@ -31,7 +32,7 @@ ROLES: dict[str, frozenset[str]] = {
 }
 OPEN_ACCESS = "open"
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300
-AUDIT_ENV, DEFAULT_AUDIT_LOG = "RECOVERY_AUDIT_LOG", Path("logs") / "audit.jsonl"
+AUDIT_ENV = "RECOVERY_AUDIT_LOG"
 AUDIT_FIELDS = frozenset({"event", "user", "role", "outcome", "page", "rows", "scored", "flagged", "rejected",
                           "file_sha256", "file_bytes", "what", "wait_seconds"})
 _HASHER = PasswordHasher()

@@ -23,7 +23,6 @@ from recovery_model.errors import CheckpointError
 
 FORMAT_VERSION = 2  # 2: the cross-fitted ensemble; format 1 held a single network
 WEIGHTS, METADATA = "model.safetensors", "model.json"
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
 
 

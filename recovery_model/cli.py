@@ -8,14 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from recovery_model.checkpoint import DEFAULT_CHECKPOINT
 from recovery_model.errors import RecoveryError
 from recovery_model.network import CONFIGS
+from recovery_model.paths import DATA_DIR, DEFAULT_CHECKPOINT
 from recovery_model.schema import Schema, load_schema
 
 DEFAULT_ROWS = 15_000
 DEFAULT_SEED = 42
-DATA_DIR = Path("data")
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -17,9 +17,8 @@ from recovery_model.narrative import percent
 from recovery_model.schema import Schema
 
 RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
-OURS_COLOUR, ORACLE_COLOUR = "#1f6f8b", "#7d3c98"
+OURS_COLOUR = "#1f6f8b"
 RISK_TICKS = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.95])
-TIER_COLOURS = {"high": RAISES, "moderate": "#d68910", "low": LOWERS}
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:

@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recovery_model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, write_json
+from recovery_model.checkpoint import load_checkpoint, save_checkpoint, write_json
 from recovery_model.data import fingerprint
 from recovery_model.errors import CheckpointError
 from recovery_model.explain import Explainer, Explanation
 from recovery_model.model import RiskModel
 from recovery_model.network import NetworkConfig
+from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.schema import Schema, SchemaError
 from recovery_model.validation import (
     IMPUTED,

@@ -76,11 +76,13 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class LinearStart:
-    """Each member's fitted logistic regression (coef [members, inputs], intercept [members]) and its C."""
+    """Each member's fitted logistic regression (coef [members, inputs], intercept [members]), its C, and
+    its log-loss summed over the members' held-out folds."""
 
     coef: np.ndarray
     intercept: np.ndarray
     c: float
+    held_out_loss: float = float("nan")
 
 
 @dataclass

@@ -37,7 +37,6 @@ class ValidationResult:
     """Every input row, parsed: `frame` keeps input order and adds status, problems and flags."""
 
     frame: pd.DataFrame
-    feature_names: list[str]
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -98,7 +97,7 @@ def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0) -> Valid
                 UNUSUAL: ["" if r else "; ".join(u) for u, r in zip(unusual, rejected, strict=True)],
                 IMPUTED: imputed}
     out = pd.DataFrame(columns, index=frame.index)
-    return ValidationResult(out, schema.feature_names, _duplicate_id_warnings(out, schema))
+    return ValidationResult(out, _duplicate_id_warnings(out, schema))
 
 
 def missing_limit(n_features: int, max_missing: int) -> int:

@@ -5,11 +5,10 @@ from recovery_model import DataValidationError
 from recovery_model.access import file_digest
 from recovery_model.io import read_patient_csv, to_safe_csv
 from recovery_model.narrative import percent
+from recovery_model.paths import SAMPLE_WARD
 from recovery_model.plots import importance_bar, risk_histogram, waterfall
 
 from components import audit, format_risk, page_setup, risk_column
-
-SAMPLE_WARD = "data/sample_ward.csv"
 
 st.title("Ward")
 st.caption("Upload a ward list to rank patients by risk and flag them against the monitoring slots you have.")

@@ -1,0 +1,9 @@
+"""Where the project's own files live, independent of the working directory the app or CLI starts in."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
+DEFAULT_AUDIT_LOG = PROJECT_ROOT / "logs" / "audit.jsonl"
+SAMPLE_WARD = DATA_DIR / "sample_ward.csv"
