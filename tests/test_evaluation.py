@@ -117,7 +117,8 @@ def test_report_has_every_section_and_baseline(small_report):
                 "ensemble"):
         assert key in report
     names = [b["name"] for b in report["baselines"]]
-    assert len(names) == 7 and any("Oracle" in n for n in names) and any("NEWS2" in n for n in names)
+    assert len(names) == 8 and any("Oracle" in n for n in names) and any("NEWS2" in n for n in names)
+    assert "linear path only" in names[2]
     assert all("fresh_metrics" in b and "internal_metrics" in b for b in report["baselines"])
     assert report["internal"]["metrics"]["auroc"]["low"] <= report["internal"]["metrics"]["auroc"]["value"]
     assert report["internal"]["rows"] == 3000 and "out-of-fold" in report["internal"]["method"]
@@ -143,7 +144,9 @@ def test_verdict_says_plainly_when_the_network_loses():
     event = (rng.random(4000) < 0.2).astype(int)
     good = np.clip(0.2 + 0.3 * (event - 0.2) + rng.normal(0, 0.1, 4000), 0.01, 0.99)
     noise = rng.random(4000)
-    lost = verdict(event, noise, good, 100, 0)
+    lost = verdict(event, noise, good, None, 100, 0)
     assert not lost["beats_logistic_regression"] and "does not beat logistic regression" in lost["text"]
-    won = verdict(event, good, noise, 100, 0)
+    won = verdict(event, good, noise, good, 100, 0)
     assert won["beats_logistic_regression"] and won["difference"]["low"] > 0
+    assert not won["mlp_earns_its_place"] and "has not shown that it earns its place" in won["text"]
+    assert verdict(event, good, noise, noise, 100, 0)["mlp_earns_its_place"]
