@@ -46,12 +46,11 @@ ABLATION: dict[str, NetworkConfig] = {
     "seed architecture, cross-fitted ensemble": SEED_RECIPE,
     "+ missing indicators": replace(SEED_RECIPE, missing_indicators=True),
     "+ linear path (warm start), AdamW, lr 3e-3, batch 512": replace(DEFAULT, hinges=0),
-    "+ hinges, always": replace(DEFAULT, select_hinges=False),
-    "+ hinges where the held-out folds prefer them = default": DEFAULT,
+    "+ hinges = default": DEFAULT,
     "default with robust scaling": replace(DEFAULT, scaling="robust"),
     "default without the MLP (linear path only)": replace(DEFAULT, hidden=()),
 }
-OURS = "+ hinges where the held-out folds prefer them = default"
+OURS = "+ hinges = default"
 
 
 def logistic() -> object:

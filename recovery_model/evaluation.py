@@ -308,9 +308,9 @@ def verdict(event: np.ndarray, ours: np.ndarray, logistic: np.ndarray, linear_on
         text += (f" Its MLP part adds {gain['value']:+.3f} AUROC over the same recipe without it (95 % CI "
                  f"{gain['low']:+.3f} to {gain['high']:+.3f}): "
                  + ("the non-linear part has earned its place." if earned else
-                    "the non-linear part has not shown that it earns its place here; the gain over logistic "
-                    "regression comes from the recipe's linear path (hinges, missing indicators, "
-                    "regularisation chosen on held-out folds)."))
+                    "the non-linear part has not shown that it earns its place here; what the model gains over "
+                    "logistic regression comes from its linear path (its inputs and the regularisation "
+                    "chosen on held-out folds)."))
         result |= {"mlp_gain": gain, "mlp_earns_its_place": bool(earned)}
     return result | {"text": text}
 

@@ -51,7 +51,10 @@ class RiskModel:
         for member, (train_rows, _) in enumerate(splitter.split(values, y)):
             train_masks[member, train_rows] = True
         self.folds_ = _fold_ids(train_masks[:config.folds])
-        self.transform_, inputs, warm_start = _inputs_and_start(values, y, train_masks, config)
+        self.transform_ = InputTransform.fit(values, train_masks, config.scaling, config.missing_indicators,
+                                             config.hinges)
+        inputs = self.transform_.transform(values)
+        warm_start = logistic_paths(inputs, y, train_masks, config.linear_c) if config.linear_path else None
         self.linear_c_ = warm_start.c if warm_start else None
         result = train_ensemble(inputs, y, train_masks, config, warm_start, seed=self.seed, progress=self.progress)
         self.network_ = result.network
@@ -141,25 +144,6 @@ def _fold_ids(first_repeat_masks: np.ndarray) -> np.ndarray:
     return np.argmax(~first_repeat_masks, axis=0)
 
 
-def _inputs_and_start(values: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
-                      config: NetworkConfig) -> tuple[InputTransform, np.ndarray, LinearStart | None]:
-    """The members' inputs and the linear paths' start.
-
-    With `select_hinges`, the hinges are kept only if the warm-start regressions with them have a lower
-    held-out log-loss than without: on the real data sets they helped three and hurt three (README).
-    """
-    options = [config.hinges, 0] if config.linear_path and config.select_hinges and config.hinges else \
-        [config.hinges]
-    best = None
-    for hinges in options:
-        transform = InputTransform.fit(values, train_masks, config.scaling, config.missing_indicators, hinges)
-        inputs = transform.transform(values)
-        start = logistic_paths(inputs, y, train_masks, config.linear_c) if config.linear_path else None
-        if best is None or (start is not None and start.held_out_loss < best[2].held_out_loss):
-            best = (transform, inputs, start)
-    return best
-
-
 def logistic_paths(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
                     candidates: tuple[float, ...]) -> LinearStart:
     """L2-regularised logistic regression on each member's own training rows: the linear paths' start.
@@ -180,7 +164,7 @@ def logistic_paths(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
             held_out = regression.predict_proba(inputs[member, ~mask])[:, 1].clip(1e-12, 1 - 1e-12)
             loss -= float(np.sum(y[~mask] * np.log(held_out) + (1 - y[~mask]) * np.log(1 - held_out)))
         if best is None or loss < best[0]:
-            best = (loss, LinearStart(np.array(coefs), np.array(intercepts), c, loss))
+            best = (loss, LinearStart(np.array(coefs), np.array(intercepts), c))
     if best is None:
         raise ValueError("No candidate strength for the linear path.")
     return best[1]

@@ -38,7 +38,6 @@ class NetworkConfig:
     missing_indicators: bool = True
     scaling: str = "standard"
     hinges: int = 3
-    select_hinges: bool = True
     linear_c: tuple[float, ...] = (0.01, 0.1, 1.0)
 
     def __post_init__(self) -> None:

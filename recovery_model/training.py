@@ -76,13 +76,11 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class LinearStart:
-    """Each member's fitted logistic regression (coef [members, inputs], intercept [members]), its C, and
-    its log-loss summed over the members' held-out folds."""
+    """Each member's fitted logistic regression (coef [members, inputs], intercept [members]) and its C."""
 
     coef: np.ndarray
     intercept: np.ndarray
     c: float
-    held_out_loss: float = float("nan")
 
 
 @dataclass
