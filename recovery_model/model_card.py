@@ -40,7 +40,7 @@ def render_model_card(report: dict[str, Any]) -> str:
         f"{' × ' + str(ensemble['repeats']) + ' repeats' if ensemble['repeats'] > 1 else ''}), trained as one "
         "batched network: each member trains on all folds but its own and early-stops on its own "
         f"(best epochs {min(epochs)}–{max(epochs)}). Each member is an MLP "
-        f"({'-'.join(map(str, architecture['hidden']))}, dropout {architecture['dropout']}, L2 "
+        f"({'-'.join(map(str, architecture['hidden']))}, dropout {architecture['dropout']}, decoupled weight decay "
         f"{architecture['weight_decay']})"
         + (f" beside a linear path that starts at an L2-regularised logistic regression (C = {ensemble['linear_c']}, "
            "chosen on the held-out folds); the MLP starts near zero and must earn its place"
