@@ -23,6 +23,7 @@ from recovery_model.cohort import generate_cohort
 from recovery_model.model import RiskModel
 from recovery_model.network import NetworkConfig
 from recovery_model.predictor import Predictor
+from recovery_model.schema import Schema
 
 OURS = "Our network (cross-fitted ensemble, calibrated)"
 SEED_MLP = "Seed architecture MLP (128-64-32-16-8)"
@@ -276,7 +277,7 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
     return report
 
 
-def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema, seed: int,
+def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema: Schema, seed: int,
                            include_oracle: bool) -> dict[str, np.ndarray]:
     """Every simple baseline fitted on K-1 folds and scored on the remaining one: the network's own folds."""
     risks: dict[str, np.ndarray] = {}
