@@ -149,7 +149,7 @@ def roc_plot(curves: dict[str, dict[str, list[float]]]) -> go.Figure:
         fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=name, line_color=OURS_COLOUR))
     fig.update_xaxes(title="1 − specificity", range=[0, 1])
     fig.update_yaxes(title="sensitivity", range=[0, 1])
-    return _layout(fig, "ROC curve (test split)")
+    return _layout(fig, "ROC curve (out-of-fold)")
 
 
 def pr_plot(curves: dict[str, dict[str, list[float]]], prevalence: float) -> go.Figure:
@@ -159,7 +159,7 @@ def pr_plot(curves: dict[str, dict[str, list[float]]], prevalence: float) -> go.
         fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines", name=name, line_color=OURS_COLOUR))
     fig.update_xaxes(title="sensitivity (recall)", range=[0, 1])
     fig.update_yaxes(title="PPV (precision)", range=[0, 1])
-    return _layout(fig, "Precision–recall curve (test split)")
+    return _layout(fig, "Precision–recall curve (out-of-fold)")
 
 
 def calibration_plot(bins: list[dict[str, float]], title: str = "Calibration") -> go.Figure:

@@ -175,7 +175,7 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
 
 def test_model_page(page, server):
     page.goto(f"{server}/model")
-    page.get_by_text("ROC curve (test split)").wait_for()
+    page.get_by_text("ROC curve (out-of-fold)").wait_for()
     page.get_by_role("tab", name="Baselines").click()
     page.get_by_text("majority class is the original notebook", exact=False).wait_for()
     _no_exception(page)
