@@ -61,7 +61,7 @@ class RiskModel:
         self.history_, self.best_epochs_, self.stopped_epochs_ = result.history, result.best_epochs, \
             result.stopped_epochs
         held_out = ~train_masks
-        self.oof_logit_ = (result.held_out_logits * held_out).sum(axis=0) / held_out.sum(axis=0)
+        self.oof_logit_ = (result.logits * held_out).sum(axis=0) / held_out.sum(axis=0)
         self.oof_event_ = y
         self.calibration_ = fit_platt(self.oof_logit_, y)
         self.medians_ = nan_median(values)

@@ -89,7 +89,7 @@ class TrainingResult:
     history: list[dict[str, float | None]]
     best_epochs: list[int]
     stopped_epochs: list[int | None]
-    held_out_logits: np.ndarray  # [members, rows]: every member's logits at its best epoch
+    logits: np.ndarray  # [members, rows]: every member's logits on every row, at its best epoch
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -209,7 +209,7 @@ def _run_epoch(network: EnsembleNetwork, optimiser: torch.optim.Optimizer, input
     network.train()
     order = _member_orders(train_rows, generator)
     members = torch.arange(len(train_rows)).unsqueeze(1)
-    weight = active.to(torch.float32).unsqueeze(1)
+    weight = active.to(torch.float32)
     total, count = 0.0, 0
     for start in range(0, order.shape[1], batch_size):
         batch = order[:, start:start + batch_size]
@@ -218,7 +218,7 @@ def _run_epoch(network: EnsembleNetwork, optimiser: torch.optim.Optimizer, input
         member_loss = losses.mean(dim=1)
         if wide_penalty:
             member_loss = member_loss + 0.5 * wide_penalty * network.wide.weight.pow(2).sum(dim=(1, 2))
-        loss = (member_loss * weight.squeeze(1)).sum()
+        loss = (member_loss * weight).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -53,8 +53,8 @@ def test_members_are_independent_in_the_batched_network():
     other = masks.copy()
     other[1] = np.roll(masks[1], 7)  # the second member trains on other rows (as many)
     first, second = train_ensemble(inputs, y, masks, config, seed=1), train_ensemble(inputs, y, other, config, seed=1)
-    np.testing.assert_array_equal(first.held_out_logits[0], second.held_out_logits[0])
-    assert not np.allclose(first.held_out_logits[1], second.held_out_logits[1])
+    np.testing.assert_array_equal(first.logits[0], second.logits[0])
+    assert not np.allclose(first.logits[1], second.logits[1])
 
 
 def test_each_member_keeps_the_epoch_with_its_lowest_held_out_loss():
@@ -65,7 +65,7 @@ def test_each_member_keeps_the_epoch_with_its_lowest_held_out_loss():
     assert all(s is not None for s in result.stopped_epochs)
     for member in range(2):
         held_out = ~masks[member]
-        logits = torch.as_tensor(result.held_out_logits[member][held_out])
+        logits = torch.as_tensor(result.logits[member][held_out])
         loss = float(nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y[held_out])))
         assert result.stopped_epochs[member] == result.best_epochs[member] + config.patience
         assert loss <= min(h["val_loss"] for h in result.history) + 0.2  # restored, not the last epoch
@@ -78,7 +78,7 @@ def test_warm_start_is_epoch_zero_and_the_fallback():
     config = NetworkConfig(hidden=(8,), max_epochs=0)
     result = train_ensemble(inputs, y, masks, config, LinearStart(coef, np.array([-1.0, -1.0]), 1.0), seed=0)
     expected = inputs[0] @ coef[0] - 1.0
-    np.testing.assert_allclose(result.held_out_logits[0], expected, atol=0.05)
+    np.testing.assert_allclose(result.logits[0], expected, atol=0.05)
     assert result.best_epochs == [0, 0]
 
 
