@@ -31,8 +31,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from recovery_model import Predictor, Schema, generate_cohort, load_schema, true_risk
+from recovery_model.config import CONFIGS, NetworkConfig
 from recovery_model.evaluation import FRESH_ROWS, FRESH_SEED, metrics
-from recovery_model.network import CONFIGS, NetworkConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -112,8 +112,9 @@ def run_synthetic(configs: dict[str, NetworkConfig], fresh_rows: int) -> dict:
         started = time.perf_counter()
         predictor = Predictor.fit(frame, schema, config, TRAIN_SEED)
         seconds = time.perf_counter() - started
-        m = metrics(event, predictor.risk(fresh))
-        results[name] = summary(event, predictor.risk(fresh), seconds) | {
+        risk = predictor.predict_risk(fresh)["risk"].to_numpy()
+        m = metrics(event, risk)
+        results[name] = summary(event, risk, seconds) | {
             "calibration_intercept": m["calibration_intercept"]}
     return {"rows": len(frame), "fresh_rows": fresh_rows, "results": results}
 

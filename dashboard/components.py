@@ -1,18 +1,28 @@
-"""What every page shares: the model, loaded once per process, and how it is shown when missing."""
+"""What every page shares: the model, loaded once per process, and how it is shown when missing.
+
+Pages that only describe the model (Home) read its summary, which needs no torch; pages that score
+load the Predictor.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
-from recovery_model import Predictor, RecoveryError
+from recovery_model import RecoveryError
 from recovery_model.access import OPEN_ACCESS, AuditLog, SignIn, TooManyAttempts, User, Users, pages_for
 from recovery_model.narrative import percent
-from recovery_model.predictor import CHECKPOINT_ENV
+from recovery_model.paths import checkpoint_folder
+from recovery_model.report import EvaluationReport
 from recovery_model.schema import Feature
+from recovery_model.summary import ModelSummary
+
+if TYPE_CHECKING:
+    from recovery_model.predictor import Predictor
 
 TIER_BADGE = {"high": ":red-background[**HIGH RISK**]", "moderate": ":orange-background[**MODERATE RISK**]",
               "low": ":green-background[**LOW RISK**]"}
@@ -20,7 +30,9 @@ FIX_COMMAND = "make model        # or: .venv/bin/recovery train"
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def _load_predictor(folder: str | None) -> Predictor:
+def _load_predictor(folder: str) -> Predictor:
+    from recovery_model.predictor import Predictor  # imports torch: only pages that score pay for it
+
     predictor = Predictor.load(folder)
     # Build the explainer off the request path: the first Patient submit then need not wait for it.
     threading.Thread(target=predictor.warm_up, daemon=True).start()
@@ -34,12 +46,43 @@ def predictor_or_stop() -> Predictor:
     a failed load is not cached, so fixing the checkpoint and reloading the page is enough.
     """
     try:
-        return _load_predictor(os.environ.get(CHECKPOINT_ENV))
+        return _load_predictor(str(checkpoint_folder()))
     except RecoveryError as exc:
-        st.error(f"**No model is loaded.** {exc}")
-        st.markdown("Run this in the project folder, then reload the page:")
-        st.code(FIX_COMMAND, language="bash")
-        st.stop()
+        _no_model(exc)
+
+
+@st.cache_resource(show_spinner=False)
+def _read_summary(folder: str, written: float) -> ModelSummary:
+    return ModelSummary.read(folder)
+
+
+def summary_or_stop() -> ModelSummary:
+    """What the checkpoint says about its model, without loading it (re-read when the checkpoint changes)."""
+    folder = checkpoint_folder()
+    try:
+        written = (folder / "model.json").stat().st_mtime if (folder / "model.json").is_file() else 0.0
+        return _read_summary(str(folder), written)
+    except RecoveryError as exc:
+        _no_model(exc)
+
+
+def report_or_none(summary: ModelSummary) -> EvaluationReport | None:
+    """The model's evaluation report; None (with a message saying how to write one) when it has none."""
+    try:
+        report = summary.report
+    except RecoveryError as exc:
+        st.warning(f"**The evaluation report cannot be shown.** {exc}")
+        return None
+    if report is None:
+        st.info("No evaluation report next to this model. Run `.venv/bin/recovery evaluate` to write one.")
+    return report
+
+
+def _no_model(exc: Exception) -> None:
+    st.error(f"**No model is loaded.** {exc}")
+    st.markdown("Run this in the project folder, then reload the page:")
+    st.code(FIX_COMMAND, language="bash")
+    st.stop()
 
 
 def field_label(feature: Feature) -> str:
@@ -66,7 +109,7 @@ def feature_input(feature: Feature, value: float, key: str):
                            step=step, format=f"%.{feature.decimals}f", key=key, help=help_text)
 
 
-def risk_column(label: str = "Risk of not recovering"):
+def risk_column(label: str):
     return st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
 
 
@@ -123,12 +166,17 @@ def sign_in_page() -> None:
         _sign_in_form(_sign_in_service(tuple(sorted(users.accounts.items()))))
 
 
-def page_setup(page: str) -> Predictor:
-    """Each page's first line: refuse a user whose role does not include it, then the model."""
+def check_access(page: str) -> None:
+    """Refuse a user whose role does not include this page (Home is everyone's)."""
     user = current_user()
     if user is None or (page != "home" and page not in pages_for(user.role)):
         st.error("You do not have access to this page.")
         st.stop()
+
+
+def page_setup(page: str) -> Predictor:
+    """A scoring page's first line: refuse a user whose role does not include it, then the model."""
+    check_access(page)
     return predictor_or_stop()
 
 

@@ -1,10 +1,28 @@
-"""recovery: a calibrated risk of not recovering after treatment, with the reasons behind it."""
+"""recovery: a calibrated risk of not recovering after treatment, with the reasons behind it.
 
-from recovery_model.cohort import generate_cohort, true_risk
+The Predictor, explanations and the synthetic cohort load on first use, so that importing the package
+(for the schema, thresholds or errors) does not import torch: a page that only describes the model
+starts faster.
+"""
+
+from importlib import import_module
+from typing import Any
+
 from recovery_model.errors import CheckpointError, DataValidationError, RecoveryError
-from recovery_model.explain import Explanation
-from recovery_model.predictor import Predictor, RankedWard, Thresholds
 from recovery_model.schema import Feature, Schema, SchemaError, load_schema
+from recovery_model.thresholds import Thresholds
 
-__all__ = ["CheckpointError", "DataValidationError", "Explanation", "Feature", "Predictor", "RankedWard",
-           "RecoveryError", "Schema", "SchemaError", "Thresholds", "generate_cohort", "load_schema", "true_risk"]
+_LAZY = {"Assessment": "recovery_model.assessment", "RankedWard": "recovery_model.assessment",
+         "Explanation": "recovery_model.explain", "Predictor": "recovery_model.predictor",
+         "generate_cohort": "recovery_model.cohort", "true_risk": "recovery_model.cohort"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'recovery_model' has no attribute '{name}'")
+
+
+__all__ = ["Assessment", "CheckpointError", "DataValidationError", "Explanation", "Feature", "Predictor",
+           "RankedWard", "RecoveryError", "Schema", "SchemaError", "Thresholds", "generate_cohort", "load_schema",
+           "true_risk"]

@@ -7,6 +7,7 @@ SHA-256 of the line before it, so an edit or a deleted line is evident (`verify_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +37,13 @@ AUDIT_ENV = "RECOVERY_AUDIT_LOG"
 AUDIT_FIELDS = frozenset({"event", "user", "role", "outcome", "page", "rows", "scored", "flagged", "rejected",
                           "file_sha256", "file_bytes", "what", "wait_seconds"})
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so that a wrong name takes as long as a wrong password.
+    Made on first sign-in, not at import: hashing takes 0.2 s, and every page imports this module."""
+    return _HASHER.hash("timing-equaliser")
 
 
 class AccessConfigError(RecoveryError):
@@ -107,7 +114,7 @@ class SignIn:
             raise TooManyAttempts(wait)
         stored = self.users.accounts.get(name)
         try:
-            _HASHER.verify(stored[0] if stored else _DUMMY_HASH, password)
+            _HASHER.verify(stored[0] if stored else _dummy_hash(), password)
             ok = stored is not None
         except (VerificationError, InvalidHashError):
             ok = False

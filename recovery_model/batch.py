@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recovery_model.assessment import RankedWard
+from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, in_top_k
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
-from recovery_model.predictor import ABOVE_THRESHOLD, IN_TOP_K, RANK, RISK, Predictor, RankedWard
-from recovery_model.validation import ROW
+from recovery_model.predictor import Predictor
 
 CHUNK_ROWS = 50_000
 
@@ -39,9 +40,7 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
         runs: list[Path] = []
         header: list[str] | None = None
         for offset, chunk in _offsets(iter_patient_csv(source, chunk_rows)):
-            ward = predictor.rank(chunk, threshold=threshold, explain=explain)
-            ward.ranked[ROW] += offset
-            ward.rejected[ROW] += offset
+            ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             _add_counts(result, ward)
             if predictor.schema.id_column in chunk.columns:
                 id_hashes.append(np.column_stack([
@@ -49,7 +48,7 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
                     np.arange(offset + 1, offset + len(chunk) + 1, dtype=np.uint64)]))
             if len(ward.rejected):
                 _append_rejected(rejected_output, ward.rejected, first=not result.rejected)
-                result.rejected += list(zip(ward.rejected[ROW], ward.rejected["problems"], strict=True))
+                result.rejected += list(zip(ward.rejected[ROW], ward.rejected[PROBLEMS], strict=True))
             if len(ward.ranked):
                 table = spreadsheet_safe(ward.table(predictor.schema))
                 header = list(table.columns)
@@ -96,7 +95,7 @@ def _merge(runs: list[Path], header: list[str], output: Path, top_k: int | None)
             writer.writerow(header)
             for rank, (_, _, _, row) in enumerate(heapq.merge(*streams), start=1):
                 row[rank_at] = str(rank)
-                row[top_at] = str(bool(top_k) and rank <= top_k)
+                row[top_at] = str(bool(in_top_k(rank, top_k)))
                 writer.writerow(row)
     finally:
         for handle in handles:
@@ -121,4 +120,4 @@ def _duplicate_ids(id_hashes: list[np.ndarray]) -> list[str]:
             "duplicated extract."]
 
 
-__all__ = ["ABOVE_THRESHOLD", "CHUNK_ROWS", "BatchResult", "rank_file"]
+__all__ = ["CHUNK_ROWS", "BatchResult", "rank_file"]

@@ -4,8 +4,10 @@ A checkpoint is a folder:
     model.safetensors   tensors only (stacked member weights, input statistics, out-of-fold logits
                         and folds, SHAP background)
     model.json          everything else, with the SHA-256 of the weights and of itself
-    report.json, model_card.md   the evaluation, when `recovery evaluate` has run
-Both checksums are verified on load, so a truncated or edited file is refused.
+    report.json, report_arrays.npz, model_card.md
+                        the evaluation, when `recovery evaluate` has run (see `report`)
+Both checksums are verified on load, so a truncated or edited file is refused. safetensors' torch
+loader is imported only where weights are read or written: `read_metadata` never imports torch.
 """
 
 from __future__ import annotations
@@ -13,20 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from recovery_model.errors import CheckpointError
 
+if TYPE_CHECKING:
+    import torch
+
 FORMAT_VERSION = 2  # 2: the cross-fitted ensemble; format 1 held a single network
-WEIGHTS, METADATA = "model.safetensors", "model.json"
+WEIGHTS, METADATA, MODEL_CARD = "model.safetensors", "model.json", "model_card.md"
 RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
 
 
 def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, folder / WEIGHTS)
@@ -38,6 +41,24 @@ def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], metada
 
 def load_checkpoint(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and metadata of a verified checkpoint, or a `CheckpointError` saying what to do."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    weights = (folder / WEIGHTS).read_bytes()
+    if metadata.get("weights_sha256") != _sha256(weights):
+        raise CheckpointError(f"{folder / WEIGHTS} does not match its checksum: it is truncated or was "
+                              f"changed. Restore it from version control. {RETRAIN_HINT}")
+    try:
+        tensors = load_file(folder / WEIGHTS)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder / WEIGHTS} cannot be read ({exc}). {RETRAIN_HINT}") from None
+    return tensors, metadata
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """The verified metadata of a checkpoint, without reading its weights (and without importing torch)."""
     folder = Path(folder)
     for name in (METADATA, WEIGHTS):
         if not (folder / name).is_file():
@@ -54,20 +75,7 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     if metadata.get("metadata_sha256") != _metadata_digest(metadata):
         raise CheckpointError(f"{folder / METADATA} has been edited since it was written (checksum mismatch). "
                               f"Restore it from version control. {RETRAIN_HINT}")
-    weights = (folder / WEIGHTS).read_bytes()
-    if metadata.get("weights_sha256") != _sha256(weights):
-        raise CheckpointError(f"{folder / WEIGHTS} does not match its checksum: it is truncated or was "
-                              f"changed. Restore it from version control. {RETRAIN_HINT}")
-    try:
-        tensors = load_file(folder / WEIGHTS)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{folder / WEIGHTS} cannot be read ({exc}). {RETRAIN_HINT}") from None
-    return tensors, metadata
-
-
-def write_json(folder: str | Path, name: str, content: dict[str, Any]) -> None:
-    (Path(folder) / name).write_text(json.dumps(content, indent=1, sort_keys=True, allow_nan=True) + "\n",
-                                     encoding="utf-8")
+    return metadata
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:

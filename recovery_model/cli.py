@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from recovery_model.config import CONFIGS
 from recovery_model.errors import RecoveryError
-from recovery_model.network import CONFIGS
 from recovery_model.paths import DATA_DIR, DEFAULT_CHECKPOINT
 from recovery_model.schema import Schema, load_schema
 
@@ -88,10 +88,10 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
           + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle" if synthetic else "")
           + f" ({settings.n_bootstrap} bootstrap resamples)...")
     report = evaluate(predictor, frame, include_oracle=synthetic, settings=settings)
-    predictor.write_report(report, render_model_card(report))
-    auroc = report["internal"]["metrics"]["auroc"]
-    print(f"Internal validation AUROC {auroc['value']:.3f} ({auroc['low']:.3f}–{auroc['high']:.3f}). "
-          f"{report['verdict']['text']}\nReport and model card written to {predictor.folder}.")
+    predictor.write_report(report, render_model_card(report, predictor.schema))
+    auroc = report.internal.metrics.estimate("auroc")
+    print(f"Internal validation AUROC {auroc.value:.3f} ({auroc.low:.3f}–{auroc.high:.3f}). "
+          f"{report.verdict.text}\nReport and model card written to {predictor.folder}.")
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -48,6 +48,11 @@ class Explanation:
     def base_risk(self) -> float:
         return float(sigmoid(self.base_value))
 
+    def take(self, positions: np.ndarray) -> Explanation:
+        """The explanation of the rows at `positions`, in that order."""
+        return Explanation(self.base_value, self.attributions.iloc[positions], self.values.iloc[positions],
+                           self.log_odds[positions])
+
     def importance(self) -> dict[str, float]:
         """Mean |attribution| per feature, largest first: what drives risk across these rows."""
         mean = self.attributions.abs().mean().sort_values(ascending=False)

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recovery_model.config import CONFIGS, NetworkConfig, sized_for
 from recovery_model.inputs import InputTransform, nan_median
-from recovery_model.network import CONFIGS, EnsembleNetwork, NetworkConfig, sized_for
+from recovery_model.network import EnsembleNetwork
 from recovery_model.training import LinearStart, predict_member_logits, train_ensemble
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from recovery_model.predictor import Thresholds
-from recovery_model.schema import Feature
+from recovery_model.schema import Feature, Target
+from recovery_model.thresholds import Thresholds
 
 
 def percent(p: float) -> str:
@@ -20,7 +20,7 @@ def tier_rule(tier: str, thresholds: Thresholds) -> str:
     return f"risk < {percent(thresholds.moderate)}"
 
 
-def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float) -> str:
+def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float, target: Target) -> str:
     """One paragraph: the risk in natural frequencies, how it compares, and what the tier means."""
     per_100 = 100 * risk
     frequency = f"about {per_100:.0f} in 100" if per_100 >= 1.5 else f"about {1000 * risk:.0f} in 1,000"
@@ -28,15 +28,15 @@ def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float
                   else "close to")
     tier_text = {
         "high": (f"This is **high risk** ({tier_rule('high', thresholds)}): in validation, the patients above "
-                 f"this threshold held {percent(thresholds.high_sensitivity)} of all who did not recover."),
+                 f"this threshold held {percent(thresholds.high_sensitivity)} of all who {target.event_label}."),
         "moderate": (f"This is **moderate risk** ({tier_rule('moderate', thresholds)}): together with the high "
-                     f"tier this group held {percent(thresholds.moderate_sensitivity)} of all who did not "
-                     "recover in validation."),
+                     f"tier this group held {percent(thresholds.moderate_sensitivity)} of all who "
+                     f"{target.event_label} in validation."),
         "low": (f"This is **low risk** ({tier_rule('low', thresholds)}): in validation, fewer than "
-                f"{percent(1 - thresholds.moderate_sensitivity)} of those who did not recover were below "
+                f"{percent(1 - thresholds.moderate_sensitivity)} of those who {target.event_label} were below "
                 "this line."),
     }[tier]
-    return (f"Of patients like this one, the model expects {frequency} not to recover "
+    return (f"The model estimates that {frequency} patients like this one {target.event_label} "
             f"({percent(risk)}), {comparison} the average patient's {percent(average)}. {tier_text}")
 
 

@@ -1,5 +1,6 @@
 """Where the project's own files live, independent of the working directory the app or CLI starts in."""
 
+import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -7,3 +8,9 @@ DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
 DEFAULT_AUDIT_LOG = PROJECT_ROOT / "logs" / "audit.jsonl"
 SAMPLE_WARD = DATA_DIR / "sample_ward.csv"
+CHECKPOINT_ENV = "RECOVERY_CHECKPOINT"
+
+
+def checkpoint_folder(folder: str | Path | None = None) -> Path:
+    """`folder`, else $RECOVERY_CHECKPOINT, else the committed default model."""
+    return Path(folder or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)

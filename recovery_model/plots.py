@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from recovery_model.explain import Explanation
 from recovery_model.model import sigmoid
 from recovery_model.narrative import percent
+from recovery_model.report import AtThreshold, CalibrationBin, Curves, DecisionCurve, Epoch
 from recovery_model.schema import Schema
 
 RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
@@ -65,7 +66,7 @@ def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, 
                                              line=dict(width=2, color=OURS_COLOUR))))
     order = [f"Typical patient {percent(sigmoid(base))}", *labels, f"This patient {percent(sigmoid(final))}"]
     low, high = min(starts.min(), ends.min(), final), max(starts.max(), ends.max(), final)
-    fig.update_xaxes(title="risk of not recovering (log-odds scale)", range=[low - 0.4, high + 0.4],
+    fig.update_xaxes(title=f"{schema.target.risk_of} (log-odds scale)", range=[low - 0.4, high + 0.4],
                      **_risk_axis(low, high))
     fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
     return _layout(fig, title or f"Why this risk: {percent(sigmoid(final))}", height=140 + 30 * len(order))
@@ -86,12 +87,13 @@ def driver_comparison(before: Explanation, after: Explanation, schema: Schema, t
     return _layout(fig, "Drivers: as entered vs what if", height=160 + 44 * len(order))
 
 
-def risk_histogram(risk: Sequence[float], threshold: float, title: str = "Risk across the ward") -> go.Figure:
+def risk_histogram(risk: Sequence[float], threshold: float, schema: Schema,
+                   title: str = "Risk across the ward") -> go.Figure:
     fig = go.Figure(go.Histogram(x=100 * np.asarray(risk), nbinsx=30, marker_color=OURS_COLOUR,
                                  hovertemplate="%{x}%: %{y} patients<extra></extra>"))
     fig.add_vline(x=100 * threshold, line_dash="dash", line_color=RAISES,
                   annotation_text=f"threshold {percent(threshold)}", annotation_position="top right")
-    fig.update_xaxes(title="risk of not recovering (%)")
+    fig.update_xaxes(title=f"{schema.target.risk_of} (%)")
     fig.update_yaxes(title="patients")
     return _layout(fig, title)
 
@@ -125,7 +127,7 @@ def beeswarm(values: np.ndarray, attributions: np.ndarray, features: list[str], 
             hovertemplate="%{text}<br>SHAP %{x:.3f}<extra></extra>", showlegend=False))
     fig.update_yaxes(tickvals=list(range(len(order))),
                      ticktext=[schema.feature(n).display_name for n in reversed(order)])
-    fig.update_xaxes(title="SHAP value (log-odds of not recovering)", zeroline=True)
+    fig.update_xaxes(title=f"SHAP value (log-odds, {schema.target.risk_of})", zeroline=True)
     return _layout(fig, "Every patient, every feature", height=140 + 28 * len(order))
 
 
@@ -142,63 +144,62 @@ def dependence(values: np.ndarray, attributions: np.ndarray, features: list[str]
     return _layout(fig, f"How {f.display_name} moves the risk (shaded: typical range)")
 
 
-def roc_plot(curves: dict[str, dict[str, list[float]]]) -> go.Figure:
+def roc_plot(curves: dict[str, Curves]) -> go.Figure:
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color=NEUTRAL),
                                name="chance"))
     for name, c in curves.items():
-        fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=name, line_color=OURS_COLOUR))
+        fig.add_trace(go.Scatter(x=c.fpr, y=c.tpr, mode="lines", name=name, line_color=OURS_COLOUR))
     fig.update_xaxes(title="1 − specificity", range=[0, 1])
     fig.update_yaxes(title="sensitivity", range=[0, 1])
     return _layout(fig, "ROC curve (out-of-fold)")
 
 
-def pr_plot(curves: dict[str, dict[str, list[float]]], prevalence: float) -> go.Figure:
+def pr_plot(curves: dict[str, Curves], prevalence: float) -> go.Figure:
     fig = go.Figure(go.Scatter(x=[0, 1], y=[prevalence, prevalence], mode="lines", name="no skill",
                                line=dict(dash="dot", color=NEUTRAL)))
     for name, c in curves.items():
-        fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines", name=name, line_color=OURS_COLOUR))
+        fig.add_trace(go.Scatter(x=c.recall, y=c.precision, mode="lines", name=name, line_color=OURS_COLOUR))
     fig.update_xaxes(title="sensitivity (recall)", range=[0, 1])
     fig.update_yaxes(title="PPV (precision)", range=[0, 1])
     return _layout(fig, "Precision–recall curve (out-of-fold)")
 
 
-def calibration_plot(bins: list[dict[str, float]], title: str = "Calibration") -> go.Figure:
-    predicted = [100 * b["predicted"] for b in bins]
-    observed = [100 * b["observed"] for b in bins]
-    top = max(max(predicted), max(100 * b["high"] for b in bins)) * 1.05
+def calibration_plot(bins: list[CalibrationBin], schema: Schema, title: str = "Calibration") -> go.Figure:
+    predicted = [100 * b.predicted for b in bins]
+    observed = [100 * b.observed for b in bins]
+    top = max(max(predicted), max(100 * b.high for b in bins)) * 1.05
     fig = go.Figure(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect",
                                line=dict(dash="dot", color=NEUTRAL)))
     fig.add_trace(go.Scatter(
         x=predicted, y=observed, mode="markers+lines", name="observed", marker_color=OURS_COLOUR,
         error_y=dict(type="data", symmetric=False,
-                     array=[100 * b["high"] - o for b, o in zip(bins, observed, strict=True)],
-                     arrayminus=[o - 100 * b["low"] for b, o in zip(bins, observed, strict=True)]),
+                     array=[100 * b.high - o for b, o in zip(bins, observed, strict=True)],
+                     arrayminus=[o - 100 * b.low for b, o in zip(bins, observed, strict=True)]),
         hovertemplate="predicted %{x:.1f}%<br>observed %{y:.1f}%<extra></extra>"))
     fig.update_xaxes(title="predicted risk (%)", range=[0, top])
-    fig.update_yaxes(title="observed non-recovery (%)", range=[0, top])
+    fig.update_yaxes(title=f"observed: share who {schema.target.event_label} (%)", range=[0, top])
     return _layout(fig, title)
 
 
-def decision_curve_plot(curve: dict, title: str = "Decision curve") -> go.Figure:
-    x = [100 * t for t in curve["thresholds"]]
-    fig = go.Figure([go.Scatter(x=x, y=curve["treat_all"], name="flag everyone", line=dict(color=NEUTRAL)),
-                     go.Scatter(x=x, y=curve["treat_none"], name="flag no one",
-                                line=dict(color=NEUTRAL, dash="dot"))])
-    for name, values in curve["models"].items():
+def decision_curve_plot(curve: DecisionCurve, title: str = "Decision curve") -> go.Figure:
+    x = [100 * t for t in curve.thresholds]
+    fig = go.Figure([go.Scatter(x=x, y=curve.treat_all, name="flag everyone", line=dict(color=NEUTRAL)),
+                     go.Scatter(x=x, y=curve.treat_none, name="flag no one", line=dict(color=NEUTRAL, dash="dot"))])
+    for name, values in curve.models.items():
         fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines"))
-    top = max(max(v) for v in curve["models"].values())
+    top = max(max(v) for v in curve.models.values())
     fig.update_yaxes(title="net benefit", range=[-0.005, top * 1.15])
     fig.update_xaxes(title="threshold risk (%)")
     return _layout(fig, title, height=440)
 
 
-def learning_curve(history: list[dict[str, float | None]], best_epochs: list[int]) -> go.Figure:
+def learning_curve(history: list[Epoch], best_epochs: list[int]) -> go.Figure:
     """Training and held-out loss (averaged over the members still in the history) with each member's
     restored epoch marked on the held-out curve."""
-    epochs = [h["epoch"] for h in history]
-    held_out = {h["epoch"]: h["val_loss"] for h in history}
-    fig = go.Figure([go.Scatter(x=epochs, y=[h["train_loss"] for h in history], name="training loss"),
-                     go.Scatter(x=epochs, y=[h["val_loss"] for h in history], name="held-out loss (own fold)"),
+    epochs = [h.epoch for h in history]
+    held_out = {h.epoch: h.val_loss for h in history}
+    fig = go.Figure([go.Scatter(x=epochs, y=[h.train_loss for h in history], name="training loss"),
+                     go.Scatter(x=epochs, y=[h.val_loss for h in history], name="held-out loss (own fold)"),
                      go.Scatter(x=best_epochs, y=[held_out.get(e) for e in best_epochs], mode="markers",
                                 marker={"color": LOWERS, "size": 10, "symbol": "diamond"},
                                 name="a member's restored epoch")])
@@ -207,9 +208,10 @@ def learning_curve(history: list[dict[str, float | None]], best_epochs: list[int
     return _layout(fig, "Learning curve")
 
 
-def confusion_plot(counts: dict[str, float]) -> go.Figure:
-    z = [[counts["tp"], counts["fn"]], [counts["fp"], counts["tn"]]]
-    fig = go.Figure(go.Heatmap(z=z, x=["flagged", "not flagged"], y=["did not recover", "recovered"],
+def confusion_plot(counts: AtThreshold, schema: Schema) -> go.Figure:
+    z = [[counts.tp, counts.fn], [counts.fp, counts.tn]]
+    fig = go.Figure(go.Heatmap(z=z, x=["flagged", "not flagged"],
+                               y=[schema.target.event_label, schema.target.non_event_label],
                                text=[[f"{int(v):,}" for v in r] for r in z], texttemplate="%{text}",
                                colorscale="Blues", showscale=False))
     fig.update_yaxes(autorange="reversed")

@@ -7,6 +7,7 @@ hospital can describe its own extract in its own TOML file without touching the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,8 @@ import tomli_w
 
 from recovery_model.errors import RecoveryError
 
-GROUPS = ("demographics", "vitals", "clinical", "lifestyle", "treatment", "other")
+GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "Clinical",
+          "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
 DEFAULT_SCHEMA_NAME = "recovery.toml"
 
 
@@ -93,11 +95,61 @@ class Feature:
 
 @dataclass(frozen=True)
 class Target:
+    """The outcome column and the words every text uses for it.
+
+    event_label completes "patients who ...", non_event_label names the other outcome, and
+    risk_label completes "risk of ..." (for us: "did not recover", "recovered", "not recovering").
+    """
+
     name: str
     event_value: int
     label: str = ""
-    event_label: str = "event"
+    event_label: str = "had the event"
     description: str = ""
+    non_event_label: str = "did not have the event"
+    risk_label: str = ""
+
+    @property
+    def risk_of(self) -> str:
+        """'risk of not recovering': the name of what the model estimates."""
+        return f"risk of {self.risk_label or 'the event'}"
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """A way to split patients for the subgroup analysis: one feature, cut at `cuts`.
+
+    With no cuts, a yes/no feature splits into its two levels. Bands are
+    [cut_i, cut_i+1): cuts = [50, 70] on age gives 'under 50', '50–69' and '70+'.
+    """
+
+    feature: str
+    cuts: tuple[float, ...] = ()
+
+    def levels(self, feature: Feature) -> list[tuple[str, float, float]]:
+        """(label, low, high) per band; a patient is in a band when low ≤ value < high."""
+        if not self.cuts:
+            return [(feature.levels.get(value, str(value)), value, value + 1) for value in (0, 1)]
+        edges = [feature.valid_min, *self.cuts, np.inf]
+        return [(_band_label(feature, low, high, i == 0), low, high)
+                for i, (low, high) in enumerate(itertools.pairwise(edges))]
+
+    def masks(self, feature: Feature, values: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        values = np.asarray(values, dtype=float)
+        return [(label, (values >= low) & (values < high)) for label, low, high in self.levels(feature)]
+
+
+def _band_label(feature: Feature, low: float, high: float, first: bool) -> str:
+    def number(v: float) -> str:
+        return f"{v:g}"
+
+    if np.isinf(high):
+        return f"{number(low)}+" if feature.is_integer else f"{number(low)} or more"
+    if feature.is_integer and high - 1 == low:
+        return number(low)
+    if first:
+        return f"under {number(high)}"
+    return f"{number(low)}–{number(high - 1)}" if feature.is_integer else f"{number(low)} to under {number(high)}"
 
 
 @dataclass(frozen=True)
@@ -108,6 +160,7 @@ class Schema:
     features: tuple[Feature, ...]
     id_column: str = "patient_id"
     description: str = ""
+    subgroups: tuple[Subgroup, ...] = ()
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -118,6 +171,17 @@ class Schema:
             raise SchemaError(f"Schema '{self.name}': the target '{self.target.name}' is also a feature.")
         for f in self.features:
             _check_feature(f)
+        for subgroup in self.subgroups:
+            if subgroup.feature not in names:
+                raise SchemaError(f"Schema '{self.name}': subgroup feature '{subgroup.feature}' is not a feature.")
+            if not subgroup.cuts and not self.feature(subgroup.feature).is_binary:
+                raise SchemaError(f"Schema '{self.name}': subgroup '{subgroup.feature}' needs cuts (only a yes/no "
+                                  "feature splits without them).")
+
+    @staticmethod
+    def group_title(group: str) -> str:
+        """'Vital signs' for 'vitals': the heading of a group of features on the form."""
+        return GROUPS[group]
 
     @property
     def feature_names(self) -> list[str]:
@@ -154,6 +218,8 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["features"] = [_feature_to_dict(f) for f in self.features]
+        data["subgroups"] = [{"feature": s.feature, **({"cuts": list(s.cuts)} if s.cuts else {})}
+                             for s in self.subgroups]
         return data
 
     def fingerprint(self) -> str:
@@ -173,9 +239,11 @@ class Schema:
         try:
             target = Target(**data["target"])
             features = tuple(_feature_from_dict(f) for f in data["features"])
+            subgroups = tuple(Subgroup(s["feature"], tuple(float(c) for c in s.get("cuts", ())))
+                              for s in data.get("subgroups", ()))
             return cls(name=data["name"], version=int(data.get("version", 1)), target=target,
                        features=features, id_column=data.get("id_column", "patient_id"),
-                       description=data.get("description", ""))
+                       description=data.get("description", ""), subgroups=subgroups)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SchemaError):
                 raise
@@ -203,8 +271,10 @@ class Schema:
                     if col != target and pd.api.types.is_numeric_dtype(frame[col])]
         if not features:
             raise SchemaError("No numeric feature columns found: the data must be all-numeric.")
+        other = next(v for v in values if v != event_value)
         outcome = Target(name=target, event_value=int(event_value), label=target,
-                         event_label=f"{target} = {event_value}")
+                         event_label=f"had {target} = {event_value:g}", non_event_label=f"had {target} = {other:g}",
+                         risk_label=f"{target} = {event_value:g}")
         return cls(name=name, version=1, target=outcome,
                    features=tuple(features), id_column="patient_id",
                    description=f"Inferred from data with target '{target}'. Review before use.")
@@ -244,7 +314,7 @@ def _check_feature(f: Feature) -> None:
     if f.dtype not in ("int", "float"):
         raise SchemaError(f"{where}: dtype must be 'int' or 'float', not '{f.dtype}'.")
     if f.group not in GROUPS:
-        raise SchemaError(f"{where}: group must be one of {GROUPS}, not '{f.group}'.")
+        raise SchemaError(f"{where}: group must be one of {', '.join(GROUPS)}, not '{f.group}'.")
     if not f.valid_min <= f.typical_min <= f.typical_max <= f.valid_max:
         raise SchemaError(f"{where}: ranges must nest as valid_min ≤ typical_min ≤ typical_max ≤ valid_max.")
     if not f.valid_min <= f.default <= f.valid_max:

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from recovery_model.network import EnsembleNetwork, NetworkConfig
+from recovery_model.config import NetworkConfig
+from recovery_model.network import EnsembleNetwork
 
 PROGRESS_EVERY = 10  # epochs between progress lines when the output is not a terminal
 

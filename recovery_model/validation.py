@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from recovery_model.columns import IMPUTED, PROBLEMS, REJECTED, ROW, SCORED, STATUS, UNUSUAL
 from recovery_model.errors import DataValidationError
 from recovery_model.schema import Feature, Schema
 
 MAX_MISSING_SHARE = 0.2
-ROW = "row"
-STATUS, PROBLEMS, UNUSUAL, IMPUTED = "status", "problems", "unusual_values", "imputed_values"
 TRUE_WORDS = {"yes", "y", "true", "t"}
 FALSE_WORDS = {"no", "n", "false", "f"}
 _UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z/%²µ]*)\s*$")
@@ -34,18 +34,26 @@ _UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(
 
 @dataclass
 class ValidationResult:
-    """Every input row, parsed: `frame` keeps input order and adds status, problems and flags."""
+    """Every input row, parsed: `frame` keeps input order and adds status, problems and flags.
+
+    `unusual[i, j]`: row i's value of feature j lies outside that feature's typical range.
+    """
 
     frame: pd.DataFrame
+    unusual: np.ndarray
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def is_scorable(self) -> np.ndarray:
+        return (self.frame[STATUS] != REJECTED).to_numpy()
+
+    @property
     def scorable(self) -> pd.DataFrame:
-        return self.frame[self.frame[STATUS] != "rejected"]
+        return self.frame[self.is_scorable]
 
     @property
     def rejected(self) -> pd.DataFrame:
-        return self.frame[self.frame[STATUS] == "rejected"]
+        return self.frame[~self.is_scorable]
 
     def counts(self) -> dict[str, int]:
         scored = self.scorable
@@ -54,11 +62,12 @@ class ValidationResult:
                 "rejected": len(self.rejected)}
 
 
-def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0) -> ValidationResult:
+def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0, first_row: int = 1) -> ValidationResult:
     """Parse and check every row against the schema; never drops a row.
 
     `max_missing`: the most missing features of any row the model was trained on; rows with up to
     that many (and never fewer than `MAX_MISSING_SHARE` of the features) are imputed and scored.
+    `first_row`: the number of the frame's first row in its file (a chunk of a large file starts later).
 
     Column-wise: clean numbers take a vectorised path, and only odd cells (text, units, commas,
     out-of-range values) go through the cell parser that writes their message. The result is built
@@ -67,7 +76,7 @@ def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0) -> Valid
     _check_columns(frame, schema)
     n, features = len(frame), schema.features
     problems: list[list[str]] = [[] for _ in range(n)]
-    unusual: list[list[str]] = [[] for _ in range(n)]
+    unusual = np.zeros((n, len(features)), dtype=bool)
     parsed = np.empty((n, len(features)))
     missing = np.zeros((n, len(features)), dtype=bool)
     for j, feature in enumerate(features):
@@ -77,27 +86,31 @@ def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0) -> Valid
             problems[i].append(message)
         missing[:, j] = np.isnan(values)
         missing[list(cell_problems), j] = False
-        for i in np.flatnonzero((values < feature.typical_min) | (values > feature.typical_max)):
-            unusual[i].append(feature.format_value(values[i]))
+        unusual[:, j] = (values < feature.typical_min) | (values > feature.typical_max)
     limit = missing_limit(len(features), max_missing)
     counts = missing.sum(axis=1)
     for i in np.flatnonzero(counts > limit):
         problems[i].append(f"{counts[i]} of {len(features)} features are missing (the model was trained on "
                            f"patients with at most {limit} missing, so it cannot vouch for this one); fill them in")
     rejected = np.array([bool(p) for p in problems], dtype=bool)
-    names = np.array([f.display_name for f in features], dtype=object)
-    imputed = [""] * n
-    for i in np.flatnonzero(missing.any(axis=1) & ~rejected):
-        imputed[i] = "; ".join(names[missing[i]])
+    unusual &= ~rejected[:, None]
     position = {name: j for j, name in enumerate(schema.feature_names)}
-    columns = {ROW: np.arange(1, n + 1)}
+    columns = {ROW: np.arange(first_row, first_row + n)}
     for column in frame.columns:
         columns[column] = parsed[:, position[column]] if column in position else frame[column].to_numpy()
-    columns |= {STATUS: np.where(rejected, "rejected", "scored"), PROBLEMS: ["; ".join(p) for p in problems],
-                UNUSUAL: ["" if r else "; ".join(u) for u, r in zip(unusual, rejected, strict=True)],
-                IMPUTED: imputed}
+    columns |= {STATUS: np.where(rejected, REJECTED, SCORED), PROBLEMS: ["; ".join(p) for p in problems],
+                UNUSUAL: _listed(unusual, lambda i, j: features[j].format_value(parsed[i, j])),
+                IMPUTED: _listed(missing & ~rejected[:, None], lambda i, j: features[j].display_name)}
     out = pd.DataFrame(columns, index=frame.index)
-    return ValidationResult(out, _duplicate_id_warnings(out, schema))
+    return ValidationResult(out, unusual, _duplicate_id_warnings(out, schema))
+
+
+def _listed(mask: np.ndarray, text: Callable[[int, int], str]) -> list[str]:
+    """Per row, the texts of its flagged cells joined by '; ' (empty for rows with none)."""
+    out = [""] * len(mask)
+    for i in np.flatnonzero(mask.any(axis=1)):
+        out[i] = "; ".join(text(i, j) for j in np.flatnonzero(mask[i]))
+    return out
 
 
 def missing_limit(n_features: int, max_missing: int) -> int:

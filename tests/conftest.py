@@ -30,7 +30,7 @@ def cohort_unseen():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from recovery_model.network import NetworkConfig
+    from recovery_model.config import NetworkConfig
 
     return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256, folds=3)
 

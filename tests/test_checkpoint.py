@@ -19,7 +19,8 @@ def checkpoint(small_predictor, tmp_path):
 
 def test_round_trip_gives_identical_risks(small_fit, small_predictor, cohort_unseen):
     predictor = small_fit
-    np.testing.assert_array_equal(small_predictor.risk(cohort_unseen), predictor.risk(cohort_unseen))
+    np.testing.assert_array_equal(small_predictor.predict_risk(cohort_unseen)["risk"],
+                                  predictor.predict_risk(cohort_unseen)["risk"])
     np.testing.assert_array_equal(small_predictor.model.oof_risk_, predictor.model.oof_risk_)
     assert small_predictor.model.max_missing_ == predictor.model.max_missing_
     assert small_predictor.thresholds == predictor.thresholds
@@ -100,3 +101,16 @@ def test_wrong_schema(checkpoint, schema):
     data["name"], data["features"] = "other", data["features"][::-1]
     with pytest.raises(CheckpointError, match="trained for schema"):
         Predictor.load(checkpoint, expected_schema=Schema.from_dict(data))
+
+
+def test_describing_a_model_does_not_import_torch(small_predictor):
+    """The Home page reads the summary and report only: start-up must not pay for torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from recovery_model.summary import ModelSummary; "
+            f"s = ModelSummary.read({str(small_predictor.folder)!r}); s.report; "
+            "import recovery_model, recovery_model.narrative, recovery_model.access; "
+            "print('torch' in sys.modules, s.schema.name)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", small_predictor.schema.name]

@@ -87,9 +87,10 @@ def test_bring_your_own_data_with_other_columns(tmp_path):
     predictor = Predictor.load(out)
     assert predictor.schema.feature_names == ["lactate_mmol", "sofa", "creatinine", "ventilated"]
     assert (out / "schema.toml").is_file() and (out / "model_card.md").is_file()
-    report = predictor.report
-    assert report["internal"]["metrics"]["auroc"]["value"] > 0.7
-    assert not any("Oracle" in b["name"] for b in report["baselines"])
+    report = predictor.summary.report
+    assert report.internal.metrics.value.auroc > 0.7
+    assert not any("Oracle" in b.name for b in report.baselines) and report.fresh is None
+    assert not report.subgroups  # an inferred schema defines none
     ward = foreign.drop(columns="died_30d").head(20).assign(patient_id=[f"icu{i}" for i in range(20)])
     result = predictor.rank(ward, top_k=3)
     assert result.ranked["risk"].is_monotonic_decreasing

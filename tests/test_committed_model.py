@@ -13,12 +13,13 @@ from tests.conftest import DATA
 
 @pytest.fixture(scope="module")
 def report(default_predictor):
-    assert default_predictor.report is not None, "run `recovery train` to write checkpoints/default/report.json"
-    return default_predictor.report
+    report = default_predictor.summary.report
+    assert report is not None, "run `recovery train` to write checkpoints/default/report.json"
+    return report
 
 
 def _fresh(report, name):
-    return next(b["fresh_metrics"] for b in report["baselines"] if b["name"] == name)
+    return next(b.fresh for b in report.baselines if b.name == name)
 
 
 def test_default_model_was_trained_on_the_committed_data(default_predictor):
@@ -28,23 +29,23 @@ def test_default_model_was_trained_on_the_committed_data(default_predictor):
 
 def test_calibrated_on_the_fresh_sample(report):
     ours = _fresh(report, OURS)
-    assert 0.9 <= ours["calibration_slope"] <= 1.1
-    assert abs(ours["calibration_intercept"]) <= 0.1
+    assert 0.9 <= ours.calibration_slope <= 1.1
+    assert abs(ours.calibration_intercept) <= 0.1
 
 
 def test_beats_the_simple_baselines_on_the_fresh_sample(report):
-    ours = _fresh(report, OURS)["auroc"]
-    for row in report["baselines"]:
-        if row["name"] in (OURS, ORACLE) or row["name"].startswith("Seed architecture"):
+    ours = _fresh(report, OURS).auroc
+    for row in report.baselines:
+        if row.name in (OURS, ORACLE) or row.name.startswith("Seed architecture"):
             continue
-        assert ours > row["fresh_metrics"]["auroc"], row["name"]
+        assert ours > row.fresh.auroc, row.name
 
 
 def test_beats_the_seed_architecture_and_stays_near_the_oracle(report):
-    ours = _fresh(report, OURS)["auroc"]
-    seed = next(b["fresh_metrics"]["auroc"] for b in report["baselines"] if b["name"].startswith("Seed"))
+    ours = _fresh(report, OURS).auroc
+    seed = next(b.fresh.auroc for b in report.baselines if b.name.startswith("Seed"))
     assert ours > seed
-    assert _fresh(report, ORACLE)["auroc"] - ours <= 0.010
+    assert _fresh(report, ORACLE).auroc - ours <= 0.010
 
 
 def test_report_describes_the_committed_model(report, default_predictor):
@@ -52,9 +53,9 @@ def test_report_describes_the_committed_model(report, default_predictor):
     from sklearn.metrics import roc_auc_score
 
     model = default_predictor.model
-    assert report["internal"]["metrics"]["auroc"]["value"] == pytest.approx(
-        roc_auc_score(model.oof_event_, model.oof_risk_))
-    assert report["ensemble"]["members"] == model.members and report["training"]["best_epochs"] == model.best_epochs_
+    assert report.internal.metrics.value.auroc == pytest.approx(roc_auc_score(model.oof_event_, model.oof_risk_))
+    assert report.ensemble.members == model.members and report.training.best_epochs == model.best_epochs_
+    assert report.thresholds == default_predictor.thresholds
 
 
 @pytest.mark.slow
@@ -62,5 +63,6 @@ def test_retraining_reproduces_the_committed_model(default_predictor, schema):
     frame = pd.read_csv(DATA / "patients.csv")
     retrained = Predictor.fit(frame, schema, "default", seed=default_predictor.metadata["seed"])
     sample = frame.sample(500, random_state=0)
-    np.testing.assert_allclose(retrained.risk(sample), default_predictor.risk(sample), atol=1e-6)
+    np.testing.assert_allclose(retrained.predict_risk(sample)["risk"], default_predictor.predict_risk(sample)["risk"],
+                               atol=1e-6)
     assert retrained.model.best_epochs_ == default_predictor.model.best_epochs_

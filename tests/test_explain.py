@@ -6,21 +6,21 @@ from tests.conftest import DATA
 
 def test_local_accuracy_in_log_odds(default_predictor):
     ward = pd.read_csv(DATA / "sample_ward.csv")
-    explanation = default_predictor.explain(ward)
+    explanation = default_predictor.assess(ward).explanation
     total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
     assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
-    np.testing.assert_allclose(explanation.risk, default_predictor.risk(ward), atol=1e-6)
+    np.testing.assert_allclose(explanation.risk, default_predictor.predict_risk(ward)["risk"].to_numpy(), atol=1e-6)
 
 
 def test_values_are_shown_unscaled(default_predictor, schema):
     ward = pd.read_csv(DATA / "sample_ward.csv")
-    explanation = default_predictor.explain(ward)
+    explanation = default_predictor.assess(ward).explanation
     np.testing.assert_allclose(explanation.values.to_numpy(), ward[schema.feature_names].to_numpy(dtype=float))
 
 
 def test_drivers_are_ordered_by_size_and_read_clinically(default_predictor, schema):
     patient = pd.DataFrame([schema.defaults()]).assign(oxygen_level=85.0)
-    explanation = default_predictor.explain(patient)
+    explanation = default_predictor.assess(patient).explanation
     drivers = explanation.drivers(0, schema)
     assert drivers["log_odds"].abs().is_monotonic_decreasing
     assert drivers.iloc[0]["feature"] == "oxygen_level" and drivers.iloc[0]["log_odds"] > 0
@@ -29,7 +29,7 @@ def test_drivers_are_ordered_by_size_and_read_clinically(default_predictor, sche
 
 def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, schema):
     patient = pd.DataFrame([schema.defaults()]).assign(bmi=np.nan)
-    explanation = default_predictor.explain(patient)
+    explanation = default_predictor.assess(patient).explanation
     median = default_predictor.model.medians_[schema.feature_names.index("bmi")]
     assert explanation.values.iloc[0]["bmi"] == median
 
@@ -83,7 +83,7 @@ def test_matches_shaps_deep_explainer(default_predictor, schema):
     per_input = np.asarray(reference.shap_values(side_by_side(ward[schema.feature_names].to_numpy(float)),
                                                  check_additivity=False)).reshape(len(ward), -1)
     grouping = np.eye(len(schema.feature_names))[np.tile(model.transform_.source_feature, members)]
-    np.testing.assert_allclose(default_predictor.explain(ward).attributions.to_numpy(), per_input @ grouping,
+    np.testing.assert_allclose(default_predictor.assess(ward).explanation.attributions.to_numpy(), per_input @ grouping,
                                atol=1e-7)
 
 
@@ -92,8 +92,8 @@ def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):
     from recovery_model.explain import FLOAT32_FROM_ROWS
 
     rows = generate_cohort(FLOAT32_FROM_ROWS + 500, seed=3).drop(columns="recovered")
-    explanation = default_predictor.explain(rows)
+    explanation = default_predictor.assess(rows).explanation
     total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
     assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
-    small = default_predictor.explain(rows.head(20))
+    small = default_predictor.assess(rows.head(20)).explanation
     np.testing.assert_allclose(explanation.attributions.head(20), small.attributions, atol=1e-5)

@@ -81,7 +81,8 @@ def test_missing_values_are_imputed_with_training_medians(small_fit, schema, coh
     row["bmi"] = np.nan
     with_median["bmi"] = predictor.model.medians_[schema.feature_names.index("bmi")]
     assert predictor.model.transform_.indicators == ()  # no bmi missing in training: no indicator to differ
-    np.testing.assert_allclose(predictor.risk(row), predictor.risk(with_median), atol=1e-3)
+    np.testing.assert_allclose(predictor.predict_risk(row)["risk"], predictor.predict_risk(with_median)["risk"],
+                               atol=1e-3)
 
 
 def test_state_round_trip_reproduces_predictions(small_fit, cohort_unseen):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recovery_model.predictor import Thresholds, threshold_for_sensitivity
+from recovery_model.thresholds import Thresholds, threshold_for_sensitivity
 from tests.conftest import DATA
 
 
@@ -80,8 +80,40 @@ def test_thresholds_are_chosen_by_out_of_fold_sensitivity():
 
 def test_concurrent_explanations_do_not_cross(small_predictor, ward):
     rows = [ward.iloc[[i]] for i in range(len(ward))]
-    expected = [small_predictor.explain(r).attributions.to_numpy() for r in rows]
+    expected = [small_predictor.assess(r).explanation.attributions.to_numpy() for r in rows]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        got = list(pool.map(lambda r: small_predictor.explain(r).attributions.to_numpy(), rows * 3))
+        got = list(pool.map(lambda r: small_predictor.assess(r).explanation.attributions.to_numpy(), rows * 3))
     for i, attributions in enumerate(got):
         np.testing.assert_allclose(attributions, expected[i % len(rows)], atol=1e-12)
+
+
+def test_assess_validates_scores_and_explains_in_one_pass(small_predictor, ward):
+    """The one call the pages, the CLI and the batch path use: rejected rows keep their place, explanations
+    cover the scored rows in order, and unusual values are known per feature."""
+    ward = ward.astype({"age": object})
+    ward.loc[3, "age"] = "old"
+    ward.loc[1, "oxygen_level"] = 80.0
+    assessment = small_predictor.assess(ward, first_row=101)
+    assert list(assessment.rows["row"][:4]) == [101, 102, 103, 104]
+    assert list(assessment.rejected["row"]) == [104] and assessment.rejected["tier"].iloc[0] == "not scored"
+    assert len(assessment.explanation.log_odds) == len(ward) - 1
+    np.testing.assert_allclose(assessment.explanation.risk, assessment.scored["risk"], atol=1e-6)
+    unusual = assessment.unusual_features(1, small_predictor.schema)
+    assert "oxygen_level" in [f.name for f in unusual]
+    assert assessment.rows["unusual_values"].iloc[1] == "; ".join(f.format_value(ward.loc[1, f.name]) for f in unusual)
+    assert assessment.counts["rejected"] == 1 and assessment.counts["rows"] == len(ward)
+    assert small_predictor.assess(ward, explain=False).explanation is None
+
+
+def test_ranked_explanations_follow_the_ranking(small_predictor, ward):
+    ranked = small_predictor.rank(ward)
+    np.testing.assert_allclose(ranked.explanation.risk, ranked.ranked["risk"], atol=1e-6)
+    assert list(ranked.explanation.values.index) == list(ranked.ranked.index)
+
+
+@pytest.mark.parametrize("ranks, top_k, flagged", [([1, 2, 3], 2, [True, True, False]), ([1, 2], None, [False] * 2),
+                                                   ([1, 2], 0, [False] * 2), (3, 3, True)])
+def test_the_top_k_rule(ranks, top_k, flagged):
+    from recovery_model.columns import in_top_k
+
+    assert in_top_k(ranks, top_k).tolist() == flagged

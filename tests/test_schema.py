@@ -102,3 +102,32 @@ def test_infer_a_foreign_schema():
     assert inferred.target.event_value == 1
     with pytest.raises(SchemaError, match="two values"):
         Schema.infer(frame.assign(died=[0, 1, 2, 0]), target="died")
+
+
+def test_the_schema_owns_the_outcome_words_and_group_titles(schema):
+    assert schema.target.risk_of == "risk of not recovering"
+    assert (schema.target.event_label, schema.target.non_event_label) == ("did not recover", "recovered")
+    assert schema.group_title("vitals") == "Vital signs"
+
+
+def test_subgroups_are_bands_of_a_feature(schema):
+    age = next(s for s in schema.subgroups if s.feature == "age")
+    masks = dict(age.masks(schema.feature("age"), [18, 49, 50, 69, 70, 95]))
+    assert {k: v.tolist() for k, v in masks.items()} == {
+        "under 50": [True, True, False, False, False, False], "50–69": [False, False, True, True, False, False],
+        "70+": [False, False, False, False, True, True]}
+
+
+def test_a_subgroup_must_name_a_feature_and_cut_a_non_binary_one(schema):
+    data = schema.to_dict()
+    with pytest.raises(SchemaError, match="'pulse' is not a feature"):
+        Schema.from_dict(data | {"subgroups": [{"feature": "pulse"}]})
+    with pytest.raises(SchemaError, match="needs cuts"):
+        Schema.from_dict(data | {"subgroups": [{"feature": "age"}]})
+    assert Schema.from_dict(data).subgroups == schema.subgroups
+
+
+def test_an_inferred_schema_words_its_outcome_from_the_column():
+    frame = pd.DataFrame({"lactate": [1.0, 2.5, 4.0, 1.2], "died": [0, 1, 0, 0]})
+    target = Schema.infer(frame, "died").target
+    assert target.risk_of == "risk of died = 1" and target.event_label == "had died = 1"

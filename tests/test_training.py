@@ -2,7 +2,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from recovery_model.network import CONFIGS, Dropout, EnsembleNetwork, NetworkConfig, sized_for
+from recovery_model.config import CONFIGS, NetworkConfig, sized_for
+from recovery_model.network import Dropout, EnsembleNetwork
 from recovery_model.training import EarlyStopping, LinearStart, train_ensemble
 
 

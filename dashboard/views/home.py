@@ -3,20 +3,19 @@ import streamlit as st
 from recovery_model.access import pages_for
 from recovery_model.narrative import percent
 
-from components import current_user, page_setup
+from components import check_access, current_user, report_or_none, summary_or_stop
 
+check_access("home")
+model = summary_or_stop()
+target = model.schema.target
 st.title("Recovery risk")
 st.markdown(
-    "Estimates each patient's **risk of not recovering** after treatment, calibrated so that a risk of "
-    "10 % means about 10 in 100 such patients do not recover, and shows the factors behind it.")
+    f"Estimates each patient's **{target.risk_of}** after treatment, calibrated so that a risk of "
+    f"10 % means about 10 in 100 such patients {target.event_label}, and shows the factors behind it.")
 st.warning("**Decision support, not a diagnosis.** Use it to prioritise review and monitoring alongside "
            "clinical judgement. Never withhold care because a risk is low. Not for children, not for "
            "emergency triage, and not for real patients until retrained and validated on local data.",
            icon=":material/warning:")
-
-predictor = page_setup("home")
-meta, report = predictor.metadata, predictor.report
-data = meta.get("training_data", {})
 
 DESTINATIONS = [
     ("patient", "**Patient** — clinicians", ":material/stethoscope:",
@@ -35,23 +34,23 @@ for column, (page, label, icon, text) in zip(st.columns(3), [d for d in DESTINAT
         st.caption(text)
 
 st.subheader("The model loaded")
+meta = model.metadata
+data = meta.get("training_data", {})
 st.markdown(
     f"Trained {meta.get('trained_at', '?')} on **{data.get('rows', 0):,} patients** "
-    f"({data.get('events', 0)} did not recover, {percent(predictor.average_risk)}); schema "
-    f"`{predictor.schema.name}`, {len(predictor.schema.features)} features; package "
+    f"({data.get('events', 0)} {target.event_label}, {percent(model.average_risk)}); schema "
+    f"`{model.schema.name}`, {len(model.schema.features)} features; package "
     f"{meta.get('package_version', '?')}. Data fingerprint `{str(data.get('fingerprint', ''))[:12]}`.")
-if report is None:
-    st.info("No evaluation report next to this model. Run `.venv/bin/recovery evaluate` to write one.")
-else:
-    metrics = report["internal"]["metrics"]
-    cols = st.columns(4)
-    for col, (label, key, digits) in zip(cols, [("AUROC", "auroc", 3), ("AUPRC", "auprc", 3),
-                                                ("Calibration slope", "calibration_slope", 2),
-                                                ("Scaled Brier", "scaled_brier", 3)], strict=True):
-        m = metrics[key]
-        col.metric(label, f"{m['value']:.{digits}f}", help="Out-of-fold internal validation; 95 % bootstrap CI below.")
-        col.caption(f"95 % CI {m['low']:.{digits}f}–{m['high']:.{digits}f}")
-    majority = next(b for b in report["baselines"] if b["name"].startswith("Majority"))
-    st.caption(f"Out-of-fold on all {report['internal']['rows']:,} training patients ({report['internal']['events']} "
+report = report_or_none(model)
+if report is not None:
+    metrics = report.internal.metrics
+    for col, (label, name, digits) in zip(st.columns(4), [("AUROC", "auroc", 3), ("AUPRC", "auprc", 3),
+                                                          ("Calibration slope", "calibration_slope", 2),
+                                                          ("Scaled Brier", "scaled_brier", 3)], strict=True):
+        estimate = metrics.estimate(name)
+        col.metric(label, f"{estimate.value:.{digits}f}",
+                   help="Out-of-fold internal validation; 95 % bootstrap CI below.")
+        col.caption(f"95 % CI {estimate.low:.{digits}f}–{estimate.high:.{digits}f}")
+    st.caption(f"Out-of-fold on all {report.internal.rows:,} training patients ({report.internal.events} "
                "events). Accuracy is not shown: predicting the common outcome for everyone scores "
-               f"{percent(majority['internal_metrics']['accuracy_at_0_5'])} and finds no one.")
+               f"{percent(report.majority.internal.accuracy_at_0_5)} and finds no one.")

@@ -15,27 +15,27 @@ from recovery_model.plots import (
     roc_plot,
 )
 
-from components import page_setup
+from components import page_setup, report_or_none
 
 st.title("Model")
 predictor = page_setup("model")
 schema = predictor.schema
-report = predictor.report
+report = report_or_none(predictor.summary)
 if report is None:
-    st.warning("This model has no evaluation report yet. Run `.venv/bin/recovery evaluate` and reload.")
     st.stop()
 
-internal = report["internal"]
-st.caption(f"Internal validation on all {internal['rows']:,} training patients ({internal['events']} "
-           f"{schema.target.event_label}): {internal['method']} 95 % bootstrap confidence intervals.")
-verdict = report["verdict"]
-(st.success if verdict["beats_logistic_regression"] else st.warning)(verdict["text"])
+internal = report.internal
+target = schema.target
+st.caption(f"Internal validation on all {internal.rows:,} training patients ({internal.events} who "
+           f"{target.event_label}): {internal.method} 95 % bootstrap confidence intervals.")
+verdict = report.verdict
+(st.success if verdict.beats_logistic_regression else st.warning)(verdict.text)
 
 LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier score", "scaled_brier": "Scaled Brier",
           "calibration_intercept": "Calibration intercept", "calibration_slope": "Calibration slope"}
-metric_rows = [{"metric": label, "value": internal["metrics"][key]["value"],
-                "95 % CI low": internal["metrics"][key]["low"], "95 % CI high": internal["metrics"][key]["high"]}
-               for key, label in LABELS.items()]
+estimates = {label: internal.metrics.estimate(name) for name, label in LABELS.items()}
+metric_rows = [{"metric": label, "value": e.value, "95 % CI low": e.low, "95 % CI high": e.high}
+               for label, e in estimates.items()]
 st.dataframe(pd.DataFrame(metric_rows), hide_index=True, key="metrics_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
                             for c in ("value", "95 % CI low", "95 % CI high")})
@@ -45,32 +45,33 @@ performance, baselines, subgroups, learning, explanations, card = st.tabs(
 
 with performance:
     left, right = st.columns(2)
-    left.plotly_chart(roc_plot({OURS: internal["curves"]}), key="roc")
-    right.plotly_chart(pr_plot({OURS: internal["curves"]}, internal["metrics"]["event_rate"]["value"]), key="pr")
+    left.plotly_chart(roc_plot({OURS: internal.curves}), key="roc")
+    right.plotly_chart(pr_plot({OURS: internal.curves}, internal.metrics.value.event_rate), key="pr")
     left, right = st.columns(2)
-    left.plotly_chart(calibration_plot(internal["calibration_curve"], "Calibration (out-of-fold, deciles)"),
+    left.plotly_chart(calibration_plot(internal.calibration_curve, schema, "Calibration (out-of-fold, deciles)"),
                       key="calibration")
-    if "fresh" in report:
-        right.plotly_chart(calibration_plot(report["fresh"]["calibration_curve"],
-                                            f"Calibration (fresh {report['fresh']['rows']:,}-row sample)"),
+    if report.fresh is not None:
+        right.plotly_chart(calibration_plot(report.fresh.calibration_curve, schema,
+                                            f"Calibration (fresh {report.fresh.rows:,}-row sample)"),
                            key="calibration_fresh")
-    curve_source = "fresh sample, every model" if "fresh" in report else "out-of-fold"
-    st.plotly_chart(decision_curve_plot(report.get("fresh", internal)["decision_curve"],
-                                        f"Decision curve ({curve_source})"), key="decision_curve")
+    curve_source = "fresh sample, every model" if report.fresh else "out-of-fold"
+    st.plotly_chart(decision_curve_plot((report.fresh or internal).decision_curve, f"Decision curve ({curve_source})"),
+                    key="decision_curve")
     st.caption("Net benefit of flagging patients above a threshold risk, against flagging everyone or no one. "
-               "A threshold of 10 % means accepting 9 unnecessary reviews to catch 1 non-recovery.")
+               f"A threshold of 10 % means accepting 9 unnecessary reviews to find 1 patient who "
+               f"{target.event_label}.")
     st.markdown("#### At a threshold of your choice")
     threshold = st.slider("Flag risks at or above (%)", 0.5, 60.0, round(100 * predictor.thresholds.high, 1),
                           step=0.5, key="model_threshold") / 100
     counts = at_threshold(predictor.model.oof_event_, predictor.model.oof_risk_ >= threshold)
     left, right = st.columns([2, 3])
-    left.plotly_chart(confusion_plot(counts), key="confusion")
+    left.plotly_chart(confusion_plot(counts, schema), key="confusion")
     right.markdown(
-        f"- Flags **{percent(counts['flagged_share'])}** of patients\n"
-        f"- Sensitivity **{percent(counts['sensitivity'])}** (non-recoveries caught)\n"
-        f"- Specificity **{percent(counts['specificity'])}**\n"
-        f"- PPV **{percent(counts['ppv'])}**: evaluate **{counts['nne']:.1f}** flagged patients to find one "
-        "who will not recover\n"
+        f"- Flags **{percent(counts.flagged_share)}** of patients\n"
+        f"- Sensitivity **{percent(counts.sensitivity)}** (share caught of those who {target.event_label})\n"
+        f"- Specificity **{percent(counts.specificity)}**\n"
+        f"- PPV **{percent(counts.ppv)}**: evaluate **{counts.nne:.1f}** flagged patients to find one "
+        f"who {target.event_label}\n"
         f"- Default tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
         f"{percent(predictor.thresholds.moderate)} (chosen on the out-of-fold risks for "
         f"{percent(predictor.thresholds.high_sensitivity)} and {percent(predictor.thresholds.moderate_sensitivity)} "
@@ -78,55 +79,51 @@ with performance:
 
 with baselines:
     st.markdown("Every model fitted and scored on the same folds (out-of-fold)"
-                + (f" and on a fresh {report['fresh']['rows']:,}-patient sample where the true risk is known "
-                   "(the oracle: the best any model could do)." if "fresh" in report else "."))
-    rows = []
-    for b in report["baselines"]:
-        metrics = b["internal_metrics"]
-        row = {"model": b["name"], "AUROC": metrics["auroc"], "AUPRC": metrics["auprc"], "Brier": metrics["brier"],
-               "calibration slope": metrics["calibration_slope"],
-               f"sensitivity at top {percent(internal['top_k_share'])}": b["internal_at_top_k"]["sensitivity"],
-               "accuracy (not a goal)": metrics["accuracy_at_0_5"]}
-        if "fresh_metrics" in b:
-            row |= {"fresh AUROC": b["fresh_metrics"]["auroc"], "fresh AUPRC": b["fresh_metrics"]["auprc"],
-                    "fresh calibration slope": b["fresh_metrics"]["calibration_slope"]}
-        rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="baselines_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in rows[0] if c != "model"})
-    st.caption("The majority class is the original notebook's '96 % accuracy': it finds no one who will not recover.")
+                + (f" and on a fresh {report.fresh.rows:,}-patient sample where the true risk is known "
+                   "(the oracle: the best any model could do)." if report.fresh else "."))
+    table = report.baseline_table()
+    st.dataframe(table, hide_index=True, key="baselines_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c != "model"})
+    st.caption(f"The majority class is the original notebook's headline: "
+               f"{percent(report.majority.internal.accuracy_at_0_5)} accuracy, and it finds no one who "
+               f"{target.event_label}.")
 
 with subgroups:
-    st.dataframe(pd.DataFrame(report["subgroups"]), hide_index=True, key="subgroups_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("auroc", "auroc_low", "auroc_high", "mean_risk", "event_rate")})
-    st.caption("Out-of-fold risks. Few events per subgroup: read the confidence intervals before the point "
-               "estimates.")
+    if report.subgroups:
+        table = report.subgroup_table()
+        st.dataframe(table, hide_index=True, key="subgroups_table",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in table.columns if c not in ("group", "level", "patients", "events")})
+        st.caption("Out-of-fold risks. Few events per subgroup: read the confidence intervals before the point "
+                   "estimates.")
+    else:
+        st.info("This model's schema defines no subgroups (add `[[subgroups]]` to it and retrain).")
 
 with learning:
-    training = report["training"]
-    st.plotly_chart(learning_curve(training["history"], training["best_epochs"]), key="learning_curve")
-    st.caption(f"{len(training['best_epochs'])} members trained as one network; each watched the loss on its own "
+    training = report.training
+    st.plotly_chart(learning_curve(training.history, training.best_epochs), key="learning_curve")
+    st.caption(f"{len(training.best_epochs)} members trained as one network; each watched the loss on its own "
                "held-out fold and kept its best epoch (0 = the logistic-regression start). Platt calibration on "
-               f"the out-of-fold logits: slope {training['calibration']['slope']:.3f}, intercept "
-               f"{training['calibration']['intercept']:.3f}.")
+               f"the out-of-fold logits: slope {training.calibration_slope:.3f}, intercept "
+               f"{training.calibration_intercept:.3f}.")
 
 with explanations:
-    shap_data = report["explanations"]
-    order = list(shap_data["importance"])
+    shap_data = report.explanations
+    order = list(shap_data.importance)
     left, right = st.columns(2)
-    left.plotly_chart(importance_bar(shap_data["importance"], schema), key="importance")
-    right.plotly_chart(beeswarm(shap_data["values"], shap_data["attributions"], shap_data["features"], schema,
-                                order), key="beeswarm")
+    left.plotly_chart(importance_bar(shap_data.importance, schema), key="importance")
+    right.plotly_chart(beeswarm(shap_data.values, shap_data.attributions, shap_data.features, schema, order),
+                       key="beeswarm")
     feature = st.selectbox("Dependence plot for", order, key="dependence_feature",
                            format_func=lambda n: schema.feature(n).label)
-    st.plotly_chart(dependence(shap_data["values"], shap_data["attributions"], shap_data["features"], feature,
-                               schema), key="dependence")
-    st.caption(f"SHAP values in log-odds for {len(shap_data['values'])} training patients (DeepLIFT rescale rule "
+    st.plotly_chart(dependence(shap_data.values, shap_data.attributions, shap_data.features, feature, schema),
+                    key="dependence")
+    st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients (DeepLIFT rescale rule "
                f"per member, as shap's DeepExplainer, averaged over the ensemble; background of "
-               f"{len(predictor.background)} training rows).")
+               f"{report.ensemble.background_rows} training rows).")
 
 with card:
-    model_card = predictor.model_card or ""
+    model_card = predictor.summary.model_card or ""
     st.download_button("Download the model card (Markdown)", model_card, "model_card.md", "text/markdown",
                        on_click="ignore")
     st.markdown(model_card)

@@ -1,13 +1,11 @@
 import pandas as pd
 import streamlit as st
 
+from recovery_model.columns import RISK, TIER
 from recovery_model.narrative import describe_risk, percent, tier_rule, unusual_value_note
 from recovery_model.plots import driver_comparison, waterfall
 
 from components import TIER_BADGE, audit, feature_input, page_setup
-
-GROUP_TITLES = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "Clinical",
-                "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
 
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
@@ -22,7 +20,7 @@ with st.form("patient_form"):
         columns = st.columns(3)
         for column, (group, features) in zip(columns, groups[row_start:row_start + 3], strict=False):
             with column:
-                st.markdown(f"**{GROUP_TITLES.get(group, group.title())}**")
+                st.markdown(f"**{schema.group_title(group)}**")
                 for feature in features:
                     entered[feature.name] = feature_input(feature, feature.default, key=f"patient_{feature.name}")
     submitted = st.form_submit_button("Estimate risk", type="primary")
@@ -37,20 +35,17 @@ if patient is None:
     st.info("Fill in the form and press **Estimate risk**.")
     st.stop()
 
-frame = pd.DataFrame([patient])
-scored = predictor.predict_risk(frame).iloc[0]
-explanation = predictor.explain(frame)
-risk, tier = float(scored["risk"]), str(scored["tier"])
+assessment = predictor.assess(pd.DataFrame([patient]))
+scored, explanation = assessment.rows.iloc[0], assessment.explanation
+risk, tier = float(scored[RISK]), str(scored[TIER])
 
 st.divider()
 left, right = st.columns([2, 3])
 with left:
-    st.metric("Risk of not recovering", percent(risk))
+    st.metric(schema.target.risk_of.capitalize(), percent(risk))
     st.markdown(f"{TIER_BADGE[tier]} &nbsp; {tier_rule(tier, predictor.thresholds)}")
-    st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk))
-    unusual = [f for f in schema.features
-               if not f.typical_min <= patient[f.name] <= f.typical_max]
-    for feature in unusual:
+    st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk, schema.target))
+    for feature in assessment.unusual_features(0, schema):
         st.warning(unusual_value_note(feature, patient[feature.name]), icon=":material/warning:")
 with right:
     st.plotly_chart(waterfall(explanation, 0, schema), key="patient_waterfall")
@@ -72,17 +67,16 @@ for i, feature in enumerate(schema.modifiable):
     with columns[i % 3]:
         changed[feature.name] = feature_input(feature, patient[feature.name], key=f"whatif_{feature.name}_{version}")
 
-changed_frame = pd.DataFrame([changed])
-changed_scored = predictor.predict_risk(changed_frame).iloc[0]
-changed_explanation = predictor.explain(changed_frame)
+changed_assessment = predictor.assess(pd.DataFrame([changed]))
+changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
 before, after, chart = st.columns([1, 1, 3])
 with before:
     st.metric("As entered", percent(risk))
     st.markdown(TIER_BADGE[tier])
 with after:
-    delta = float(changed_scored["risk"]) - risk
-    st.metric("What if", percent(float(changed_scored["risk"])), delta_color="inverse",
+    delta = float(changed_scored[RISK]) - risk
+    st.metric("What if", percent(float(changed_scored[RISK])), delta_color="inverse",
               delta=f"{100 * delta:+.1f} percentage points" if abs(delta) >= 0.0005 else None)
-    st.markdown(TIER_BADGE[str(changed_scored["tier"])])
+    st.markdown(TIER_BADGE[str(changed_scored[TIER])])
 with chart:
     st.plotly_chart(driver_comparison(explanation, changed_explanation, schema), key="whatif_drivers")

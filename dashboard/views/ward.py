@@ -3,6 +3,18 @@ import streamlit as st
 
 from recovery_model import DataValidationError
 from recovery_model.access import file_digest
+from recovery_model.columns import (
+    FLAG_COLUMNS,
+    IMPUTED,
+    PROBLEMS,
+    RANK,
+    RISK,
+    ROW,
+    TIER,
+    UNUSUAL,
+    driver_columns,
+    label,
+)
 from recovery_model.io import read_patient_csv, to_safe_csv
 from recovery_model.narrative import percent
 from recovery_model.paths import SAMPLE_WARD
@@ -74,8 +86,9 @@ for warning in ward.warnings:
 if len(ward.rejected):
     st.subheader(f"Rejected rows ({len(ward.rejected)})")
     st.error("These patients were **not scored**. Fix the values below and upload again.")
-    rejected = ward.rejected[["row", *[c for c in ward.rejected.columns if c == schema.id_column], "problems"]]
-    st.dataframe(rejected, hide_index=True, key="rejected_table")
+    rejected = ward.rejected[[ROW, *[c for c in ward.rejected.columns if c == schema.id_column], PROBLEMS]]
+    st.dataframe(rejected, hide_index=True, key="rejected_table",
+                 column_config={c: label(c) for c in (ROW, PROBLEMS)})
     st.download_button("Download rejected rows", to_safe_csv(ward.rejected), "rejected_rows.csv", "text/csv",
                        on_click="ignore")
 
@@ -87,33 +100,27 @@ st.subheader("Ranked by risk")
 st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slots; ⚑ marks risk ≥ "
            f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
            f"{percent(predictor.thresholds.moderate)}.")
-leading = ["rank", *[c for c in table.columns if c not in schema.feature_names and c.startswith(
-    (schema.id_column, "ward", "bed"))], "risk", "tier", "in_top_k", "above_threshold"]
-order = [*leading, *[c for c in table.columns if c.startswith("driver_")], "unusual_values", "imputed_values"]
-order += [c for c in table.columns if c not in order and c not in schema.feature_names]
-st.dataframe(table, hide_index=True, key="ranked_table", column_order=order, column_config={
-    "rank": st.column_config.NumberColumn("Rank", width="small"),
-    "risk": risk_column("Risk"),
-    "tier": "Tier",
-    "in_top_k": st.column_config.CheckboxColumn("In top K"),
-    "above_threshold": st.column_config.CheckboxColumn("⚑ Over threshold"),
-    "unusual_values": "Unusual values",
-    "imputed_values": "Imputed (median)",
-    "driver_1": "Driver 1", "driver_2": "Driver 2", "driver_3": "Driver 3",
-})
+score_columns = [RANK, RISK, TIER, *FLAG_COLUMNS, *driver_columns(), UNUSUAL, IMPUTED]
+passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names]
+order = [RANK, *passthrough, RISK, TIER, *FLAG_COLUMNS, *driver_columns(), UNUSUAL, IMPUTED]
+st.dataframe(table, hide_index=True, key="ranked_table", column_order=[c for c in order if c in table.columns],
+             column_config={c: label(c) for c in order} | {
+                 RANK: st.column_config.NumberColumn(label(RANK), width="small"),
+                 RISK: risk_column(label(RISK)),
+                 **{c: st.column_config.CheckboxColumn(label(c)) for c in FLAG_COLUMNS}})
 # Bytes, not a deferred callable, and no rerun on click: under 20 concurrent sessions Streamlit 1.67's
 # clean-up deleted deferred files before the browser fetched them, and a rerun can orphan the file.
 st.download_button("Download the ranked list (CSV)", to_safe_csv(table), f"ranked_ward_{digest[:8]}.csv",
                    "text/csv", type="primary", key="download_ranked", on_click="ignore")
 
 st.subheader("One patient's drivers")
-labels = [f"#{r['rank']} · {r.get(schema.id_column, 'row ' + str(r['rank']))} · {format_risk(r['risk'])}"
+labels = [f"#{r[RANK]} · {r.get(schema.id_column, 'row ' + str(r[RANK]))} · {format_risk(r[RISK])}"
           for _, r in table.iterrows()]
 choice = st.selectbox("Patient", range(len(labels)), format_func=lambda i: labels[i], key="ward_patient")
 st.plotly_chart(waterfall(ward.explanation, choice, schema), key="ward_waterfall")
 
 st.subheader("The ward as a whole")
 left, right = st.columns(2)
-left.plotly_chart(risk_histogram(ward.ranked["risk"], threshold), key="ward_histogram")
+left.plotly_chart(risk_histogram(ward.ranked[RISK], threshold, schema), key="ward_histogram")
 right.plotly_chart(importance_bar(ward.explanation.importance(), schema, "What drives risk on this ward"),
                    key="ward_importance")

@@ -30,7 +30,7 @@ def test_page_renders_without_exception(page):
 
 def test_home_names_the_model_and_its_metrics(default_predictor):
     app = open_page("home")
-    auroc = default_predictor.report["internal"]["metrics"]["auroc"]["value"]
+    auroc = default_predictor.summary.report.internal.metrics.value.auroc
     assert any(m.value == f"{auroc:.3f}" for m in app.metric)
     assert any("Decision support, not a diagnosis" in w.value for w in app.warning)
 
@@ -109,14 +109,16 @@ def test_ward_refuses_a_file_without_the_columns():
 
 def test_model_page_shows_the_reports_numbers(default_predictor):
     app = open_page("model")
-    report = default_predictor.report
+    report = default_predictor.summary.report
     metrics = app.dataframe[0].value.set_index("metric")
-    assert metrics.loc["AUROC", "value"] == pytest.approx(report["internal"]["metrics"]["auroc"]["value"])
-    assert metrics.loc["Calibration slope", "95 % CI low"] == pytest.approx(
-        report["internal"]["metrics"]["calibration_slope"]["low"])
-    assert any(report["verdict"]["text"] == box.value for box in [*app.success, *app.warning])
+    assert metrics.loc["AUROC", "value"] == pytest.approx(report.internal.metrics.value.auroc)
+    slope_low = report.internal.metrics.low.calibration_slope
+    assert metrics.loc["Calibration slope", "95 % CI low"] == pytest.approx(slope_low)
+    assert any(report.verdict.text == box.value for box in [*app.success, *app.warning])
     baselines = next(d.value for d in app.dataframe if "model" in d.value.columns)
-    assert len(baselines) == len(report["baselines"])
+    assert len(baselines) == len(report.baselines)
+    subgroups = next(d.value for d in app.dataframe if "level" in d.value.columns)
+    assert list(subgroups["level"][:3]) == ["under 50", "50–69", "70+"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,0 +1,53 @@
+"""The columns every scored table shares, their display names, and the one ranking rule.
+
+Validation adds ROW, STATUS, PROBLEMS, UNUSUAL and IMPUTED to the parsed values; scoring adds RISK
+and TIER; ranking adds RANK and the two flags. The CLI's output file, the Ward page's table and
+its download all use these names, so renaming a column is a one-line change here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED = "row", "status", "problems", "unusual_values", "imputed_values"
+RISK, TIER = "risk", "tier"
+RANK, IN_TOP_K, ABOVE_THRESHOLD = "rank", "in_top_k", "above_threshold"
+SCORED, REJECTED, NOT_SCORED = "scored", "rejected", "not scored"
+DRIVERS = 3
+
+VALIDATION_COLUMNS = (ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED)
+SCORE_COLUMNS = (*VALIDATION_COLUMNS, RISK, TIER, RANK, IN_TOP_K, ABOVE_THRESHOLD)
+FLAG_COLUMNS = (IN_TOP_K, ABOVE_THRESHOLD)
+
+LABELS = {RANK: "Rank", ROW: "Row", RISK: "Risk", TIER: "Tier", IN_TOP_K: "In top K",
+          ABOVE_THRESHOLD: "⚑ Over threshold", UNUSUAL: "Unusual values", IMPUTED: "Imputed (median)",
+          PROBLEMS: "Problems", STATUS: "Status"}
+
+
+def driver_column(position: int) -> str:
+    """'driver_1' for the strongest driver, 'driver_2' for the next, ..."""
+    return f"driver_{position}"
+
+
+def driver_columns(count: int = DRIVERS) -> list[str]:
+    return [driver_column(d) for d in range(1, count + 1)]
+
+
+def in_top_k(rank: np.ndarray | int, top_k: int | None) -> np.ndarray:
+    """The ranking rule: rank 1 is the highest risk, and ranks 1..K take the K monitoring slots.
+
+    No K (None or 0) flags no one. Works on one rank or an array of them.
+    """
+    rank = np.asarray(rank)
+    return rank <= top_k if top_k else np.zeros(rank.shape, dtype=bool)
+
+
+def above_threshold(risk: np.ndarray, threshold: float) -> np.ndarray:
+    return np.asarray(risk, dtype=float) >= threshold
+
+
+def label(column: str) -> str:
+    """The heading a page shows for an output column (driver columns included)."""
+    if column.startswith("driver_"):
+        return f"Driver {column.removeprefix('driver_')}"
+    return LABELS.get(column, column)

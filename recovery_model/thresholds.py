@@ -1,0 +1,42 @@
+"""Tier thresholds: risk cut-offs chosen on the out-of-fold risks of the training rows.
+
+Kept free of torch so that pages which only describe a model (Home) load quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HIGH_SENSITIVITY, MODERATE_SENSITIVITY = 0.5, 0.8
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Risk cut-offs for the tiers, chosen on the out-of-fold risks of the training rows.
+
+    high: the riskiest patients who, together, held half of the events;
+    moderate: down to the risk at which 80 % of them were caught. Below that is low.
+    """
+
+    high: float
+    moderate: float
+    high_sensitivity: float = HIGH_SENSITIVITY
+    moderate_sensitivity: float = MODERATE_SENSITIVITY
+
+    def tier(self, risk: np.ndarray) -> np.ndarray:
+        risk = np.asarray(risk, dtype=float)
+        return np.where(risk >= self.high, "high", np.where(risk >= self.moderate, "moderate", "low"))
+
+    @classmethod
+    def from_risks(cls, risk: np.ndarray, event: np.ndarray) -> Thresholds:
+        return cls(high=threshold_for_sensitivity(risk, event, HIGH_SENSITIVITY),
+                   moderate=threshold_for_sensitivity(risk, event, MODERATE_SENSITIVITY))
+
+
+def threshold_for_sensitivity(risk: np.ndarray, event: np.ndarray, sensitivity: float) -> float:
+    """The highest threshold at which `risk >= threshold` catches at least `sensitivity` of events."""
+    event_risks = np.sort(np.asarray(risk)[np.asarray(event) == 1])[::-1]
+    needed = int(np.ceil(sensitivity * len(event_risks)))
+    return float(event_risks[max(needed - 1, 0)])
