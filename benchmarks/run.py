@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -249,17 +250,7 @@ def browser(repeats: int) -> dict:
                                        "--browser.gatherUsageStats", "false"], cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                page = chromium.new_page(viewport={"width": 1400, "height": 2000})
-                page.set_default_timeout(120_000)
-                while True:
-                    try:
-                        page.goto(f"http://127.0.0.1:{port}/")
-                        break
-                    except Exception:  # the server is not listening yet
-                        time.sleep(0.05)
-                # Usable: the Home page has run to its navigation, and the sidebar link to Patient can be clicked.
-                page.get_by_role("link", name="Patient — clinicians").wait_for()
-                page.locator("[data-testid='stSidebarNav'] a", has_text="Patient").wait_for()
+                page = _open_home_navigation(chromium, port)
                 startup.append(time.perf_counter() - started)
                 page.get_by_text("AUROC", exact=True).wait_for()
                 cold.append(time.perf_counter() - started)
@@ -287,15 +278,65 @@ def browser(repeats: int) -> dict:
             finally:
                 server.terminate()
                 server.wait(timeout=20)
+        bare = _bare_streamlit_start(chromium, repeats)
         chromium.close()
 
     def summary(values: list[float]) -> dict:
         return {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
                 "repeats": len(values)}
 
-    return {"start_to_usable_home_navigation": summary(startup), "start_to_home_with_model_figures": summary(cold),
-            "patient_submit_first": summary(form),
+    return {"start_to_usable_home_navigation": summary(startup),
+            "baseline_bare_streamlit_app_same_navigation": summary(bare),
+            "start_to_home_with_model_figures": summary(cold), "patient_submit_first": summary(form),
             "patient_submit_next": summary(again), "ward_upload_48_rows": summary(upload)}
+
+
+BARE_APP = {"app.py": 'import streamlit as st\nst.navigation([st.Page("views/home.py", title="Home", default=True), '
+                      'st.Page("views/patient.py", title="Patient")]).run()\n',
+            "views/home.py": 'import streamlit as st\nst.title("Home")\n'
+                             'st.page_link("views/patient.py", label="Patient — clinicians")\n',
+            "views/patient.py": 'import streamlit as st\nst.title("Patient")\n'}
+
+
+def _bare_streamlit_start(chromium, repeats: int) -> list[float]:
+    """The floor: the same measurement on a Streamlit app that does nothing but the same navigation."""
+    from tests.dashboard.test_browser import _free_port
+
+    times = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, text in BARE_APP.items():
+            (Path(scratch) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(scratch) / name).write_text(text, encoding="utf-8")
+        shutil.copytree(ROOT / ".streamlit", Path(scratch) / ".streamlit")
+        for _ in range(repeats):
+            port = _free_port()
+            started = time.perf_counter()
+            server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+                                      cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                page = _open_home_navigation(chromium, port)
+                times.append(time.perf_counter() - started)
+                page.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+    return times
+
+
+def _open_home_navigation(chromium, port: int):
+    """A new page on the server's Home, returned once its navigation is usable: the Home page has run to its
+    page links and the sidebar's link to Patient can be clicked."""
+    page = chromium.new_page(viewport={"width": 1400, "height": 2000})
+    page.set_default_timeout(120_000)
+    while True:
+        try:
+            page.goto(f"http://127.0.0.1:{port}/")
+            break
+        except Exception:  # the server is not listening yet
+            time.sleep(0.05)
+    page.get_by_role("link", name="Patient — clinicians").wait_for()
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Patient").wait_for()
+    return page
 
 
 # ----- 7. set-up ----------------------------------------------------------------------------------

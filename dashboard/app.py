@@ -5,10 +5,9 @@ pages live in views/ (not pages/) so that Streamlit never serves them by its own
 """
 
 import streamlit as st
+from gate import access_banner, current_user, sign_in_page
 
 from recovery_model.access import pages_for
-
-from components import access_banner, current_user, sign_in_page
 
 st.set_page_config(page_title="Recovery risk", page_icon=":material/stethoscope:", layout="wide")
 user = current_user()

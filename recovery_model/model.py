@@ -19,7 +19,7 @@ import torch
 from recovery_model.config import CONFIGS, NetworkConfig, sized_for
 from recovery_model.inputs import InputTransform, nan_median
 from recovery_model.network import EnsembleNetwork
-from recovery_model.training import LinearStart, predict_member_logits, train_ensemble
+from recovery_model.training import LinearStart, train_ensemble
 
 
 class RiskModel:
@@ -76,7 +76,7 @@ class RiskModel:
     def member_logits(self, x: pd.DataFrame) -> np.ndarray:
         """Each member's uncalibrated logit: [members, rows]."""
         inputs = torch.as_tensor(self.transform_.transform(x[self.feature_names].to_numpy(dtype=float)))
-        return predict_member_logits(self.network_, inputs).double().numpy()
+        return self.network_.member_logits(inputs).double().numpy()
 
     def network_logit(self, x: pd.DataFrame) -> np.ndarray:
         """The ensemble's logit: the members' average."""

@@ -77,6 +77,15 @@ class EnsembleNetwork(nn.Module):
             out = out + self.wide(x)
         return out.squeeze(-1)
 
+    def member_logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Inference: every member's logits with dropout off, [members, rows]; the training mode is restored."""
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            out = self(inputs.to(torch.float32))
+        self.train(was_training)
+        return out
+
     def seed_dropout(self, seed: int) -> None:
         for index, layer in enumerate(m for m in self.deep if isinstance(m, Dropout)):
             layer.generator = np.random.default_rng([seed, index])

@@ -13,14 +13,16 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from recovery_model.config import NetworkConfig
 from recovery_model.errors import CheckpointError
 from recovery_model.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPORT_FORMAT = 2
 REPORT_JSON, REPORT_ARRAYS = "report.json", "report_arrays.npz"
@@ -254,6 +256,8 @@ class EvaluationReport:
 
     def baseline_table(self) -> pd.DataFrame:
         """One row per model: the same table on the Model page and in the model card."""
+        import pandas as pd  # tables are for the Model page and the card; Home reads the report without pandas
+
         top_k = f"sensitivity at top {100 * self.internal.top_k_share:.0f} %"
         rows = []
         for b in self.baselines:
@@ -267,6 +271,8 @@ class EvaluationReport:
         return pd.DataFrame(rows)
 
     def subgroup_table(self, fresh: bool = False) -> pd.DataFrame:
+        import pandas as pd
+
         rows = self.fresh.subgroups if fresh and self.fresh else self.subgroups
         return pd.DataFrame([{"group": r.group, "level": r.level, "patients": r.patients, "events": r.events,
                               "mean risk": r.mean_risk, "event rate": r.event_rate,

@@ -13,13 +13,15 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import tomli_w
 
 from recovery_model.errors import RecoveryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "Clinical",
           "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
@@ -69,7 +71,7 @@ class Feature:
 
     def format_value(self, value: float) -> str:
         """A value as a clinician reads it: 'SpO2 = 87.0 %', 'Smoker = yes'."""
-        if pd.isna(value):
+        if value is None or np.isnan(value):
             return f"{self.display_name} = missing"
         if self.is_binary and int(value) in self.levels:
             return f"{self.display_name} = {self.levels[int(value)]}"
@@ -261,6 +263,8 @@ class Schema:
         if target not in frame.columns:
             raise SchemaError(f"The target column '{target}' is not in the data "
                               f"(columns: {', '.join(map(str, frame.columns))}).")
+        import pandas as pd  # only inference needs it: the dashboard's start-up reads schemas without pandas
+
         y = pd.to_numeric(frame[target], errors="coerce").dropna()
         values = sorted(y.unique().tolist())
         if len(values) != 2:
@@ -322,6 +326,8 @@ def _check_feature(f: Feature) -> None:
 
 
 def _infer_feature(name: str, column: pd.Series) -> Feature:
+    import pandas as pd
+
     values = pd.to_numeric(column, errors="coerce").dropna()
     if values.empty:
         raise SchemaError(f"Column '{name}' has no numeric values.")

@@ -155,7 +155,7 @@ def _train(inputs: torch.Tensor, y: np.ndarray, train_masks: np.ndarray, config:
     report.close()
     stopper.restore(network)
     network.eval()
-    logits = predict_member_logits(network, inputs).numpy()
+    logits = network.member_logits(inputs).numpy()
     stopped = [int(e) if e else None for e in stopper.stopped_epoch_]
     return TrainingResult(network, history, [int(e) for e in stopper.best_epoch_], stopped, logits)
 
@@ -180,7 +180,7 @@ class _HeldOut:
         """Append this epoch to the history; return each member's loss on its own held-out rows."""
         from sklearn.metrics import roc_auc_score  # training only: keeps the app's start-up light
 
-        logits = predict_member_logits(network, self.inputs)
+        logits = network.member_logits(self.inputs)
         losses = nn.functional.binary_cross_entropy_with_logits(logits, self.targets, reduction="none")
         member_loss = ((losses * self.valid).sum(dim=1) / self.valid.sum(dim=1)).double().numpy()
         total = torch.zeros(len(self.y)).index_add_(0, self.index[self.valid], logits[self.valid])
@@ -191,16 +191,6 @@ class _HeldOut:
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": float(member_loss.mean()),
                         "val_auroc": auroc})
         return member_loss
-
-
-def predict_member_logits(network: EnsembleNetwork, inputs: torch.Tensor) -> torch.Tensor:
-    """Every member's logits in evaluation mode (dropout off): [members, rows]."""
-    was_training = network.training
-    network.eval()
-    with torch.inference_mode():
-        out = network(inputs.to(torch.float32))
-    network.train(was_training)
-    return out
 
 
 def _run_epoch(network: EnsembleNetwork, optimiser: torch.optim.Optimizer, inputs: torch.Tensor,

@@ -1,9 +1,9 @@
 import streamlit as st
+from gate import check_access, current_user
+from loading import preload_predictor, report_or_none, summary_or_stop
 
 from recovery_model.access import pages_for
 from recovery_model.narrative import percent
-
-from components import check_access, current_user, report_or_none, summary_or_stop
 
 check_access("home")
 model = summary_or_stop()
@@ -54,3 +54,5 @@ if report is not None:
     st.caption(f"Out-of-fold on all {report.internal.rows:,} training patients ({report.internal.events} "
                "events). Accuracy is not shown: predicting the common outcome for everyone scores "
                f"{percent(report.majority.internal.accuracy_at_0_5)} and finds no one.")
+
+preload_predictor()  # last: Home has rendered without torch; the scoring pages will find the model ready

@@ -1,5 +1,6 @@
 import pandas as pd
 import streamlit as st
+from loading import page_setup, report_or_none
 
 from recovery_model.evaluation import OURS, at_threshold
 from recovery_model.narrative import percent
@@ -14,8 +15,6 @@ from recovery_model.plots import (
     pr_plot,
     roc_plot,
 )
-
-from components import page_setup, report_or_none
 
 st.title("Model")
 predictor = page_setup("model")

@@ -1,11 +1,12 @@
 import pandas as pd
 import streamlit as st
+from gate import audit
+from loading import page_setup
+from widgets import TIER_BADGE, feature_input
 
 from recovery_model.columns import RISK, TIER
 from recovery_model.narrative import describe_risk, percent, tier_rule, unusual_value_note
 from recovery_model.plots import driver_comparison, waterfall
-
-from components import TIER_BADGE, audit, feature_input, page_setup
 
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "

@@ -1,5 +1,8 @@
 import pandas as pd
 import streamlit as st
+from gate import audit
+from loading import page_setup
+from widgets import format_risk, risk_column
 
 from recovery_model import DataValidationError
 from recovery_model.access import file_digest
@@ -19,8 +22,6 @@ from recovery_model.io import read_patient_csv, to_safe_csv
 from recovery_model.narrative import percent
 from recovery_model.paths import SAMPLE_WARD
 from recovery_model.plots import importance_bar, risk_histogram, waterfall
-
-from components import audit, format_risk, page_setup, risk_column
 
 st.title("Ward")
 st.caption("Upload a ward list to rank patients by risk and flag them against the monitoring slots you have.")

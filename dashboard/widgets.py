@@ -1,0 +1,45 @@
+"""Widgets the pages share: one input per schema feature, risk columns and tier badges."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from recovery_model.narrative import percent
+from recovery_model.schema import Feature
+
+TIER_BADGE = {"high": ":red-background[**HIGH RISK**]", "moderate": ":orange-background[**MODERATE RISK**]",
+              "low": ":green-background[**LOW RISK**]"}
+
+
+def field_label(feature: Feature) -> str:
+    """'Systolic blood pressure, mmHg · typical 95–170': unit and typical range in the label itself."""
+    unit = feature.display_unit
+    label = f"{feature.label}, {unit}" if unit else feature.label
+    return label if feature.is_binary or feature.levels else f"{label} · typical {feature.typical_range_text(False)}"
+
+
+def feature_input(feature: Feature, value: float, key: str):
+    """The widget for one feature, bounded by its hard limits so impossible values cannot be entered."""
+    help_text = feature.help_text()
+    if feature.is_binary:
+        return st.radio(field_label(feature), [0, 1], index=int(value), key=key, horizontal=True, help=help_text,
+                        format_func=lambda v: feature.levels.get(v, str(v)).capitalize())
+    if feature.levels:
+        return st.slider(field_label(feature), int(feature.valid_min), int(feature.valid_max), int(value), key=key,
+                         help=help_text)
+    if feature.is_integer:
+        return st.number_input(field_label(feature), int(feature.valid_min), int(feature.valid_max), int(value),
+                               step=1, key=key, help=help_text)
+    step = 10.0 ** -feature.decimals if feature.decimals else 1.0
+    return st.number_input(field_label(feature), float(feature.valid_min), float(feature.valid_max), float(value),
+                           step=step, format=f"%.{feature.decimals}f", key=key, help=help_text)
+
+
+def risk_column(label: str):
+    return st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
+
+
+def format_risk(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else percent(value)
