@@ -130,6 +130,21 @@ def test_without_a_model_every_page_says_how_to_fix_it(page, tmp_path, monkeypat
     assert any("recovery train" in c.value for c in app.code)
 
 
+@pytest.mark.parametrize("page", ["home", "model"])
+def test_a_damaged_report_is_named_and_the_page_still_works(page, tmp_path, monkeypatch):
+    """A report from another version, or cut short, is refused with the command that rewrites it."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "checkpoints" / "default", folder)
+    text = (folder / "report.json").read_text()
+    (folder / "report.json").write_text(text[: len(text) // 2])
+    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(folder))
+    app = open_page(page)
+    assert not app.exception and not app.error
+    assert any("cannot be shown" in w.value and "recovery evaluate" in w.value for w in app.warning)
+
+
 def test_ward_slots_and_threshold_re_flag_without_re_scoring():
     app = open_page("ward")
     app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
