@@ -13,14 +13,19 @@ import pandas as pd
 
 from recovery_model.columns import (
     ABOVE_THRESHOLD,
+    ATYPICAL,
+    ATYPICAL_FEATURES,
     IMPUTED,
     IN_TOP_K,
     RANK,
     REJECTED,
     RISK,
+    RISK_HIGH,
+    RISK_LOW,
     SCORE_COLUMNS,
     STATUS,
     TIER,
+    TYPICALITY,
     UNUSUAL,
     above_threshold,
     driver_columns,
@@ -95,7 +100,8 @@ class RankedWard:
         ranked = self.ranked
         features = schema.feature_names
         passthrough = [c for c in ranked.columns if c not in features and c not in SCORE_COLUMNS]
-        table = ranked[[RANK, *passthrough, RISK, TIER, IN_TOP_K, ABOVE_THRESHOLD, UNUSUAL, IMPUTED]].copy()
+        table = ranked[[RANK, *passthrough, RISK, RISK_LOW, RISK_HIGH, TIER, IN_TOP_K, ABOVE_THRESHOLD, ATYPICAL,
+                        ATYPICAL_FEATURES, TYPICALITY, UNUSUAL, IMPUTED]].copy()
         if self.explanation is not None:
             columns = driver_columns()
             texts = [self.explanation.driver_text(i, schema, len(columns)) for i in range(len(ranked))]

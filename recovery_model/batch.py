@@ -18,10 +18,12 @@ import pandas as pd
 
 from recovery_model.assessment import RankedWard
 from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, in_top_k
+from recovery_model.drift import DriftReport
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
 from recovery_model.predictor import Predictor
 
 CHUNK_ROWS = 50_000
+DRIFT_SAMPLE_ROWS = 5_000  # a uniform sample of the scored rows across the whole file is tested for drift
 
 
 @dataclass
@@ -29,6 +31,7 @@ class BatchResult:
     counts: dict[str, int] = field(default_factory=lambda: {"rows": 0, "scored": 0, "flagged": 0, "rejected": 0})
     warnings: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    drift: DriftReport | None = None
 
 
 def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output: Path, top_k: int | None = None,
@@ -36,12 +39,14 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     """Write `output` ranked by risk (highest first) and `rejected_output` if any row was rejected."""
     result = BatchResult()
     id_hashes: list[np.ndarray] = []
+    sample = _DriftSample(predictor.schema.feature_names)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
         runs: list[Path] = []
         header: list[str] | None = None
         for offset, chunk in _offsets(iter_patient_csv(source, chunk_rows)):
             ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             _add_counts(result, ward)
+            sample.add(ward.ranked)
             if predictor.schema.id_column in chunk.columns:
                 id_hashes.append(np.column_stack([
                     pd.util.hash_pandas_object(chunk[predictor.schema.id_column], index=False).to_numpy(),
@@ -60,7 +65,24 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
         else:
             output.write_text("")
     result.warnings += _duplicate_ids(id_hashes)
+    result.drift = predictor.check_drift(sample.rows())
     return result
+
+
+class _DriftSample:
+    """A uniform random sample of rows across chunks: each row gets a random key, the smallest keys stay."""
+
+    def __init__(self, columns: list[str], size: int = DRIFT_SAMPLE_ROWS, seed: int = 0) -> None:
+        self.columns, self.size = columns, size
+        self.rng = np.random.default_rng(seed)
+        self.kept: list[pd.DataFrame] = []
+
+    def add(self, rows: pd.DataFrame) -> None:
+        keyed = rows[self.columns].assign(_key=self.rng.random(len(rows)))
+        self.kept = [pd.concat([*self.kept, keyed], ignore_index=True).nsmallest(self.size, "_key")]
+
+    def rows(self) -> pd.DataFrame:
+        return self.kept[0][self.columns].reset_index(drop=True) if self.kept else pd.DataFrame(columns=self.columns)
 
 
 def _offsets(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame]]:

@@ -22,7 +22,9 @@ from recovery_model.errors import CheckpointError
 if TYPE_CHECKING:
     import torch
 
-FORMAT_VERSION = 2  # 2: the cross-fitted ensemble; format 1 held a single network
+FORMAT_VERSION = 3
+WHAT_OLDER_FORMATS_LACK = {1: "holds a single-network model, not the cross-fitted ensemble",
+                           2: "lacks the training reference that typicality and drift checks need"}
 WEIGHTS, METADATA, MODEL_CARD = "model.safetensors", "model.json", "model_card.md"
 RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
 
@@ -66,8 +68,8 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     metadata = _read_metadata(folder / METADATA)
     version = metadata.get("format_version")
     if isinstance(version, int) and version < FORMAT_VERSION:
-        raise CheckpointError(f"{folder} holds a single-network model (checkpoint format {version}); this version "
-                              f"uses a cross-fitted ensemble (format {FORMAT_VERSION}). {RETRAIN_HINT}")
+        raise CheckpointError(f"{folder} {WHAT_OLDER_FORMATS_LACK.get(version, 'is out of date')} (checkpoint "
+                              f"format {version}; this version reads format {FORMAT_VERSION}). {RETRAIN_HINT}")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{folder} was written by recovery {metadata.get('package_version', '?')} in "
                               f"checkpoint format {version}; this installation reads format {FORMAT_VERSION}. "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -109,6 +110,11 @@ def _predict(args: argparse.Namespace) -> int:
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    print(("Drift: " if result.drift.drifted else "") + result.drift.summary)
+    if args.drift_report:
+        args.drift_report.write_text(json.dumps(result.drift.to_dict(), indent=1, allow_nan=True) + "\n",
+                                     encoding="utf-8")
+        print(f"Drift report written to {args.drift_report}.")
     if result.rejected:
         print(f"Rejected rows, with the reason for each, written to {rejected_path}:", file=sys.stderr)
         for row, problem in result.rejected[:50]:
@@ -182,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=None,
                          help="Flag risks at or above this (default: the model's high-risk threshold).")
     predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
+    predict.add_argument("--drift-report", type=Path, default=None,
+                         help="Also write the comparison with the training data (drift) to this JSON file.")
     predict.add_argument("--chunk-rows", type=int, default=50_000,
                          help="Rows held in memory at once; any file size streams through.")
     predict.set_defaults(handler=_predict)

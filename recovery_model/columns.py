@@ -11,17 +11,22 @@ import numpy as np
 
 ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED = "row", "status", "problems", "unusual_values", "imputed_values"
 RISK, TIER = "risk", "tier"
+RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES = ("risk_low", "risk_high", "typicality", "atypical",
+                                                                "atypical_features")
 RANK, IN_TOP_K, ABOVE_THRESHOLD = "rank", "in_top_k", "above_threshold"
+CHANGED, BELOW_THRESHOLD = "changed", "below_threshold"
 SCORED, REJECTED, NOT_SCORED = "scored", "rejected", "not scored"
 DRIVERS = 3
 
 VALIDATION_COLUMNS = (ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED)
-SCORE_COLUMNS = (*VALIDATION_COLUMNS, RISK, TIER, RANK, IN_TOP_K, ABOVE_THRESHOLD)
+TRUST_COLUMNS = (RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES)
+SCORE_COLUMNS = (*VALIDATION_COLUMNS, RISK, TIER, *TRUST_COLUMNS, RANK, IN_TOP_K, ABOVE_THRESHOLD)
 FLAG_COLUMNS = (IN_TOP_K, ABOVE_THRESHOLD)
 
 LABELS = {RANK: "Rank", ROW: "Row", RISK: "Risk", TIER: "Tier", IN_TOP_K: "In top K",
           ABOVE_THRESHOLD: "⚑ Over threshold", UNUSUAL: "Unusual values", IMPUTED: "Imputed (median)",
-          PROBLEMS: "Problems", STATUS: "Status"}
+          PROBLEMS: "Problems", STATUS: "Status", RISK_LOW: "Risk, low end", RISK_HIGH: "Risk, high end",
+          TYPICALITY: "Typicality (p)", ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because"}
 
 
 def driver_column(position: int) -> str:

@@ -47,9 +47,14 @@ def render_model_card(report: EvaluationReport, schema: Schema) -> str:
         "",
         "**Users:** clinicians (one patient), bed managers (a ward list), analysts (this report).",
         "",
-        "**Out of scope:** children; patients unlike the training data (values outside the typical "
-        "ranges are flagged); triage in emergencies; any use on real patients before the model is "
+        "**Out of scope:** children; patients unlike the training data (flagged when their typicality "
+        "p-value is below 1 % or a value is outside its typical range; a ward whose patients differ from the "
+        "training data is called out); triage in emergencies; any use on real patients before the model is "
         "retrained and validated on real data from the hospital that uses it.",
+        "",
+        "**How sure:** every risk comes with a range (Venn-Abers calibration on the out-of-fold risks: among "
+        "patients scored alike, the event rate lies in it), widened where needed to hold the shown risk. "
+        "Suggested changes to modifiable factors are associations the model learned, not causal advice.",
         "",
         "## Model",
         _model_paragraph(report),

@@ -43,3 +43,29 @@ def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float
 def unusual_value_note(feature: Feature, value: float) -> str:
     return (f"{feature.format_value(value)} is outside the typical range {feature.typical_range_text()}: "
             "the model saw few such patients, so read this estimate with extra caution.")
+
+
+def interval_text(low: float, high: float, target: Target) -> str:
+    """What the risk interval means, in words."""
+    return (f"Range {percent(low)}–{percent(high)}: among patients the model scores like this one, the share who "
+            f"{target.event_label} lies in this range (Venn-Abers calibration on the training patients' out-of-fold "
+            "risks). It describes the evidence behind the risk, not a confidence interval for this person.")
+
+
+def wide_interval_note(low: float, high: float) -> str:
+    return (f"Limited evidence for risks like this: the range is {100 * (high - low):.0f} percentage points wide, "
+            "because the training data held few patients scored like this one.")
+
+
+def atypical_note(p_value: float, because: str) -> str:
+    return (f"Unlike the patients this model learned from (typicality p = {p_value:.3f}; fewer than 1 in 100 "
+            f"training patients are this unusual), mostly because of: {because}. The risk is shown, but the model "
+            "has little experience with patients like this; rely on clinical judgement first.")
+
+
+def change_text(feature: Feature, before: float, after: float) -> str:
+    """'Medication adherence 4 → 9', 'Current smoker yes → no'."""
+    def shown(value: float) -> str:
+        return feature.format_value(value).split(" = ", 1)[1]
+
+    return f"{feature.display_name} {shown(before)} → {shown(after)}"

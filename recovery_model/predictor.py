@@ -21,33 +21,54 @@ import torch
 
 from recovery_model.assessment import Assessment, RankedWard
 from recovery_model.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
-from recovery_model.columns import NOT_SCORED, RISK, TIER
+from recovery_model.columns import (
+    ATYPICAL,
+    ATYPICAL_FEATURES,
+    BELOW_THRESHOLD,
+    NOT_SCORED,
+    PROBLEMS,
+    REJECTED,
+    RISK,
+    RISK_HIGH,
+    RISK_LOW,
+    STATUS,
+    TIER,
+    TYPICALITY,
+)
 from recovery_model.config import NetworkConfig
 from recovery_model.data import fingerprint
-from recovery_model.errors import CheckpointError
+from recovery_model.drift import DriftReport, check_drift
+from recovery_model.errors import CheckpointError, DataValidationError
 from recovery_model.explain import Explainer
 from recovery_model.model import RiskModel
 from recovery_model.paths import checkpoint_folder
 from recovery_model.report import EvaluationReport
 from recovery_model.schema import Schema, SchemaError
+from recovery_model.suggestions import suggest
 from recovery_model.summary import ModelSummary, average_risk
 from recovery_model.thresholds import Thresholds
+from recovery_model.trust import TYPICALITY_LEVEL, UNUSUAL_FEATURES, RiskInterval, Typicality
 from recovery_model.validation import missing_limit, validate
 
 BACKGROUND_ROWS = 100
+REFERENCE_ROWS = 2000  # training rows kept for drift tests: enough for KS against a ward, small on disk
 
 
 class Predictor:
     """A fitted risk model with its schema, thresholds and provenance."""
 
     def __init__(self, model: RiskModel, schema: Schema, thresholds: Thresholds, background: np.ndarray,
-                 metadata: dict[str, Any] | None = None, folder: Path | None = None) -> None:
+                 typicality: Typicality, reference: np.ndarray, metadata: dict[str, Any] | None = None,
+                 folder: Path | None = None) -> None:
         if list(model.feature_names) != schema.feature_names:
             raise SchemaError("The model's features do not match the schema's.")
         self.model = model
         self.schema = schema
         self.thresholds = thresholds
         self.background = background
+        self.typicality = typicality
+        self.reference = reference
+        self.interval = RiskInterval.fit(model.oof_risk_, model.oof_event_)
         self.metadata = metadata or {}
         self.folder = folder
         self._explainer: Explainer | None = None
@@ -61,7 +82,9 @@ class Predictor:
         event = schema.event_from_target(frame[schema.target.name])
         model = RiskModel(schema.feature_names, config, seed=seed, progress=progress).fit(frame, event)
         thresholds = Thresholds.from_risks(model.oof_risk_, event)
-        background = frame[schema.feature_names].sample(min(BACKGROUND_ROWS, len(frame)), random_state=seed)
+        values = frame[schema.feature_names]
+        background = values.sample(min(BACKGROUND_ROWS, len(frame)), random_state=seed)
+        reference = values.sample(min(REFERENCE_ROWS, len(frame)), random_state=seed + 1)
         metadata = {
             "package_version": package_version(),
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -69,12 +92,14 @@ class Predictor:
             "config_name": config if isinstance(config, str) else "custom",
             "training_data": {"fingerprint": fingerprint(frame), "rows": len(frame), "events": int(event.sum())},
         }
-        return cls(model, schema, thresholds, background.to_numpy(dtype=float), metadata)
+        return cls(model, schema, thresholds, background.to_numpy(dtype=float),
+                   Typicality.fit(values.to_numpy(dtype=float), seed), reference.to_numpy(dtype=float), metadata)
 
     # ----- persistence ----------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
         tensors, settings = self.model.state()
-        tensors["background"] = torch.from_numpy(np.ascontiguousarray(self.background, dtype=np.float64))
+        arrays = {"background": self.background, "reference": self.reference, **self.typicality.arrays()}
+        tensors |= {name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) for name, a in arrays.items()}
         metadata = {**self.metadata, "model": settings, "schema": self.schema.to_dict(),
                     "schema_fingerprint": self.schema.fingerprint(), "thresholds": asdict(self.thresholds)}
         save_checkpoint(folder, tensors, metadata)
@@ -91,7 +116,10 @@ class Predictor:
                 raise CheckpointError(f"{folder}: the stored schema does not match its fingerprint.")
             model = RiskModel.from_state(tensors, metadata["model"])
             thresholds = Thresholds(**metadata["thresholds"])
-            background = tensors["background"].double().numpy()
+            arrays = {name: tensor.double().numpy() for name, tensor in tensors.items()
+                      if name in ("background", "reference") or name.startswith("typicality_")}
+            typicality = Typicality.from_arrays(arrays)
+            background, reference = arrays["background"], arrays["reference"]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{folder} is incomplete or inconsistent ({type(exc).__name__}: {exc}). "
                                   "Retrain with `recovery train`.") from None
@@ -100,7 +128,7 @@ class Predictor:
                 f"{folder} was trained for schema '{schema.name}' ({len(schema.features)} features: "
                 f"{', '.join(schema.feature_names[:5])}, ...), not for '{expected_schema.name}'. Load the "
                 "checkpoint trained on this kind of data, or train one with `recovery train --schema`.")
-        return cls(model, schema, thresholds, background, metadata, folder)
+        return cls(model, schema, thresholds, background, typicality, reference, metadata, folder)
 
     @property
     def average_risk(self) -> float:
@@ -142,8 +170,37 @@ class Predictor:
             risk[scorable] = self.model.predict_proba(scored_rows)[:, 1]
             explanation = self._get_explainer().explain(scored_rows) if explain else None
         tier = np.where(scorable, self.thresholds.tier(np.nan_to_num(risk)), NOT_SCORED)
-        return Assessment(rows.assign(**{RISK: risk, TIER: tier}), validation.unusual, validation.warnings,
-                          validation.counts(), explanation)
+        rows = rows.assign(**{RISK: risk, TIER: tier}, **self._trust(rows, risk, scorable))
+        return Assessment(rows, validation.unusual, validation.warnings, validation.counts(), explanation)
+
+    def _trust(self, rows: pd.DataFrame, risk: np.ndarray, scorable: np.ndarray) -> dict[str, Any]:
+        """The interval, the typicality p-value and, for atypical rows, the features that make them so.
+
+        The interval is the Venn-Abers pair widened, where needed, to hold the shown risk: our smooth
+        calibration keeps the ranking and measured as well or better on the real data sets than moving the
+        risk into the pair, so the pair is shown as the evidence around it rather than replacing it."""
+        n = len(rows)
+        low, high, p_value = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        because = [""] * n
+        if scorable.any():
+            values = rows.loc[scorable, self.schema.feature_names].to_numpy(dtype=float)
+            pair_low, pair_high = self.interval.bounds(risk[scorable])
+            low[scorable], high[scorable] = np.minimum(pair_low, risk[scorable]), np.maximum(pair_high, risk[scorable])
+            p_value[scorable] = self.typicality.p_value(values)
+            flagged = np.flatnonzero(p_value[scorable] < TYPICALITY_LEVEL)
+            if len(flagged):
+                contributions = self.typicality.contributions(values[flagged])
+                positions = np.flatnonzero(scorable)[flagged]
+                for i, row_contributions in zip(positions, contributions, strict=True):
+                    because[i] = self._unusual_text(rows.iloc[i], row_contributions)
+        atypical = pd.array(np.where(scorable, p_value < TYPICALITY_LEVEL, False), dtype="boolean")
+        atypical[~scorable] = pd.NA
+        return {RISK_LOW: low, RISK_HIGH: high, TYPICALITY: p_value, ATYPICAL: atypical, ATYPICAL_FEATURES: because}
+
+    def _unusual_text(self, row: pd.Series, contributions: np.ndarray) -> str:
+        top = [j for j in np.argsort(-contributions)[:UNUSUAL_FEATURES] if contributions[j] > 0]
+        features = [self.schema.features[j] for j in top]
+        return "; ".join(f.format_value(row[f.name]) for f in features)
 
     def predict_risk(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row, in input order: parsed values, risk, tier, status and flags."""
@@ -154,6 +211,36 @@ class Predictor:
         """Validate, score and rank a ward, highest risk first; flag the top K and those over a threshold."""
         assessment = self.assess(frame, explain, first_row)
         return assessment.ranked(top_k, threshold if threshold is not None else self.thresholds.high)
+
+    def check_drift(self, frame: pd.DataFrame) -> DriftReport:
+        """Does this ward (its scorable rows) differ from the training data? See `drift`."""
+        validation = validate(frame, self.schema, self.model.max_missing_)
+        return check_drift(validation.scorable, self.reference, self.typicality, self.schema)
+
+    def suggest_changes(self, patient: pd.DataFrame) -> pd.DataFrame:
+        """Up to three options that change at most three modifiable factors and lower the risk.
+
+        One row per option: every feature's value, `risk` (with `risk_low`, `risk_high`, `typicality`,
+        `atypical` as `assess` gives them), `changed` (the changed features' names) and `below_threshold`
+        (below the patient's tier threshold). Empty when nothing the schema lets change lowers the risk.
+        A refused patient raises `DataValidationError` with the reason: there is nothing to change from.
+        """
+        if len(patient) != 1:
+            raise DataValidationError(f"Suggestions are for one patient at a time; this frame has {len(patient)} rows.")
+        scored = self.assess(patient, explain=False).rows.iloc[0]
+        if scored[STATUS] == REJECTED:
+            raise DataValidationError(f"This patient was not scored, so there is nothing to suggest from: "
+                                      f"{scored[PROBLEMS]}")
+        target = {"high": self.thresholds.high, "moderate": self.thresholds.moderate}.get(scored[TIER])
+        names = self.schema.feature_names
+        options = suggest(scored, self.schema, lambda x: self.model.predict_proba(pd.DataFrame(x, columns=names))[:, 1],
+                          lambda x: self.typicality.p_value(x) < TYPICALITY_LEVEL, scored[RISK], target)
+        if not len(options):
+            return options.assign(**{RISK: [], BELOW_THRESHOLD: []})
+        assessed = self.assess(options[self.schema.feature_names], explain=False).rows
+        trust = [RISK, RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES]
+        out = pd.concat([options, assessed[trust].reset_index(drop=True)], axis=1)
+        return out.assign(**{BELOW_THRESHOLD: out[RISK] < target if target is not None else False})
 
     def warm_up(self) -> None:
         """Build the explainer and explain one patient, so the first real request is fast."""

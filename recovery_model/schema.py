@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "Clinical",
           "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
 DEFAULT_SCHEMA_NAME = "recovery.toml"
+CHANGES = ("any", "decrease", "increase")
 
 
 class SchemaError(RecoveryError, ValueError):
@@ -51,6 +52,7 @@ class Feature:
     decimals: int = 0
     modifiable: bool = False
     levels: dict[int, str] = field(default_factory=dict)
+    change: str = "any"  # for suggestions: "any", or "decrease" / "increase" only (a smoker can stop smoking)
 
     @property
     def is_integer(self) -> bool:
@@ -317,6 +319,8 @@ def _check_feature(f: Feature) -> None:
     where = f"feature '{f.name}'"
     if f.dtype not in ("int", "float"):
         raise SchemaError(f"{where}: dtype must be 'int' or 'float', not '{f.dtype}'.")
+    if f.change not in CHANGES:
+        raise SchemaError(f"{where}: change must be one of {', '.join(CHANGES)}, not '{f.change}'.")
     if f.group not in GROUPS:
         raise SchemaError(f"{where}: group must be one of {', '.join(GROUPS)}, not '{f.group}'.")
     if not f.valid_min <= f.typical_min <= f.typical_max <= f.valid_max:

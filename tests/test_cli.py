@@ -34,6 +34,25 @@ def test_predict_ranks_the_sample_ward(trained, tmp_path, capsys):
     assert "48 scored" in capsys.readouterr().out
 
 
+def test_predict_prints_and_writes_the_drift_report(trained, tmp_path, capsys):
+    """A ward shifted on purpose (SpO2 4 lower, heart rate 15 higher) is called out, in words and in JSON."""
+    import json
+
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    ward = ward.assign(oxygen_level=ward["oxygen_level"] - 4, heart_rate=ward["heart_rate"] + 15)
+    source, report = tmp_path / "shifted.csv", tmp_path / "drift.json"
+    ward.to_csv(source, index=False)
+    assert main(["predict", "--input", str(source), "--output", str(tmp_path / "ranked.csv"),
+                 "--checkpoint", str(trained), "--drift-report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "Drift: " in out and "SpO2" in out and "lower than training" in out
+    stored = json.loads(report.read_text())
+    assert stored["drifted"] and stored["patients"] == len(ward)
+    assert {f["feature"] for f in stored["features"] if f["shifted"]} >= {"oxygen_level"}
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    assert {"risk_low", "risk_high", "typicality", "atypical"} <= set(ranked.columns)
+
+
 def test_predict_reports_and_writes_rejected_rows(trained, tmp_path, capsys):
     ward = pd.read_csv(DATA / "sample_ward.csv", dtype=str)
     ward.loc[3, "oxygen_level"] = "250"
