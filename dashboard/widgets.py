@@ -43,3 +43,14 @@ def risk_column(label: str):
 
 def format_risk(value: float) -> str:
     return "—" if value is None or math.isnan(value) else percent(value)
+
+
+def what_if_key(feature: Feature, patient_version: int) -> str:
+    """The what-if widget's key: new widgets (with new defaults) whenever an option is tried."""
+    return f"whatif_{feature.name}_{patient_version}_{st.session_state.get('what_if_round', 0)}"
+
+
+def fill_what_if(values: dict[str, float]) -> None:
+    """Start the what-if from the patient with these values changed (a button's on_click)."""
+    st.session_state["what_if_start"] = values
+    st.session_state["what_if_round"] = st.session_state.get("what_if_round", 0) + 1

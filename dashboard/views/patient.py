@@ -2,11 +2,31 @@ import pandas as pd
 import streamlit as st
 from gate import audit
 from loading import page_setup
-from widgets import TIER_BADGE, feature_input
+from widgets import TIER_BADGE, feature_input, fill_what_if, what_if_key
 
-from recovery_model.columns import RISK, TIER
-from recovery_model.narrative import describe_risk, percent, tier_rule, unusual_value_note
+from recovery_model.columns import (
+    ATYPICAL,
+    ATYPICAL_FEATURES,
+    BELOW_THRESHOLD,
+    CHANGED,
+    RISK,
+    RISK_HIGH,
+    RISK_LOW,
+    TIER,
+    TYPICALITY,
+)
+from recovery_model.narrative import (
+    atypical_note,
+    change_text,
+    describe_risk,
+    interval_text,
+    percent,
+    tier_rule,
+    unusual_value_note,
+    wide_interval_note,
+)
 from recovery_model.plots import driver_comparison, waterfall
+from recovery_model.trust import WIDE_INTERVAL
 
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
@@ -28,6 +48,7 @@ with st.form("patient_form"):
 
 if submitted:
     st.session_state["patient"] = entered
+    st.session_state.pop("what_if_start", None)
     st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
     audit("score_patient", page="patient", rows=1)
 
@@ -43,8 +64,15 @@ risk, tier = float(scored[RISK]), str(scored[TIER])
 st.divider()
 left, right = st.columns([2, 3])
 with left:
+    low, high = float(scored[RISK_LOW]), float(scored[RISK_HIGH])
     st.metric(schema.target.risk_of.capitalize(), percent(risk))
-    st.markdown(f"{TIER_BADGE[tier]} &nbsp; {tier_rule(tier, predictor.thresholds)}")
+    st.markdown(f"**{percent(risk)} ({percent(low)}–{percent(high)})** &nbsp; {TIER_BADGE[tier]} &nbsp; "
+                f"{tier_rule(tier, predictor.thresholds)}")
+    st.caption(interval_text(low, high, schema.target))
+    if high - low > WIDE_INTERVAL:
+        st.warning(wide_interval_note(low, high), icon=":material/error:")
+    if scored[ATYPICAL]:
+        st.warning(atypical_note(float(scored[TYPICALITY]), scored[ATYPICAL_FEATURES]), icon=":material/warning:")
     st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk, schema.target))
     for feature in assessment.unusual_features(0, schema):
         st.warning(unusual_value_note(feature, patient[feature.name]), icon=":material/warning:")
@@ -58,15 +86,38 @@ with right:
         "because a few patients carry very high risk). Bars add up in log-odds; the axis shows risk. They "
         "explain the model, not the cause.")
 
+st.subheader("What could lower the risk")
+version = st.session_state["patient_version"]
+if st.session_state.get("options_for") != version:
+    st.session_state["options"] = predictor.suggest_changes(pd.DataFrame([patient]))
+    st.session_state["options_for"] = version
+options = st.session_state["options"]
+if not len(options):
+    st.info("No change to the factors a care plan can change lowers this patient's risk in the model.")
+else:
+    target_text = ("below the patient's tier threshold" if options[BELOW_THRESHOLD].any() else
+                   "no option reaches a lower tier; these are the largest reductions")
+    st.caption(f"Up to three options, each changing at most three of the factors a care plan can change ("
+               f"{target_text}). They are associations the model learned from data, not causal advice: "
+               "changing a factor may not change the outcome. Choose one to try it in the what-if below.")
+    for number, option in options.iterrows():
+        changes = "; ".join(change_text(schema.feature(name), patient[name], option[name]) for name in option[CHANGED])
+        text, button = st.columns([5, 1])
+        text.markdown(f"**Option {number + 1}.** {changes} → **{percent(option[RISK])}** "
+                      f"({percent(option[RISK_LOW])}–{percent(option[RISK_HIGH])})"
+                      + (" · :orange[unlike the training patients]" if option[ATYPICAL] else ""))
+        button.button("Try it", key=f"option_{number}_{version}", on_click=fill_what_if,
+                      args=({name: option[name] for name in option[CHANGED]},))
+
 st.subheader("What if…")
 st.caption("Change the factors a care plan can change and compare. The model's response is an association "
            "learned from data, not a promise that changing the factor changes the outcome.")
-version = st.session_state["patient_version"]
 columns = st.columns(3)
 changed = dict(patient)
 for i, feature in enumerate(schema.modifiable):
     with columns[i % 3]:
-        changed[feature.name] = feature_input(feature, patient[feature.name], key=f"whatif_{feature.name}_{version}")
+        start = st.session_state.get("what_if_start", {}).get(feature.name, patient[feature.name])
+        changed[feature.name] = feature_input(feature, start, key=what_if_key(feature, version))
 
 changed_assessment = predictor.assess(pd.DataFrame([changed]))
 changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation

@@ -7,13 +7,18 @@ from widgets import format_risk, risk_column
 from recovery_model import DataValidationError
 from recovery_model.access import file_digest
 from recovery_model.columns import (
+    ATYPICAL,
+    ATYPICAL_FEATURES,
     FLAG_COLUMNS,
     IMPUTED,
     PROBLEMS,
     RANK,
     RISK,
+    RISK_HIGH,
+    RISK_LOW,
     ROW,
     TIER,
+    TYPICALITY,
     UNUSUAL,
     driver_columns,
     label,
@@ -62,7 +67,8 @@ audited = st.session_state.setdefault("audited_uploads", set())
 cached = st.session_state.get("ward_scored")
 try:
     if cached is None or cached[0] != digest:  # score and explain once per file; inputs below only re-flag
-        cached = (digest, predictor.rank(read_patient_csv(content, name)))
+        frame = read_patient_csv(content, name)
+        cached = (digest, predictor.rank(frame), predictor.check_drift(frame))
         st.session_state["ward_scored"] = cached
 except DataValidationError as exc:
     if digest not in audited:
@@ -83,6 +89,19 @@ cols[2].metric("Scored, with flags", counts["flagged"], help="Unusual or imputed
 cols[3].metric("Rejected", counts["rejected"], help="Not scored: see the reasons below.")
 for warning in ward.warnings:
     st.warning(warning)
+drift = cached[2]
+(st.warning if drift.drifted else st.info)(f"**{'Unlike' if drift.drifted else 'Like'} the training data?** "
+                                           f"{drift.summary}", icon=":material/compare_arrows:")
+if drift.tested:
+    with st.expander("How each feature compares with the training data"):
+        st.dataframe(drift.features, key="drift_table", column_config={
+            "statistic": st.column_config.NumberColumn(format="%.3f"),
+            "corrected_p_value": st.column_config.NumberColumn("p (Holm-corrected)", format="%.4f"),
+            "ward_mean": st.column_config.NumberColumn(format="%.2f"),
+            "training_mean": st.column_config.NumberColumn(format="%.2f")})
+        st.caption("Two-sample Kolmogorov-Smirnov tests against training rows, Holm-corrected; "
+                   "with Hotelling's T² on the ward's mean for a joint shift. A ward like the training patients "
+                   "raises this alarm at most about 5 % of the time.")
 
 if len(ward.rejected):
     st.subheader(f"Rejected rows ({len(ward.rejected)})")
@@ -101,13 +120,18 @@ st.subheader("Ranked by risk")
 st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slots; ⚑ marks risk ≥ "
            f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
            f"{percent(predictor.thresholds.moderate)}.")
-score_columns = [RANK, RISK, TIER, *FLAG_COLUMNS, *driver_columns(), UNUSUAL, IMPUTED]
+score_columns = [RANK, RISK, RISK_LOW, RISK_HIGH, TIER, *FLAG_COLUMNS, ATYPICAL, ATYPICAL_FEATURES, TYPICALITY,
+                 *driver_columns(), UNUSUAL, IMPUTED]
 passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names]
-order = [RANK, *passthrough, RISK, TIER, *FLAG_COLUMNS, *driver_columns(), UNUSUAL, IMPUTED]
+order = [RANK, *passthrough, *score_columns[1:]]
 st.dataframe(table, hide_index=True, key="ranked_table", column_order=[c for c in order if c in table.columns],
              column_config={c: label(c) for c in order} | {
                  RANK: st.column_config.NumberColumn(label(RANK), width="small"),
                  RISK: risk_column(label(RISK)),
+                 RISK_LOW: st.column_config.NumberColumn(label(RISK_LOW), format="percent"),
+                 RISK_HIGH: st.column_config.NumberColumn(label(RISK_HIGH), format="percent"),
+                 TYPICALITY: st.column_config.NumberColumn(label(TYPICALITY), format="%.3f"),
+                 ATYPICAL: st.column_config.CheckboxColumn(label(ATYPICAL)),
                  **{c: st.column_config.CheckboxColumn(label(c)) for c in FLAG_COLUMNS}})
 # Bytes, not a deferred callable, and no rerun on click: under 20 concurrent sessions Streamlit 1.67's
 # clean-up deleted deferred files before the browser fetched them, and a rerun can orphan the file.

@@ -132,6 +132,9 @@ def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_pred
     expected = default_predictor.predict_risk(pd.DataFrame([schema.defaults() | {"oxygen_level": 86.0}]))
     page.get_by_text(percent(expected["risk"].iloc[0]), exact=True).first.wait_for()
     page.get_by_text("SpO2 = 86.0%", exact=False).first.wait_for()
+    row = expected.iloc[0]
+    page.get_by_text(f"({percent(row['risk_low'])}–{percent(row['risk_high'])})", exact=False).first.wait_for()
+    page.get_by_text("What could lower the risk").wait_for()
     _no_exception(page)
     _shot(page, "patient")
 
@@ -155,7 +158,7 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     started = time.perf_counter()
     page.locator("input[type='file']").set_input_files(str(DATA / "sample_ward.csv"))
     page.get_by_text("Ranked by risk").wait_for()
-    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
     timings["ward_upload_50_rows_s"] = time.perf_counter() - started
     page.get_by_text("What drives risk on this ward").wait_for()
     page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")

@@ -59,12 +59,52 @@ def test_impossible_values_are_refused_at_the_field():
 def test_what_if_updates_the_risk(default_predictor, schema):
     app = open_page("patient")
     app.form_submit_button[0].click().run()
-    app.slider(key="whatif_medication_adherence_1").set_value(1).run()
+    app.slider(key="whatif_medication_adherence_1_0").set_value(1).run()
     _no_errors(app)
     changed = schema.defaults() | {"medication_adherence": 1}
     expected = default_predictor.predict_risk(pd.DataFrame([changed]))["risk"].iloc[0]
     what_if = next(m for m in app.metric if m.label == "What if")
     assert what_if.value == percent(expected)
+
+
+def test_patient_shows_the_interval_and_options_that_fill_the_what_if(default_predictor, schema):
+    app = open_page("patient")
+    app.slider(key="patient_medication_adherence").set_value(2)
+    app.number_input(key="patient_age").set_value(82)
+    app.number_input(key="patient_oxygen_level").set_value(88.0)
+    app.form_submit_button[0].click().run()
+    _no_errors(app)
+    patient = pd.DataFrame([schema.defaults() | {"medication_adherence": 2, "age": 82, "oxygen_level": 88.0}])
+    row = default_predictor.predict_risk(patient).iloc[0]
+    interval = f"({percent(row['risk_low'])}–{percent(row['risk_high'])})"
+    assert any(interval in m.value for m in app.markdown)
+    assert any("not a confidence interval for this person" in c.value for c in app.caption)
+    options = default_predictor.suggest_changes(patient)
+    assert len(options) and any("Option 1." in m.value for m in app.markdown)
+    app.button(key="option_0_1").click().run()
+    _no_errors(app)
+    what_if = next(m for m in app.metric if m.label == "What if")
+    assert what_if.value == percent(options["risk"].iloc[0])
+
+
+def test_an_atypical_patient_is_warned_and_still_scored():
+    app = open_page("patient")
+    app.number_input(key="patient_days_hospitalized").set_value(300)
+    app.number_input(key="patient_heart_rate").set_value(210)
+    app.form_submit_button[0].click().run()
+    assert not app.exception
+    assert any("Unlike the patients this model learned from" in w.value and "Length of stay = 300" in w.value
+               for w in app.warning)
+    assert app.metric[0].value.endswith("%")
+
+
+def test_ward_page_says_whether_the_ward_is_like_the_training_data():
+    app = open_page("ward")
+    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
+    banners = [b.value for b in [*app.info, *app.warning] if "the training data?" in b.value]
+    assert len(banners) == 1 and "48 patients" in banners[0]
+    table = next(d.value for d in app.dataframe if "in_top_k" in d.value.columns)
+    assert {"risk_low", "risk_high", "atypical", "typicality"} <= set(table.columns)
 
 
 def _ranked_risks(app: AppTest) -> pd.Series:
