@@ -194,6 +194,51 @@ def ward(predictor: Predictor, repeats: int) -> dict:
     return out
 
 
+# ----- 4b. when not to trust a risk -------------------------------------------------------------------
+def trust(predictor: Predictor, fresh_rows: int, wards: int, high_patients: int) -> dict:
+    """The issue-11 targets: interval coverage by risk decile, typicality flag rates, drift false alarms
+    and power, and suggestions for high-tier patients with their latency."""
+    schema = predictor.schema
+    fresh = generate_cohort(fresh_rows, 2024)
+    event = schema.event_from_target(fresh[schema.target.name])
+    rows = predictor.predict_risk(fresh.drop(columns=schema.target.name))
+    deciles = []
+    for chunk in np.array_split(np.argsort(rows["risk"].to_numpy(), kind="stable"), 10):
+        observed, n = float(event[chunk].mean()), len(chunk)
+        se = float(np.sqrt(max(observed * (1 - observed), 1e-12) / n))
+        low, high = float(rows["risk_low"].iloc[chunk].mean()), float(rows["risk_high"].iloc[chunk].mean())
+        deciles.append({"observed": observed, "low": low, "high": high, "se": se,
+                        "inside": bool(low - se <= observed <= high + se)})
+    rng = np.random.default_rng(5)
+    uniform = pd.DataFrame({f.name: rng.integers(int(f.valid_min), int(f.valid_max) + 1, 10_000) if f.is_integer
+                            else rng.uniform(f.valid_min, f.valid_max, 10_000) for f in schema.features})
+    uniform_rows = predictor.predict_risk(uniform)
+    pool = generate_cohort(wards * 50, 77).drop(columns=schema.target.name)
+    calm = [predictor.check_drift(pool.iloc[i * 50:(i + 1) * 50]).drifted for i in range(wards)]
+    shifted = [predictor.check_drift(pool.iloc[i * 50:(i + 1) * 50].assign(
+        oxygen_level=lambda w: w["oxygen_level"] - 4, heart_rate=lambda w: w["heart_rate"] + 15)).drifted
+        for i in range(wards)]
+    high = rows[rows["tier"] == "high"].head(high_patients)
+    times, reached, none = [], 0, 0
+    for i in range(len(high)):
+        started = time.perf_counter()
+        options = predictor.suggest_changes(high.iloc[[i]][schema.feature_names])
+        times.append(time.perf_counter() - started)
+        reached += bool(len(options) and options["below_threshold"].any())
+        none += not len(options)
+    return {"interval": {"fresh_rows": fresh_rows, "deciles": deciles,
+                         "deciles_inside": sum(d["inside"] for d in deciles),
+                         "median_width": float((rows["risk_high"] - rows["risk_low"]).median())},
+            "typicality": {"in_distribution_flagged": float(rows["atypical"].mean()),
+                           "uniform_flagged": float(uniform_rows.loc[uniform_rows["status"] == "scored",
+                                                                      "atypical"].mean()),
+                           "uniform_refused": int((uniform_rows["status"] == "rejected").sum())},
+            "drift": {"wards": wards, "false_alarms": float(np.mean(calm)), "detected_shift": float(np.mean(shifted))},
+            "suggestions": {"high_tier_patients": len(high), "below_threshold": reached / max(len(high), 1),
+                            "no_option": none, "median_s": statistics.median(times),
+                            "p95_s": float(np.percentile(times, 95))}}
+
+
 # ----- 5. a hospital overnight --------------------------------------------------------------------
 def overnight(predictor: Predictor, sizes: list[int]) -> dict:
     out = {}
@@ -272,7 +317,7 @@ def browser(repeats: int) -> dict:
                 started = time.perf_counter()
                 page.locator("input[type='file']").set_input_files(str(ROOT / "data" / "sample_ward.csv"))
                 page.get_by_text("Ranked by risk").wait_for()
-                page.locator("[data-testid='stDataFrame']").first.wait_for()
+                page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
                 upload.append(time.perf_counter() - started)
                 page.close()
             finally:
@@ -387,6 +432,21 @@ def markdown(report: dict) -> str:
         for name, r in report["ward"].items():
             lines.append(f"| {name.split('_')[0]} | {r['median_s']:.3f} s | {r['min_s']:.3f}–{r['max_s']:.3f} s |")
         lines.append("")
+    if "trust" in report:
+        t = report["trust"]
+        i, ty, d, sg = t["interval"], t["typicality"], t["drift"], t["suggestions"]
+        lines += ["## When not to trust a risk", "",
+                  f"- Interval: in {i['deciles_inside']} of 10 risk deciles of a fresh {i['fresh_rows']:,}-row sample "
+                  "the observed event rate lies within the decile's mean [risk_low, risk_high] widened by its "
+                  f"binomial SE; median width {100 * i['median_width']:.2f} percentage points.",
+                  f"- Typicality at 1 %: {100 * ty['in_distribution_flagged']:.2f} % of the fresh sample flagged; "
+                  f"{100 * ty['uniform_flagged']:.1f} % of patients drawn uniformly over the valid ranges "
+                  f"({ty['uniform_refused']:,} of 10,000 refused for other reasons).",
+                  f"- Drift: {100 * d['false_alarms']:.1f} % false alarms over {d['wards']} random wards of 50; "
+                  f"{100 * d['detected_shift']:.1f} % detected with SpO2 4 lower and heart rate 15 higher.",
+                  f"- Suggestions: {100 * sg['below_threshold']:.1f} % of {sg['high_tier_patients']} high-tier "
+                  f"patients get an option below their threshold ({sg['no_option']} get none); median "
+                  f"{1e3 * sg['median_s']:.0f} ms, p95 {1e3 * sg['p95_s']:.0f} ms.", ""]
     if "overnight" in report:
         lines += ["## A hospital overnight: `recovery predict`, no explanations", "",
                   "| rows | file | wall time | rows/s | forward-pass ceiling rows/s | ratio | peak memory |",
@@ -412,11 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and smaller files (a smoke run).")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="Sections: training one_patient explanation_quality ward overnight browser setup")
+                        help="Sections: training one_patient explanation_quality ward trust overnight browser setup")
     args = parser.parse_args(argv)
     quick = args.quick
-    wanted = set(args.only or ["training", "one_patient", "explanation_quality", "ward", "overnight", "browser",
-                               "setup"])
+    wanted = set(args.only or ["training", "one_patient", "explanation_quality", "ward", "trust", "overnight",
+                               "browser", "setup"])
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     predictor = Predictor.load()
     report: dict = {"machine": machine()}
@@ -425,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "one_patient": lambda: one_patient(predictor, 50 if quick else 300, 1 if quick else 3),
         "explanation_quality": lambda: explanation_quality(predictor, 3 if quick else 20),
         "ward": lambda: ward(predictor, 1 if quick else 3),
+        "trust": lambda: trust(predictor, 20_000 if quick else 200_000, 40 if quick else 200, 20 if quick else 200),
         "overnight": lambda: overnight(predictor, [10_000] if quick else [100_000, 1_000_000]),
         "browser": lambda: browser(1 if quick else 3),
         "setup": setup,

@@ -215,7 +215,7 @@ class Predictor:
     def check_drift(self, frame: pd.DataFrame) -> DriftReport:
         """Does this ward (its scorable rows) differ from the training data? See `drift`."""
         validation = validate(frame, self.schema, self.model.max_missing_)
-        return check_drift(validation.scorable, self.reference, self.typicality, self.schema)
+        return check_drift(validation.scorable, self.reference, self.schema)
 
     def suggest_changes(self, patient: pd.DataFrame) -> pd.DataFrame:
         """Up to three options that change at most three modifiable factors and lower the risk.

@@ -19,9 +19,11 @@ st.warning("**Decision support, not a diagnosis.** Use it to prioritise review a
 
 DESTINATIONS = [
     ("patient", "**Patient** — clinicians", ":material/stethoscope:",
-     "Enter one patient: risk, tier, the drivers, and what-if for the factors you can change."),
+     "Enter one patient: risk with its range, tier, the drivers, a warning when the patient is unlike the "
+     "training data, and what could lower the risk."),
     ("ward", "**Ward** — bed managers", ":material/bed:",
-     "Upload a ward CSV: patients ranked by risk, flagged against your monitoring slots, ready to download."),
+     "Upload a ward CSV: patients ranked by risk, flagged against your monitoring slots, checked against the "
+     "training data, ready to download."),
     ("model", "**Model** — analysts", ":material/monitoring:",
      "Performance with confidence intervals, calibration, baselines, learning curve, explanations."),
 ]
