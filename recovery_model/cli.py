@@ -124,6 +124,39 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    from recovery_model.columns import ATYPICAL, ATYPICAL_FEATURES, CHANGED, PROBLEMS, RISK, RISK_HIGH, RISK_LOW, TIER
+    from recovery_model.io import read_patient_csv
+    from recovery_model.narrative import change_text, percent
+    from recovery_model.predictor import Predictor
+
+    predictor = Predictor.load(args.checkpoint)
+    schema = predictor.schema
+    frame = read_patient_csv(args.input)
+    if len(frame) > args.max_patients:
+        raise RecoveryError(f"{args.input} holds {len(frame)} patients; `recovery suggest` is for a few at a time "
+                            f"(at most {args.max_patients}, --max-patients). Rank a ward with `recovery predict`.")
+    rows = predictor.predict_risk(frame)
+    for i, row in rows.iterrows():
+        name = row.get(schema.id_column, f"row {row['row']}")
+        if row[TIER] == "not scored":
+            print(f"{name}: not scored: {row[PROBLEMS]}")
+            continue
+        print(f"{name}: {schema.target.risk_of} {percent(row[RISK])} (range {percent(row[RISK_LOW])}–"
+              f"{percent(row[RISK_HIGH])}), {row[TIER]} tier")
+        if row[ATYPICAL]:
+            print(f"  unlike the patients this model learned from: {row[ATYPICAL_FEATURES]}")
+        options = predictor.suggest_changes(frame.loc[[i]])
+        if not len(options):
+            print("  no change to the modifiable factors lowers this risk in the model")
+        for number, option in options.iterrows():
+            changes = "; ".join(change_text(schema.feature(f), row[f], option[f]) for f in option[CHANGED])
+            print(f"  option {number + 1}: {changes} → {percent(option[RISK])} (range {percent(option[RISK_LOW])}–"
+                  f"{percent(option[RISK_HIGH])}){', unlike the training patients' if option[ATYPICAL] else ''}")
+    print("Options are associations the model learned from data, not causal advice.")
+    return 0
+
+
 def _hash_password(args: argparse.Namespace) -> int:
     import getpass
 
@@ -193,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--chunk-rows", type=int, default=50_000,
                          help="Rows held in memory at once; any file size streams through.")
     predict.set_defaults(handler=_predict)
+
+    suggest = sub.add_parser("suggest", help="For a few patients: risk with its range, typicality, and what "
+                             "changes to modifiable factors the model scores lower.")
+    suggest.add_argument("--input", type=Path, required=True)
+    suggest.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    suggest.add_argument("--max-patients", type=int, default=50)
+    suggest.set_defaults(handler=_suggest)
 
     hasher = sub.add_parser("hash-password", help="Print a secrets.toml entry with an Argon2 password hash.")
     hasher.add_argument("--user", required=True)

@@ -137,3 +137,19 @@ def test_hash_password_prints_a_secrets_entry(monkeypatch, capsys):
     assert "s3cret" not in str(entry)
     user = SignIn(Users.from_secrets(entry)).attempt("dora", "s3cret-pw")
     assert user.role == "analyst"
+
+
+def test_suggest_prints_the_range_and_options_for_a_few_patients(trained, tmp_path, capsys):
+    ward = pd.read_csv(DATA / "sample_ward.csv").head(3).astype({"age": object})
+    ward.loc[2, "age"] = "old"
+    source = tmp_path / "three.csv"
+    ward.to_csv(source, index=False)
+    assert main(["suggest", "--input", str(source), "--checkpoint", str(trained)]) == 0
+    out = capsys.readouterr().out
+    first = ward["patient_id"].iloc[0]
+    assert f"{first}: risk of not recovering" in out and "(range " in out
+    assert f"{ward['patient_id'].iloc[2]}: not scored: age = 'old'" in out
+    assert "not causal advice" in out
+    assert main(["suggest", "--input", str(DATA / "sample_ward.csv"), "--checkpoint", str(trained),
+                 "--max-patients", "10"]) == 2
+    assert "recovery predict" in capsys.readouterr().err

@@ -122,3 +122,14 @@ def test_suggestions_lower_the_risk_within_the_rules(small_predictor, schema):
 def test_a_non_smoker_is_never_told_to_start(small_predictor, schema):
     options = small_predictor.suggest_changes(pd.DataFrame([schema.defaults() | {"smoker": 0, "alcohol_use": 0}]))
     assert "smoker" not in {name for changed in options["changed"] for name in changed}
+
+
+def test_suggestions_only_move_factors_the_way_the_schema_allows(small_predictor, schema):
+    patient = pd.DataFrame([schema.defaults() | {"medication_adherence": 6, "stress_level": 5, "followup_visits": 4,
+                                                 "smoker": 1}])
+    options = small_predictor.suggest_changes(patient)
+    for _, option in options.iterrows():
+        for name in option["changed"]:
+            change = schema.feature(name).change
+            before, after = patient[name].iloc[0], option[name]
+            assert change == "any" or (after > before if change == "increase" else after < before), name
