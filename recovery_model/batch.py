@@ -20,6 +20,7 @@ from recovery_model.assessment import RankedWard
 from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, in_top_k
 from recovery_model.drift import DriftReport
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
+from recovery_model.parquet import ParquetRuns, file_format, iter_patient_parquet
 from recovery_model.predictor import Predictor
 
 CHUNK_ROWS = 50_000
@@ -35,15 +36,21 @@ class BatchResult:
 
 
 def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output: Path, top_k: int | None = None,
-              threshold: float | None = None, explain: bool = False, chunk_rows: int = CHUNK_ROWS) -> BatchResult:
-    """Write `output` ranked by risk (highest first) and `rejected_output` if any row was rejected."""
+              threshold: float | None = None, explain: bool = False, chunk_rows: int = CHUNK_ROWS,
+              declared_format: str | None = None) -> BatchResult:
+    """Write `output` ranked by risk (highest first) and `rejected_output` (CSV) if any row was rejected.
+
+    Input and output are CSV or Parquet, each by its extension unless `declared_format` says which.
+    """
     result = BatchResult()
     id_hashes: list[np.ndarray] = []
     sample = _DriftSample(predictor.schema.feature_names)
+    chunks = iter_patient_parquet(source, chunk_rows) if file_format(source, declared_format) == "parquet" \
+        else iter_patient_csv(source, chunk_rows)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
-        runs: list[Path] = []
-        header: list[str] | None = None
-        for offset, chunk in _offsets(iter_patient_csv(source, chunk_rows)):
+        runs = ParquetRuns(Path(scratch)) if file_format(output, declared_format) == "parquet" \
+            else _CsvRuns(Path(scratch))
+        for offset, chunk in _offsets(chunks):
             ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             _add_counts(result, ward)
             sample.add(ward.ranked)
@@ -55,15 +62,8 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
                 _append_rejected(rejected_output, ward.rejected, first=not result.rejected)
                 result.rejected += list(zip(ward.rejected[ROW], ward.rejected[PROBLEMS], strict=True))
             if len(ward.ranked):
-                table = spreadsheet_safe(ward.table(predictor.schema))
-                header = list(table.columns)
-                run = Path(scratch) / f"run{len(runs)}.csv"
-                table.to_csv(run, index=False, header=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
-                runs.append(run)
-        if header is not None:
-            _merge(runs, header, output, top_k)
-        else:
-            output.write_text("")
+                runs.add(ward.table(predictor.schema))
+        runs.merge(output, top_k)
     result.warnings += _duplicate_ids(id_hashes)
     result.drift = predictor.check_drift(sample.rows())
     return result
@@ -105,23 +105,42 @@ def _append_rejected(path: Path, rejected: pd.DataFrame, first: bool) -> None:
                                           lineterminator="\n")
 
 
-def _merge(runs: list[Path], header: list[str], output: Path, top_k: int | None) -> None:
-    """K-way merge of runs already sorted by risk; rank and top-K are given here, globally."""
-    risk_at, rank_at, top_at = header.index(RISK), header.index(RANK), header.index(IN_TOP_K)
-    handles = [run.open(newline="", encoding="utf-8") for run in runs]
-    try:
-        streams = [((-float(row[risk_at]), i, n, row) for n, row in enumerate(csv.reader(handle)))
-                   for i, handle in enumerate(handles)]
-        with output.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            writer.writerow(header)
-            for rank, (_, _, _, row) in enumerate(heapq.merge(*streams), start=1):
-                row[rank_at] = str(rank)
-                row[top_at] = str(bool(in_top_k(rank, top_k)))
-                writer.writerow(row)
-    finally:
-        for handle in handles:
-            handle.close()
+class _CsvRuns:
+    """Sorted runs as CSV text (formulas neutralised), merged k-way into one ranked, spreadsheet-safe CSV."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.runs: list[Path] = []
+        self.header: list[str] | None = None
+
+    def add(self, table: pd.DataFrame) -> None:
+        table = spreadsheet_safe(table)
+        self.header = list(table.columns)
+        run = self.scratch / f"run{len(self.runs)}.csv"
+        table.to_csv(run, index=False, header=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        self.runs.append(run)
+
+    def merge(self, output: Path, top_k: int | None) -> None:
+        """K-way merge of runs already sorted by risk; rank and top-K are given here, globally."""
+        if self.header is None:
+            output.write_text("")
+            return
+        header = self.header
+        risk_at, rank_at, top_at = header.index(RISK), header.index(RANK), header.index(IN_TOP_K)
+        handles = [run.open(newline="", encoding="utf-8") for run in self.runs]
+        try:
+            streams = [((-float(row[risk_at]), i, n, row) for n, row in enumerate(csv.reader(handle)))
+                       for i, handle in enumerate(handles)]
+            with output.open("w", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+                writer.writerow(header)
+                for rank, (_, _, _, row) in enumerate(heapq.merge(*streams), start=1):
+                    row[rank_at] = str(rank)
+                    row[top_at] = str(bool(in_top_k(rank, top_k)))
+                    writer.writerow(row)
+        finally:
+            for handle in handles:
+                handle.close()
 
 
 def _duplicate_ids(id_hashes: list[np.ndarray]) -> list[str]:

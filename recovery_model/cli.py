@@ -104,7 +104,8 @@ def _predict(args: argparse.Namespace) -> int:
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
     result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
-                       threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows)
+                       threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
+                       declared_format=args.format)
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=None,
                          help="Flag risks at or above this (default: the model's high-risk threshold).")
     predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
+    predict.add_argument("--format", choices=["csv", "parquet"], default=None,
+                         help="Read and write this format (default: by each file's extension, .parquet or .csv).")
     predict.add_argument("--drift-report", type=Path, default=None,
                          help="Also write the comparison with the training data (drift) to this JSON file.")
     predict.add_argument("--chunk-rows", type=int, default=50_000,

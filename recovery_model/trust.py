@@ -94,7 +94,7 @@ class Typicality:
     def distance(self, values: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of each row from the training centre."""
         z = self._standardised(values)
-        return np.einsum("ij,jk,ik->i", z, self.precision, z)
+        return ((z @ self.precision) * z).sum(axis=1)
 
     def p_value(self, values: np.ndarray) -> np.ndarray:
         distance = self.distance(values)
