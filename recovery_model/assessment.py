@@ -18,12 +18,10 @@ from recovery_model.columns import (
     IMPUTED,
     IN_TOP_K,
     RANK,
-    REJECTED,
     RISK,
     RISK_HIGH,
     RISK_LOW,
     SCORE_COLUMNS,
-    STATUS,
     TIER,
     TYPICALITY,
     UNUSUAL,
@@ -32,37 +30,22 @@ from recovery_model.columns import (
     in_top_k,
 )
 from recovery_model.schema import Feature, Schema
+from recovery_model.validation import ValidationResult
 
 if TYPE_CHECKING:
     from recovery_model.explain import Explanation
 
 
 @dataclass(frozen=True)
-class Assessment:
+class Assessment(ValidationResult):
     """Every input row, validated and scored, in input order.
 
-    `rows`: the parsed values plus row number, status, problems, unusual and imputed values, risk and
-    tier (rejected rows keep their place with no risk). `unusual[i, j]`: row i's value of feature j is
-    outside its typical range. `explanation` covers the scored rows only, in their order, when asked for.
+    `rows`: the parsed values plus row number, status, problems, unusual and imputed values, risk, tier
+    and the trust columns (rejected rows keep their place with no risk). `explanation` covers the scored
+    rows only, in their order, when asked for.
     """
 
-    rows: pd.DataFrame
-    unusual: np.ndarray
-    warnings: list[str]
-    counts: dict[str, int]
     explanation: Explanation | None = None
-
-    @property
-    def is_scored(self) -> np.ndarray:
-        return (self.rows[STATUS] != REJECTED).to_numpy()
-
-    @property
-    def scored(self) -> pd.DataFrame:
-        return self.rows[self.is_scored]
-
-    @property
-    def rejected(self) -> pd.DataFrame:
-        return self.rows[~self.is_scored]
 
     def unusual_features(self, row: int, schema: Schema) -> list[Feature]:
         """The features of input row `row` (0-based position) whose values are outside the typical range."""
@@ -70,12 +53,13 @@ class Assessment:
 
     def ranked(self, top_k: int | None, threshold: float) -> RankedWard:
         """The scored rows, highest risk first (ties keep input order), flagged; rejected rows beside them."""
-        scored = self.scored
+        scored = self.scorable
         order = np.argsort(-scored[RISK].to_numpy(), kind="stable")
         ranked = scored.iloc[order]
         ranked.insert(0, RANK, np.arange(1, len(ranked) + 1))
         explanation = self.explanation.take(order) if self.explanation is not None else None
-        return RankedWard(ranked, self.rejected, self.counts, self.warnings, explanation).flagged(top_k, threshold)
+        ward = RankedWard(ranked, self.rejected, self.counts(), self.warnings, explanation)
+        return ward.flagged(top_k, threshold)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ class Predictor:
         imputed and unusual values are named per row. `first_row` numbers the rows of a chunk of a file.
         """
         validation = validate(frame, self.schema, self.model.max_missing_, first_row)
-        rows = validation.frame
+        rows = validation.rows
         scorable = validation.is_scorable
         scored_rows = rows if scorable.all() else rows[scorable]
         risk = np.full(len(rows), np.nan)
@@ -171,7 +171,7 @@ class Predictor:
             explanation = self._get_explainer().explain(scored_rows) if explain else None
         tier = np.where(scorable, self.thresholds.tier(np.nan_to_num(risk)), NOT_SCORED)
         rows = rows.assign(**{RISK: risk, TIER: tier}, **self._trust(rows, risk, scorable))
-        return Assessment(rows, validation.unusual, validation.warnings, validation.counts(), explanation)
+        return Assessment(rows, validation.unusual, validation.warnings, explanation)
 
     def _trust(self, rows: pd.DataFrame, risk: np.ndarray, scorable: np.ndarray) -> dict[str, Any]:
         """The interval, the typicality p-value and, for atypical rows, the features that make them so.

@@ -32,33 +32,33 @@ FALSE_WORDS = {"no", "n", "false", "f"}
 _UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z/%²µ]*)\s*$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ValidationResult:
-    """Every input row, parsed: `frame` keeps input order and adds status, problems and flags.
+    """Every input row, parsed: `rows` keeps input order and adds status, problems and flags.
 
     `unusual[i, j]`: row i's value of feature j lies outside that feature's typical range.
     """
 
-    frame: pd.DataFrame
+    rows: pd.DataFrame
     unusual: np.ndarray
     warnings: list[str] = field(default_factory=list)
 
     @property
     def is_scorable(self) -> np.ndarray:
-        return (self.frame[STATUS] != REJECTED).to_numpy()
+        return (self.rows[STATUS] != REJECTED).to_numpy()
 
     @property
     def scorable(self) -> pd.DataFrame:
-        return self.frame[self.is_scorable]
+        return self.rows[self.is_scorable]
 
     @property
     def rejected(self) -> pd.DataFrame:
-        return self.frame[~self.is_scorable]
+        return self.rows[~self.is_scorable]
 
     def counts(self) -> dict[str, int]:
         scored = self.scorable
         flagged = int(((scored[UNUSUAL] != "") | (scored[IMPUTED] != "")).sum())
-        return {"rows": len(self.frame), "scored": len(scored), "flagged": flagged,
+        return {"rows": len(self.rows), "scored": len(scored), "flagged": flagged,
                 "rejected": len(self.rejected)}
 
 

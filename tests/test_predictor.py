@@ -97,11 +97,11 @@ def test_assess_validates_scores_and_explains_in_one_pass(small_predictor, ward)
     assert list(assessment.rows["row"][:4]) == [101, 102, 103, 104]
     assert list(assessment.rejected["row"]) == [104] and assessment.rejected["tier"].iloc[0] == "not scored"
     assert len(assessment.explanation.log_odds) == len(ward) - 1
-    np.testing.assert_allclose(assessment.explanation.risk, assessment.scored["risk"], atol=1e-6)
+    np.testing.assert_allclose(assessment.explanation.risk, assessment.scorable["risk"], atol=1e-6)
     unusual = assessment.unusual_features(1, small_predictor.schema)
     assert "oxygen_level" in [f.name for f in unusual]
     assert assessment.rows["unusual_values"].iloc[1] == "; ".join(f.format_value(ward.loc[1, f.name]) for f in unusual)
-    assert assessment.counts["rejected"] == 1 and assessment.counts["rows"] == len(ward)
+    assert assessment.counts()["rejected"] == 1 and assessment.counts()["rows"] == len(ward)
     assert small_predictor.assess(ward, explain=False).explanation is None
 
 

@@ -28,7 +28,7 @@ cells = st.one_of(
 def test_random_rows_are_all_accounted_for(rows):
     frame = pd.DataFrame(rows, columns=SCHEMA.feature_names).assign(patient_id=[f"p{i}" for i in range(len(rows))])
     result = validate(frame, SCHEMA)
-    out = result.frame
+    out = result.rows
     assert len(out) == len(frame) and list(out["patient_id"]) == list(frame["patient_id"])
     assert set(out["status"]) <= {"scored", "rejected"}
     assert (out.loc[out["status"] == "rejected", "problems"] != "").all()
@@ -50,7 +50,7 @@ def test_random_bytes_raise_only_our_error(data):
     except DataValidationError as error:
         assert "random.bin" in str(error) or "column" in str(error)
         return
-    assert len(result.frame) == len(frame)
+    assert len(result.rows) == len(frame)
 
 
 header = ",".join(["patient_id", *SCHEMA.feature_names]).encode()
@@ -67,4 +67,4 @@ def test_random_lines_under_a_valid_header(lines):
     except DataValidationError:
         return
     assert result.counts()["rows"] == len(frame)
-    assert np.all(result.frame["row"].to_numpy() == np.arange(1, len(frame) + 1))
+    assert np.all(result.rows["row"].to_numpy() == np.arange(1, len(frame) + 1))
