@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from recovery_model.cohort import true_risk
+from recovery_model.report import MAJORITY
 from recovery_model.schema import Schema
 
 RiskFunction = Callable[[pd.DataFrame], np.ndarray]
@@ -46,7 +47,7 @@ def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle
     y_train = schema.event_from_target(train[schema.target.name])
     prevalence = float(y_train.mean())
     baselines: dict[str, RiskFunction] = {
-        "Majority class (the seed's '96 %')": lambda x: np.full(len(x), prevalence),
+        MAJORITY: lambda x: np.full(len(x), prevalence),
     }
     logistic = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
                              LogisticRegression(max_iter=2000)).fit(train[features], y_train)

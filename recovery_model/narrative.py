@@ -5,6 +5,8 @@ from __future__ import annotations
 from recovery_model.schema import Feature, Target
 from recovery_model.thresholds import Thresholds
 
+WIDE_INTERVAL = 0.10  # a range wider than 10 percentage points is called out: limited evidence
+
 
 def percent(p: float) -> str:
     """A risk as a clinician reads it: one decimal, two below 1 %."""
@@ -52,7 +54,10 @@ def interval_text(low: float, high: float, target: Target) -> str:
             "risks). It describes the evidence behind the risk, not a confidence interval for this person.")
 
 
-def wide_interval_note(low: float, high: float) -> str:
+def wide_interval_note(low: float, high: float) -> str | None:
+    """A warning when the range is wider than `WIDE_INTERVAL`; None when it is not."""
+    if high - low <= WIDE_INTERVAL:
+        return None
     return (f"Limited evidence for risks like this: the range is {100 * (high - low):.0f} percentage points wide, "
             "because the training data held few patients scored like this one.")
 

@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 from recovery_model.columns import IN_TOP_K, RANK, RISK, in_top_k
 from recovery_model.errors import DataValidationError
 
-FORMATS = ("csv", "parquet")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ROW_GROUP_ROWS = 65_536
 

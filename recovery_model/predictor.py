@@ -231,7 +231,7 @@ class Predictor:
         if scored[STATUS] == REJECTED:
             raise DataValidationError(f"This patient was not scored, so there is nothing to suggest from: "
                                       f"{scored[PROBLEMS]}")
-        target = {"high": self.thresholds.high, "moderate": self.thresholds.moderate}.get(scored[TIER])
+        target = self.thresholds.floor(scored[TIER])
         names = self.schema.feature_names
         options = suggest(scored, self.schema, lambda x: self.model.predict_proba(pd.DataFrame(x, columns=names))[:, 1],
                           lambda x: self.typicality.p_value(x) < TYPICALITY_LEVEL, scored[RISK], target)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 REPORT_FORMAT = 2
 REPORT_JSON, REPORT_ARRAYS = "report.json", "report_arrays.npz"
 ARRAY_FIELD = {"array": True}
-MAJORITY_PREFIX = "Majority"
+MAJORITY = "Majority class (the seed's '96 %')"  # the baseline's name, as `baselines` fits it
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ class EvaluationReport:
     @property
     def majority(self) -> Baseline:
         """The majority-class baseline: the seed notebook's '96 % accuracy' that finds no one."""
-        return next(b for b in self.baselines if b.name.startswith(MAJORITY_PREFIX))
+        return next(b for b in self.baselines if b.name == MAJORITY)
 
     def baseline_table(self) -> pd.DataFrame:
         """One row per model: the same table on the Model page and in the model card."""
@@ -270,15 +270,14 @@ class EvaluationReport:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def subgroup_table(self, fresh: bool = False) -> pd.DataFrame:
+    def subgroup_table(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = self.fresh.subgroups if fresh and self.fresh else self.subgroups
         return pd.DataFrame([{"group": r.group, "level": r.level, "patients": r.patients, "events": r.events,
                               "mean risk": r.mean_risk, "event rate": r.event_rate,
                               "AUROC": r.auroc.value if r.auroc else np.nan,
                               "AUROC 95 % CI low": r.auroc.low if r.auroc else np.nan,
-                              "AUROC 95 % CI high": r.auroc.high if r.auroc else np.nan} for r in rows])
+                              "AUROC 95 % CI high": r.auroc.high if r.auroc else np.nan} for r in self.subgroups])
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)

@@ -29,6 +29,10 @@ class Thresholds:
         risk = np.asarray(risk, dtype=float)
         return np.where(risk >= self.high, "high", np.where(risk >= self.moderate, "moderate", "low"))
 
+    def floor(self, tier: str) -> float | None:
+        """The risk a patient must fall below to leave `tier` for a lower one (None for the low tier)."""
+        return {"high": self.high, "moderate": self.moderate}.get(tier)
+
     @classmethod
     def from_risks(cls, risk: np.ndarray, event: np.ndarray) -> Thresholds:
         return cls(high=threshold_for_sensitivity(risk, event, HIGH_SENSITIVITY),

@@ -22,7 +22,6 @@ from sklearn.covariance import LedoitWolf
 from venn_abers import calc_p0p1
 
 TYPICALITY_LEVEL = 0.01
-WIDE_INTERVAL = 0.10  # wider than 10 percentage points: "limited evidence for risks like this"
 UNUSUAL_FEATURES = 3
 
 
@@ -49,13 +48,6 @@ class RiskInterval:
         low = self.low_at[np.searchsorted(self.scores, risk, side="right")]
         high = self.high_at[np.searchsorted(self.scores, risk, side="left")]
         return np.minimum(low, high), np.maximum(low, high)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"interval_scores": self.scores, "interval_low": self.low_at, "interval_high": self.high_at}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> RiskInterval:
-        return cls(arrays["interval_scores"], arrays["interval_low"], arrays["interval_high"])
 
 
 @dataclass(frozen=True)

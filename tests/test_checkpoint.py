@@ -104,13 +104,13 @@ def test_wrong_schema(checkpoint, schema):
 
 
 def test_describing_a_model_does_not_import_torch(small_predictor):
-    """The Home page reads the summary and report only: start-up must not pay for torch."""
+    """The Home page reads the summary and report only: start-up must not pay for torch, sklearn or pandas."""
     import subprocess
     import sys
 
     code = ("import sys; from recovery_model.summary import ModelSummary; "
             f"s = ModelSummary.read({str(small_predictor.folder)!r}); s.report; "
             "import recovery_model, recovery_model.narrative, recovery_model.access; "
-            "print('torch' in sys.modules, s.schema.name)")
+            "print(*(m in sys.modules for m in ('torch', 'sklearn', 'pandas')), s.schema.name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", small_predictor.schema.name]
+    assert out == ["False", "False", "False", small_predictor.schema.name]

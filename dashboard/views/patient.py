@@ -26,7 +26,6 @@ from recovery_model.narrative import (
     wide_interval_note,
 )
 from recovery_model.plots import driver_comparison, waterfall
-from recovery_model.trust import WIDE_INTERVAL
 
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
@@ -69,8 +68,8 @@ with left:
     st.markdown(f"**{percent(risk)} ({percent(low)}–{percent(high)})** &nbsp; {TIER_BADGE[tier]} &nbsp; "
                 f"{tier_rule(tier, predictor.thresholds)}")
     st.caption(interval_text(low, high, schema.target))
-    if high - low > WIDE_INTERVAL:
-        st.warning(wide_interval_note(low, high), icon=":material/error:")
+    if wide := wide_interval_note(low, high):
+        st.warning(wide, icon=":material/error:")
     if scored[ATYPICAL]:
         st.warning(atypical_note(float(scored[TYPICALITY]), scored[ATYPICAL_FEATURES]), icon=":material/warning:")
     st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk, schema.target))
