@@ -54,3 +54,17 @@ def fill_what_if(values: dict[str, float]) -> None:
     """Start the what-if from the patient with these values changed (a button's on_click)."""
     st.session_state["what_if_start"] = values
     st.session_state["what_if_round"] = st.session_state.get("what_if_round", 0) + 1
+
+
+def form_key(feature: Feature) -> str:
+    """The Patient form's widget key: new widgets (with new start values) whenever a record fills the form."""
+    filled = st.session_state.get("form_round", 0)
+    return f"patient_{feature.name}_{filled}" if filled else f"patient_{feature.name}"
+
+
+def fill_form(values: dict[str, float], notes: list[str], patient: str) -> None:
+    """Start the Patient form from a record's values (a button's on_click); `notes` say what it lacks."""
+    st.session_state["form_start"] = values
+    st.session_state["form_notes"] = notes
+    st.session_state["form_filled_from"] = patient
+    st.session_state["form_round"] = st.session_state.get("form_round", 0) + 1

@@ -11,6 +11,7 @@ import heapq
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 from recovery_model.assessment import RankedWard
 from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, in_top_k
 from recovery_model.drift import DriftReport
+from recovery_model.fhir import FhirProblem, read_fhir
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
 from recovery_model.parquet import ParquetRuns, file_format, iter_patient_parquet
 from recovery_model.predictor import Predictor
@@ -33,23 +35,24 @@ class BatchResult:
     warnings: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     drift: DriftReport | None = None
+    record_problems: list[FhirProblem] = field(default_factory=list)  # FHIR input: values left blank, by patient
 
 
 def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output: Path, top_k: int | None = None,
               threshold: float | None = None, explain: bool = False, chunk_rows: int = CHUNK_ROWS,
-              declared_format: str | None = None) -> BatchResult:
+              declared_format: str | None = None, as_of: datetime | None = None) -> BatchResult:
     """Write `output` ranked by risk (highest first) and `rejected_output` (CSV) if any row was rejected.
 
-    Input and output are CSV or Parquet, each by its extension unless `declared_format` says which.
+    Input is CSV, Parquet or FHIR (a Bundle, NDJSON, or a bulk-export folder; values as of `as_of`), output CSV
+    or Parquet, each by its extension unless `declared_format` says which.
     """
     result = BatchResult()
     id_hashes: list[np.ndarray] = []
     sample = _DriftSample(predictor.schema.feature_names)
-    chunks = iter_patient_parquet(source, chunk_rows) if file_format(source, declared_format) == "parquet" \
-        else iter_patient_csv(source, chunk_rows)
+    chunks = _chunks(predictor, source, file_format(source, declared_format), chunk_rows, as_of, result)
+    output_format = file_format(output, declared_format if declared_format != "fhir" else None)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
-        runs = ParquetRuns(Path(scratch)) if file_format(output, declared_format) == "parquet" \
-            else _CsvRuns(Path(scratch))
+        runs = ParquetRuns(Path(scratch)) if output_format == "parquet" else _CsvRuns(Path(scratch))
         for offset, chunk in _offsets(chunks):
             ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             _add_counts(result, ward)
@@ -67,6 +70,18 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     result.warnings += _duplicate_ids(id_hashes)
     result.drift = predictor.check_drift(sample.rows())
     return result
+
+
+def _chunks(predictor: Predictor, source: Path, kind: str, chunk_rows: int, as_of: datetime | None,
+            result: BatchResult) -> Iterator[pd.DataFrame]:
+    if kind == "parquet":
+        return iter_patient_parquet(source, chunk_rows)
+    if kind == "csv":
+        return iter_patient_csv(source, chunk_rows)
+    record = read_fhir(source, predictor.schema, as_of)
+    result.warnings += record.warnings
+    result.record_problems = record.problems
+    return (record.frame.iloc[start:start + chunk_rows] for start in range(0, len(record.frame), chunk_rows))
 
 
 class _DriftSample:

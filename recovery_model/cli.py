@@ -30,7 +30,22 @@ def _generate(args: argparse.Namespace) -> int:
         ward = make_sample_ward()
         write_csv(ward, args.ward_output)
         print(f"Wrote a sample ward of {len(ward)} patients to {args.ward_output}.")
+    if args.ward_fhir_output:
+        _write_sample_bundle(args.ward_fhir_output)
     return 0
+
+
+def _write_sample_bundle(path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from recovery_model.cohort import make_sample_ward
+    from recovery_model.fhir_sample import to_bundle
+
+    ward = make_sample_ward()
+    now = datetime.now(UTC)
+    path.write_text(json.dumps(to_bundle(ward, load_schema(), now), indent=1) + "\n", encoding="utf-8")
+    print(f"Wrote the sample ward's {len(ward)} patients as a FHIR R4 Bundle to {path} (measured an hour before "
+          f"{now:%Y-%m-%d %H:%M} UTC).")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -97,20 +112,23 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from recovery_model.batch import rank_file
+    from recovery_model.fhir import parse_as_of
     from recovery_model.predictor import Predictor
 
+    as_of = parse_as_of(args.as_of) if args.as_of else None
     predictor = Predictor.load(args.checkpoint)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
     result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
                        threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
-                       declared_format=args.format)
+                       declared_format=args.format, as_of=as_of)
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    _print_record_problems(result.record_problems)
     print(("Drift: " if result.drift.drifted else "") + result.drift.summary)
     if args.drift_report:
         args.drift_report.write_text(json.dumps(result.drift.to_dict(), indent=1, allow_nan=True) + "\n",
@@ -123,6 +141,18 @@ def _predict(args: argparse.Namespace) -> int:
         if len(result.rejected) > 50:
             print(f"  ... and {len(result.rejected) - 50} more in {rejected_path}", file=sys.stderr)
     return 0
+
+
+def _print_record_problems(problems: list, shown: int = 50) -> None:
+    """What reading a FHIR record left blank, by patient (also in each row's fhir_notes column)."""
+    if not problems:
+        return
+    print(f"Reading the FHIR record left values blank or resources unread ({len(problems)}; also in the "
+          "fhir_notes column):", file=sys.stderr)
+    for problem in problems[:shown]:
+        print(f"  patient {problem.patient}: {problem}", file=sys.stderr)
+    if len(problems) > shown:
+        print(f"  ... and {len(problems) - shown} more in the fhir_notes column", file=sys.stderr)
 
 
 def _suggest(args: argparse.Namespace) -> int:
@@ -194,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--output", type=Path, default=DATA_DIR / "patients.csv")
     gen.add_argument("--ward-output", type=Path, default=None,
                      help="Also write the sample ward extract here (data/sample_ward.csv).")
+    gen.add_argument("--ward-fhir-output", type=Path, default=None,
+                     help="Also write the sample ward as a FHIR R4 Bundle (JSON) here, to try FHIR import on.")
     gen.set_defaults(handler=_generate)
 
     train = sub.add_parser("train", help="Train, calibrate, evaluate and write a checkpoint.")
@@ -214,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluation_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
-    predict = sub.add_parser("predict", help="Rank a ward CSV by risk, highest first.")
+    predict = sub.add_parser("predict", help="Rank a ward (CSV, Parquet or FHIR R4) by risk, highest first.")
     predict.add_argument("--input", type=Path, required=True)
     predict.add_argument("--output", type=Path, required=True)
     predict.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -222,8 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=None,
                          help="Flag risks at or above this (default: the model's high-risk threshold).")
     predict.add_argument("--explain", action="store_true", help="Add the top 3 drivers per patient.")
-    predict.add_argument("--format", choices=["csv", "parquet"], default=None,
-                         help="Read and write this format (default: by each file's extension, .parquet or .csv).")
+    predict.add_argument("--format", choices=["csv", "parquet", "fhir"], default=None,
+                         help="Read (and, for csv and parquet, write) this format. Default: by each file's "
+                         "extension: .parquet, .csv, or FHIR for .json (a Bundle), .ndjson or a bulk-export folder.")
+    predict.add_argument("--as-of", default=None,
+                         help="FHIR input: the index time; each value is the latest at or before it (ISO date or "
+                         "date-time; default now).")
     predict.add_argument("--drift-report", type=Path, default=None,
                          help="Also write the comparison with the training data (drift) to this JSON file.")
     predict.add_argument("--chunk-rows", type=int, default=50_000,

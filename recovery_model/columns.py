@@ -16,6 +16,7 @@ RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES = ("risk_low", "ris
 RANK, IN_TOP_K, ABOVE_THRESHOLD = "rank", "in_top_k", "above_threshold"
 CHANGED, BELOW_THRESHOLD = "changed", "below_threshold"
 SCORED, REJECTED, NOT_SCORED = "scored", "rejected", "not scored"
+FHIR_NOTES = "fhir_notes"  # FHIR import: what left a patient's values blank, by feature
 DRIVERS = 3
 
 VALIDATION_COLUMNS = (ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED)
@@ -26,7 +27,8 @@ FLAG_COLUMNS = (IN_TOP_K, ABOVE_THRESHOLD)
 LABELS = {RANK: "Rank", ROW: "Row", RISK: "Risk", TIER: "Tier", IN_TOP_K: "In top K",
           ABOVE_THRESHOLD: "⚑ Over threshold", UNUSUAL: "Unusual values", IMPUTED: "Imputed (median)",
           PROBLEMS: "Problems", STATUS: "Status", RISK_LOW: "Risk, low end", RISK_HIGH: "Risk, high end",
-          TYPICALITY: "Typicality (p)", ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because"}
+          TYPICALITY: "Typicality (p)", ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because",
+          FHIR_NOTES: "From the FHIR record"}
 
 
 def driver_column(position: int) -> str:
@@ -36,6 +38,16 @@ def driver_column(position: int) -> str:
 
 def driver_columns(count: int = DRIVERS) -> list[str]:
     return [driver_column(d) for d in range(1, count + 1)]
+
+
+def source_column(feature: str) -> str:
+    """'bmi_source': where FHIR import found a feature's value (resource and date)."""
+    return f"{feature}_source"
+
+
+def is_source_column(column: str, features: list[str]) -> bool:
+    """A column that FHIR import adds beside each value: kept in files, shown per patient on pages."""
+    return any(column == source_column(f) for f in features)
 
 
 def in_top_k(rank: np.ndarray | int, top_k: int | None) -> np.ndarray:

@@ -6,11 +6,16 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from recovery_model.errors import DataValidationError
+
+if TYPE_CHECKING:
+    from recovery_model.schema import Schema
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -46,6 +51,24 @@ def _neutralise(cell: object) -> object:
     if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
         return "'" + cell
     return cell
+
+
+@dataclass(frozen=True)
+class WardFile:
+    """An uploaded ward: its rows, and what reading it noted (for a FHIR record: values left blank, by patient)."""
+
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def read_ward_upload(content: bytes, name: str, schema: Schema) -> WardFile:
+    """A ward upload, CSV or FHIR R4 (a .json Bundle or .ndjson), told apart by the file's name."""
+    from recovery_model.fhir import is_fhir, read_fhir
+
+    if not is_fhir(Path(name)):
+        return WardFile(read_patient_csv(content, name))
+    record = read_fhir(content, schema, name=name)
+    return WardFile(record.frame, [*record.warnings, *(f"Patient {p.patient}: {p}" for p in record.problems)])
 
 
 def read_patient_csv(source: str | Path | bytes, name: str | None = None,

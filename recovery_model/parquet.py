@@ -24,10 +24,15 @@ ROW_GROUP_ROWS = 65_536
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
-    """'parquet' or 'csv': as declared (--format), else by the file's extension."""
+    """'parquet', 'fhir' or 'csv': as declared (--format), else by the file's extension (a folder is a FHIR
+    bulk export)."""
+    from recovery_model.fhir import is_fhir
+
     if declared:
         return declared
-    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return "parquet"
+    return "fhir" if is_fhir(path) else "csv"
 
 
 def iter_patient_parquet(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

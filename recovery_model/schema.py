@@ -27,10 +27,52 @@ GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "
           "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
 DEFAULT_SCHEMA_NAME = "recovery.toml"
 CHANGES = ("any", "decrease", "increase")
+FHIR_SOURCES = ("observation", "age", "length_of_stay", "active_conditions", "questionnaire")
 
 
 class SchemaError(RecoveryError, ValueError):
     """A schema file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class FhirMapping:
+    """Where a feature's value is found in a FHIR R4 record: data, so a hospital maps its own codes.
+
+    source        "observation" (the latest Observation, or panel component, with one of `codes`), "age"
+                  (from Patient.birthDate), "length_of_stay" (days of the current Encounter), "active_conditions"
+                  (active Conditions, counted by code) or "questionnaire" (a QuestionnaireResponse item whose
+                  linkId is `link_id`, by default the feature's name).
+    codes         "system|code" of the Observation, e.g. "http://loinc.org|8480-6".
+    units         UCUM code → the factor that converts it into the feature's unit ("mmol/L" = 18.016 for glucose).
+    answers       coded answer "system|code" → the feature's value (smoking status in SNOMED CT, for example).
+    weight, height
+                  for BMI: derived from the latest weight and height when no BMI is recorded.
+    """
+
+    source: str = "observation"
+    codes: tuple[str, ...] = ()
+    units: dict[str, float] = field(default_factory=dict)
+    answers: dict[str, float] = field(default_factory=dict)
+    link_id: str = ""
+    weight: FhirMapping | None = None
+    height: FhirMapping | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FhirMapping:
+        data = dict(data)
+        for part in ("weight", "height"):
+            if data.get(part) is not None:
+                data[part] = cls.from_dict(data[part])
+        data["codes"] = tuple(str(c) for c in data.get("codes", ()))
+        data["units"] = {str(k): float(v) for k, v in data.get("units", {}).items()}
+        data["answers"] = {str(k): float(v) for k, v in data.get("answers", {}).items()}
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"source": self.source, "codes": list(self.codes), "units": self.units, "answers": self.answers,
+                "link_id": self.link_id}
+        data |= {part: getattr(self, part).to_dict() for part in ("weight", "height") if getattr(self, part)}
+        return {k: v for k, v in data.items() if v not in ("", [], {})}
 
 
 @dataclass(frozen=True)
@@ -53,6 +95,7 @@ class Feature:
     modifiable: bool = False
     levels: dict[int, str] = field(default_factory=dict)
     change: str = "any"  # for suggestions: "any", or "decrease" / "increase" only (a smoker can stop smoking)
+    fhir: FhirMapping | None = None  # where FHIR import finds the value; None: not read from FHIR
 
     @property
     def is_integer(self) -> bool:
@@ -306,12 +349,15 @@ def load_schema(path: str | Path | None = None) -> Schema:
 def _feature_from_dict(data: dict[str, Any]) -> Feature:
     data = dict(data)
     data["levels"] = {int(k): str(v) for k, v in data.get("levels", {}).items()}
+    if data.get("fhir") is not None:
+        data["fhir"] = FhirMapping.from_dict(data["fhir"])
     return Feature(**data)
 
 
 def _feature_to_dict(feature: Feature) -> dict[str, Any]:
     data = asdict(feature)
     data["levels"] = {str(k): v for k, v in feature.levels.items()}
+    data["fhir"] = feature.fhir.to_dict() if feature.fhir else None
     return data
 
 
@@ -327,6 +373,20 @@ def _check_feature(f: Feature) -> None:
         raise SchemaError(f"{where}: ranges must nest as valid_min ≤ typical_min ≤ typical_max ≤ valid_max.")
     if not f.valid_min <= f.default <= f.valid_max:
         raise SchemaError(f"{where}: default {f.default} lies outside the valid range.")
+    if f.fhir is not None:
+        _check_fhir(f.fhir, where)
+
+
+def _check_fhir(mapping: FhirMapping, where: str) -> None:
+    if mapping.source not in FHIR_SOURCES:
+        raise SchemaError(f"{where}: fhir.source must be one of {', '.join(FHIR_SOURCES)}, not '{mapping.source}'.")
+    if mapping.source == "observation" and not mapping.codes:
+        raise SchemaError(f"{where}: an Observation mapping needs codes (\"system|code\").")
+    for code in (*mapping.codes, *mapping.answers):
+        if code.count("|") != 1 or not all(code.split("|")):
+            raise SchemaError(f"{where}: FHIR code '{code}' must be written \"system|code\".")
+    if (mapping.weight is None) != (mapping.height is None):
+        raise SchemaError(f"{where}: a BMI mapping needs both fhir.weight and fhir.height.")
 
 
 def _infer_feature(name: str, column: pd.Series) -> Feature:

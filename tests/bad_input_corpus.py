@@ -181,3 +181,127 @@ CORPUS: list[Case] = [
     Case("padded cells", _set("heart_rate", 2, "  72  "), OK),
     Case("formula in patient id", _set("patient_id", 1, "=HYPERLINK(\"http://evil\",\"x\")"), OK),
 ]
+
+
+# ----- FHIR R4 records ---------------------------------------------------------------------------------------
+# Every case starts from the same five patients written as a Bundle, and breaks one thing. `note` is a phrase that
+# must appear in what reading the record says (a patient's fhir_notes, or a note on the file).
+@dataclass(frozen=True)
+class FhirCase:
+    name: str
+    content: bytes
+    expect: FileRefused | Rows
+    note: str = ""
+    filename: str = "ward.json"
+
+
+def _bundle() -> dict:
+    import json
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.schema import load_schema
+
+    rows = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(WARD_ROWS)
+    return json.loads(json.dumps(to_bundle(rows, load_schema(), datetime.now(UTC))))
+
+
+def _bytes(document: object) -> bytes:
+    import json
+
+    return json.dumps(document).encode()
+
+
+def _patient_id(bundle: dict, patient: int) -> str:
+    """The id of the bundle's `patient`-th Patient (from 1)."""
+    return [e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"][patient - 1]
+
+
+def _edit(patient: int, feature: str, change) -> bytes:
+    """The bundle with patient `patient`'s (1-based) Observation of `feature` changed in place."""
+    bundle = _bundle()
+    pid = _patient_id(bundle, patient)
+    resource = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{pid}-{feature}")
+    change(resource)
+    return _bytes(bundle)
+
+
+def _add(patient: int, make) -> bytes:
+    """The bundle with one more resource, `make(patient's id, bundle)`."""
+    bundle = _bundle()
+    bundle["entry"].append({"resource": make(_patient_id(bundle, patient), bundle)})
+    return _bytes(bundle)
+
+
+def _without_observations(patient: int) -> bytes:
+    bundle = _bundle()
+    about = f"Patient/{_patient_id(bundle, patient)}"
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("subject", {}).get("reference") != about]
+    return _bytes(bundle)
+
+
+def _copy_of(pid: str, bundle: dict, feature: str, **changes) -> dict:
+    original = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{pid}-{feature}")
+    return {**original, "id": f"{pid}-{feature}-again", **changes}
+
+
+def _no_value(resource: dict) -> None:
+    del resource["valueQuantity"]
+    resource["dataAbsentReason"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                                                "code": "not-performed"}]}
+
+
+def _only_observations() -> bytes:
+    bundle = _bundle()
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
+    return _bytes(bundle)
+
+
+def _patients_twice() -> bytes:
+    bundle = _bundle()
+    bundle["entry"] += [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    return _bytes(bundle)
+
+
+FHIR_CORPUS: list[FhirCase] = [
+    FhirCase("FHIR: empty file", b"", FileRefused("is empty")),
+    FhirCase("FHIR: not JSON", b'{"resourceType": "Bundle", entry: [', FileRefused("is not JSON (line 1")),
+    FhirCase("FHIR: not UTF-8", b'{"resourceType": "Bundle", "id": "\xff\xfe"}', FileRefused("is not UTF-8")),
+    FhirCase("FHIR: JSON but not FHIR", b'{"patients": [{"age": 70}]}', FileRefused("JSON but not FHIR")),
+    FhirCase("FHIR: a JSON list", b"[1, 2, 3]", FileRefused("JSON but not a FHIR resource")),
+    FhirCase("FHIR: one resource, not a Bundle", b'{"resourceType": "Patient", "id": "p1"}',
+             FileRefused("is a FHIR Patient resource, not a Bundle")),
+    FhirCase("FHIR: entries not a list", b'{"resourceType": "Bundle", "entry": {"resource": {}}}',
+             FileRefused("Bundle.entry must be a list")),
+    FhirCase("FHIR: no Patient resources", _only_observations(), FileRefused("holds no Patient resources")),
+    FhirCase("FHIR: a resource type we do not read",
+             _add(1, lambda pid, _: {"resourceType": "MedicationRequest", "id": "m1", "status": "active",
+                                     "intent": "order", "subject": {"reference": f"Patient/{pid}"},
+                                     "medicationCodeableConcept": {"text": "metformin"}}),
+             OK, note="1 MedicationRequest resource not read"),
+    FhirCase("FHIR: a code we do not know",
+             _add(2, lambda pid, b: _copy_of(pid, b, "heart-rate", code={"coding": [{"system": "http://loinc.org",
+                                                                                       "code": "718-7"}]})),
+             OK, note="codes this schema does not map: 1 Observation (http://loinc.org|718-7 (1))"),
+    FhirCase("FHIR: a unit we cannot convert",
+             _edit(1, "sugar-level", lambda r: r["valueQuantity"].update(unit="g/L", code="g/L")),
+             Rows(5, imputed={1: "Glucose"}), note="in 'g/L', which this schema cannot convert to mg/dL"),
+    FhirCase("FHIR: conflicting duplicates",
+             _add(2, lambda pid, b: _copy_of(pid, b, "sugar-level", valueQuantity={
+                 "value": 400, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"})),
+             Rows(5, imputed={2: "Glucose"}), note="different values at the same time"),
+    FhirCase("FHIR: an Observation with no value", _edit(3, "oxygen-level", _no_value),
+             Rows(5, imputed={3: "SpO2"}), note="has no value we can read (data absent: not-performed)"),
+    FhirCase("FHIR: an invalid resource", _edit(4, "heart-rate", lambda r: r.update(effectiveDateTime="yesterday")),
+             Rows(5, imputed={4: "Heart rate"}), note="is not valid FHIR R4 and was not read: effectiveDateTime"),
+    FhirCase("FHIR: a patient missing too much", _without_observations(5),
+             Rows(4, {5: "features are missing"}), note="not in the record"),
+    FhirCase("FHIR: an impossible value", _edit(1, "oxygen-level", lambda r: r["valueQuantity"].update(value=140)),
+             Rows(4, {1: "oxygen_level = '140.0': outside the possible range"})),
+    FhirCase("FHIR: an Observation about no one in the file",
+             _add(1, lambda pid, b: _copy_of(pid, b, "heart-rate", subject={"reference": "Patient/elsewhere"})),
+             OK, note="about no patient in the file: 1 resource"),
+    FhirCase("FHIR: the same patients twice", _patients_twice(), OK),
+]

@@ -1,12 +1,12 @@
-"""The bad-input corpus against the core (read + rank) and the command line."""
+"""The bad-input corpus (CSV and FHIR) against the core (read + rank) and the command line."""
 
 import pandas as pd
 import pytest
 
 from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
-from recovery_model.io import read_patient_csv
-from tests.bad_input_corpus import CORPUS, FileRefused
+from recovery_model.io import read_patient_csv, read_ward_upload
+from tests.bad_input_corpus import CORPUS, FHIR_CORPUS, FileRefused
 
 CASES = [pytest.param(case, id=case.name) for case in CORPUS]
 
@@ -71,3 +71,51 @@ def test_row_limit_is_clear(monkeypatch):
     content = CORPUS[9].content  # five valid rows
     with pytest.raises(DataValidationError, match="more than 3 rows"):
         read_patient_csv(content, "ward.csv")
+
+
+FHIR_CASES = [pytest.param(case, id=case.name) for case in FHIR_CORPUS]
+
+
+def test_the_fhir_corpus_covers_each_kind():
+    assert len(FHIR_CORPUS) >= 15 and len({c.name for c in FHIR_CORPUS}) == len(FHIR_CORPUS)
+
+
+@pytest.mark.parametrize("case", FHIR_CASES)
+def test_fhir_core(case, default_predictor):
+    schema = default_predictor.schema
+    if isinstance(case.expect, FileRefused):
+        with pytest.raises(DataValidationError) as error:
+            read_ward_upload(case.content, case.filename, schema)
+        assert case.expect.says in str(error.value)
+        return
+    upload = read_ward_upload(case.content, case.filename, schema)
+    ward = default_predictor.rank(upload.frame, explain=False)
+    expect = case.expect
+    assert (ward.counts["rows"], ward.counts["scored"]) == (expect.rows, expect.scored)
+    reasons = dict(zip(ward.rejected["row"], ward.rejected["problems"], strict=True))
+    assert set(reasons) == set(expect.rejected)
+    for row, phrase in expect.rejected.items():
+        assert phrase in reasons[row]
+    by_row = ward.ranked.set_index("row")
+    for row, names in expect.imputed.items():
+        assert by_row.loc[row, "imputed_values"] == names
+    if expect.imputed or expect.rejected:
+        assert set(by_row.index[by_row["imputed_values"] != ""]) == set(expect.imputed)
+    assert case.note in " ".join(upload.notes)
+
+
+@pytest.mark.parametrize("case", FHIR_CASES)
+def test_fhir_cli(case, default_predictor, tmp_path, capsys):
+    source, out = tmp_path / case.filename, tmp_path / "ranked.csv"
+    source.write_bytes(case.content)
+    code = main(["predict", "--input", str(source), "--output", str(out)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if isinstance(case.expect, FileRefused):
+        assert code == 2 and case.expect.says in captured.err
+        return
+    assert code == 0 and f"{case.expect.rows} rows in: {case.expect.scored} scored" in captured.out
+    for row, phrase in case.expect.rejected.items():
+        assert f"row {row}: " in captured.err and phrase in captured.err
+    assert case.note in captured.err
+    assert len(pd.read_csv(out)) == case.expect.scored

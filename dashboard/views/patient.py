@@ -2,8 +2,9 @@ import pandas as pd
 import streamlit as st
 from gate import audit
 from loading import page_setup
-from widgets import TIER_BADGE, feature_input, fill_what_if, what_if_key
+from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
+from recovery_model import DataValidationError
 from recovery_model.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
@@ -15,6 +16,7 @@ from recovery_model.columns import (
     TIER,
     TYPICALITY,
 )
+from recovery_model.fhir import form_values, read_fhir
 from recovery_model.narrative import (
     atypical_note,
     change_text,
@@ -33,8 +35,29 @@ st.caption("Enter one patient's values. Every field shows its unit and typical r
 predictor = page_setup("patient")
 schema = predictor.schema
 
+with st.expander("Load the patient from a FHIR record", icon=":material/upload_file:"):
+    record_file = st.file_uploader("FHIR R4 Bundle (.json) or NDJSON (.ndjson)", type=["json", "ndjson"],
+                                   key="fhir_upload")
+    if record_file is not None:
+        try:
+            record = read_fhir(record_file.getvalue(), schema, name=record_file.name)
+        except DataValidationError as exc:
+            st.error(f"**This record cannot be read.** {exc}")
+        else:
+            ids = record.frame[schema.id_column].astype(str).tolist()
+            chosen = st.selectbox(f"Patient ({len(ids)} in the record)", range(len(ids)),
+                                  format_func=lambda i: ids[i], key="fhir_patient")
+            st.button("Fill the form", on_click=fill_form, args=(*form_values(record, chosen, schema), ids[chosen]),
+                      key="fhir_fill")
+if filled := st.session_state.get("form_filled_from"):
+    st.success(f"The form holds patient **{filled}** from the FHIR record: the latest value of each, at or before "
+               "now. Check it before you estimate.")
+    for note in st.session_state.get("form_notes", []):
+        st.warning(note, icon=":material/warning:")
+
 with st.form("patient_form"):
     entered = {}
+    start = st.session_state.get("form_start", {})
     groups = list(schema.by_group().items())
     for row_start in range(0, len(groups), 3):
         columns = st.columns(3)
@@ -42,7 +65,8 @@ with st.form("patient_form"):
             with column:
                 st.markdown(f"**{schema.group_title(group)}**")
                 for feature in features:
-                    entered[feature.name] = feature_input(feature, feature.default, key=f"patient_{feature.name}")
+                    entered[feature.name] = feature_input(feature, start.get(feature.name, feature.default),
+                                                          key=form_key(feature))
     submitted = st.form_submit_button("Estimate risk", type="primary")
 
 if submitted:

@@ -9,6 +9,7 @@ from recovery_model.access import file_digest
 from recovery_model.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
+    FHIR_NOTES,
     FLAG_COLUMNS,
     IMPUTED,
     PROBLEMS,
@@ -21,9 +22,11 @@ from recovery_model.columns import (
     TYPICALITY,
     UNUSUAL,
     driver_columns,
+    is_source_column,
     label,
+    source_column,
 )
-from recovery_model.io import read_patient_csv, to_safe_csv
+from recovery_model.io import read_ward_upload, to_safe_csv
 from recovery_model.narrative import percent
 from recovery_model.paths import SAMPLE_WARD
 from recovery_model.plots import importance_bar, risk_histogram, waterfall
@@ -41,11 +44,14 @@ with st.expander("What the file needs", expanded=False):
         + f". A `{schema.id_column}` column and any others (bed, ward, …) are passed through untouched. "
         f"Blank cells are filled with the training median and flagged (at most {predictor.missing_limit} per "
         "patient); impossible "
-        "values reject the row with a message. Nothing is dropped silently.")
+        "values reject the row with a message. Nothing is dropped silently.\n\n"
+        "Or a FHIR R4 record: a Bundle (`.json`) or NDJSON (`.ndjson`) of Patient, Observation, Encounter, "
+        "Condition and QuestionnaireResponse resources. Each value is the latest one recorded, and the table "
+        "says which resource it came from.")
     st.download_button("Download an empty template", to_safe_csv(template), "ward_template.csv", "text/csv",
                        on_click="ignore")
 
-upload = st.file_uploader("Ward CSV", type=["csv", "txt"], key="ward_upload")
+upload = st.file_uploader("Ward CSV or FHIR record", type=["csv", "txt", "json", "ndjson"], key="ward_upload")
 use_sample = st.toggle("Use the sample ward (48 synthetic patients)", key="use_sample", value=False)
 if upload is not None:
     content, name = upload.getvalue(), upload.name
@@ -67,8 +73,8 @@ audited = st.session_state.setdefault("audited_uploads", set())
 cached = st.session_state.get("ward_scored")
 try:
     if cached is None or cached[0] != digest:  # score and explain once per file; inputs below only re-flag
-        frame = read_patient_csv(content, name)
-        cached = (digest, predictor.rank(frame), predictor.check_drift(frame))
+        ward_file = read_ward_upload(content, name, schema)
+        cached = (digest, predictor.rank(ward_file.frame), predictor.check_drift(ward_file.frame), ward_file.notes)
         st.session_state["ward_scored"] = cached
 except DataValidationError as exc:
     if digest not in audited:
@@ -89,6 +95,9 @@ cols[2].metric("Scored, with flags", counts["flagged"], help="Unusual or imputed
 cols[3].metric("Rejected", counts["rejected"], help="Not scored: see the reasons below.")
 for warning in ward.warnings:
     st.warning(warning)
+if notes := cached[3]:
+    with st.expander(f"Reading the FHIR record: {len(notes)} notes (values left blank, resources not read)"):
+        st.markdown("\n".join(f"- {note}" for note in notes))
 drift = cached[2]
 (st.warning if drift.drifted else st.info)(f"**{'Unlike' if drift.drifted else 'Like'} the training data?** "
                                            f"{drift.summary}", icon=":material/compare_arrows:")
@@ -106,9 +115,10 @@ if drift.tested:
 if len(ward.rejected):
     st.subheader(f"Rejected rows ({len(ward.rejected)})")
     st.error("These patients were **not scored**. Fix the values below and upload again.")
-    rejected = ward.rejected[[ROW, *[c for c in ward.rejected.columns if c == schema.id_column], PROBLEMS]]
+    rejected = ward.rejected[[ROW, *[c for c in ward.rejected.columns if c == schema.id_column], PROBLEMS,
+                              *[c for c in ward.rejected.columns if c == FHIR_NOTES]]]
     st.dataframe(rejected, hide_index=True, key="rejected_table",
-                 column_config={c: label(c) for c in (ROW, PROBLEMS)})
+                 column_config={c: label(c) for c in (ROW, PROBLEMS, FHIR_NOTES)})
     st.download_button("Download rejected rows", to_safe_csv(ward.rejected), "rejected_rows.csv", "text/csv",
                        on_click="ignore")
 
@@ -122,7 +132,8 @@ st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slot
            f"{percent(predictor.thresholds.moderate)}.")
 score_columns = [RANK, RISK, RISK_LOW, RISK_HIGH, TIER, *FLAG_COLUMNS, ATYPICAL, ATYPICAL_FEATURES, TYPICALITY,
                  *driver_columns(), UNUSUAL, IMPUTED]
-passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names]
+passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names
+               and not is_source_column(c, schema.feature_names)]
 order = [RANK, *passthrough, *score_columns[1:]]
 st.dataframe(table, hide_index=True, key="ranked_table", column_order=[c for c in order if c in table.columns],
              column_config={c: label(c) for c in order} | {
@@ -143,6 +154,12 @@ labels = [f"#{r[RANK]} · {r.get(schema.id_column, 'row ' + str(r[RANK]))} · {f
           for _, r in table.iterrows()]
 choice = st.selectbox("Patient", range(len(labels)), format_func=lambda i: labels[i], key="ward_patient")
 st.plotly_chart(waterfall(ward.explanation, choice, schema), key="ward_waterfall")
+if source_column(schema.feature_names[0]) in table.columns:
+    chosen = table.iloc[choice]
+    st.caption("Where each value came from in the FHIR record")
+    st.dataframe(pd.DataFrame({"Value": [f.format_value(chosen[f.name]) for f in schema.features],
+                               "From": [chosen[source_column(f.name)] or "not in the record (imputed)"
+                                        for f in schema.features]}), hide_index=True, key="ward_provenance")
 
 st.subheader("The ward as a whole")
 left, right = st.columns(2)

@@ -195,3 +195,54 @@ def test_ward_slots_and_threshold_re_flag_without_re_scoring():
     assert table["in_top_k"].sum() == 3 and table["in_top_k"].iloc[:3].all()
     assert (table["above_threshold"] == (table["risk"] >= 0.05)).all()
     assert app.session_state["ward_scored"] is scored  # scored and explained once per file
+
+
+def _record(rows: int, blank: str = "") -> tuple[pd.DataFrame, bytes]:
+    """The sample ward's first rows as a FHIR Bundle, measured an hour ago (so 'now' finds every value);
+    `blank`: a feature left out of the record."""
+    import json
+    from datetime import UTC, datetime
+
+    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.schema import load_schema
+
+    ward = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(rows)
+    if blank:
+        ward[blank] = None
+    return ward, json.dumps(to_bundle(ward, load_schema(), datetime.now(UTC))).encode()
+
+
+def test_patient_form_fills_from_a_fhir_record(default_predictor, schema):
+    ward, bundle = _record(3)
+    app = open_page("patient")
+    app.file_uploader[0].upload("record.json", bundle, "application/fhir+json").run()
+    app.selectbox(key="fhir_patient").select_index(1).run()
+    app.button(key="fhir_fill").click().run()
+    _no_errors(app)
+    chosen = ward.iloc[1]
+    assert any(chosen["patient_id"] in s.value for s in app.success)
+    assert app.number_input(key="patient_heart_rate_1").value == chosen["heart_rate"]
+    app.form_submit_button[0].click().run()
+    expected = default_predictor.predict_risk(ward.iloc[[1]])["risk"].iloc[0]
+    assert app.metric[0].value == percent(expected)
+
+
+def test_patient_form_names_what_the_record_lacks():
+    _, bundle = _record(1, blank="stress_level")
+    app = open_page("patient")
+    app.file_uploader[0].upload("record.json", bundle, "application/fhir+json").run()
+    app.button(key="fhir_fill").click().run()
+    assert any("Stress: not in the record, the form keeps its default" in w.value for w in app.warning)
+
+
+def test_ward_shows_where_each_fhir_value_came_from():
+    _, bundle = _record(12)
+    app = open_page("ward")
+    app.file_uploader[0].upload("ward.json", bundle, "application/fhir+json").run()
+    _no_errors(app)
+    assert {m.label: m.value for m in app.metric}["Scored"] == "12"
+    sources = next(d.value for d in app.dataframe if "From" in d.value.columns)
+    assert sources["From"].str.startswith(("Observation/", "Patient/", "Encounter/", "Condition/",
+                                           "QuestionnaireResponse/", "from Observation/")).all()
+    ranked = next(d.value for d in app.dataframe if "rank" in d.value.columns)
+    assert "bmi_source" in ranked.columns  # in the table's data (and its download), folded out of the view
