@@ -1,13 +1,12 @@
 """Ranking a ward or hospital file of any size in bounded memory: `recovery predict`.
 
 Chunks are validated, scored (and explained) one at a time, sorted, and spilled to temporary
-files; a k-way merge then writes one list ranked by risk. Memory holds one chunk, not the file.
+files; one merge then writes the list ranked by risk (`runs`). Memory holds one chunk, not the file.
 """
 
 from __future__ import annotations
 
 import csv
-import heapq
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from recovery_model.assessment import RankedWard
-from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, in_top_k
+from recovery_model.columns import PROBLEMS, ROW
 from recovery_model.drift import DriftReport
 from recovery_model.fhir import FhirProblem, read_fhir
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
-from recovery_model.parquet import ParquetRuns, file_format, iter_patient_parquet
+from recovery_model.parquet import file_format, iter_patient_parquet
 from recovery_model.predictor import Predictor
+from recovery_model.runs import SortedRuns
 
 CHUNK_ROWS = 50_000
 DRIFT_SAMPLE_ROWS = 5_000  # a uniform sample of the scored rows across the whole file is tested for drift
@@ -52,7 +52,7 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     chunks = _chunks(predictor, source, file_format(source, declared_format), chunk_rows, as_of, result)
     output_format = file_format(output, declared_format if declared_format != "fhir" else None)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
-        runs = ParquetRuns(Path(scratch)) if output_format == "parquet" else _CsvRuns(Path(scratch))
+        runs = SortedRuns(Path(scratch), output_format)
         for offset, chunk in _offsets(chunks):
             ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             _add_counts(result, ward)
@@ -118,44 +118,6 @@ def _append_rejected(path: Path, rejected: pd.DataFrame, first: bool) -> None:
     with path.open("w" if first else "a", encoding="utf-8", newline="") as handle:
         spreadsheet_safe(rejected).to_csv(handle, index=False, header=first, quoting=csv.QUOTE_ALL,
                                           lineterminator="\n")
-
-
-class _CsvRuns:
-    """Sorted runs as CSV text (formulas neutralised), merged k-way into one ranked, spreadsheet-safe CSV."""
-
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.runs: list[Path] = []
-        self.header: list[str] | None = None
-
-    def add(self, table: pd.DataFrame) -> None:
-        table = spreadsheet_safe(table)
-        self.header = list(table.columns)
-        run = self.scratch / f"run{len(self.runs)}.csv"
-        table.to_csv(run, index=False, header=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        self.runs.append(run)
-
-    def merge(self, output: Path, top_k: int | None) -> None:
-        """K-way merge of runs already sorted by risk; rank and top-K are given here, globally."""
-        if self.header is None:
-            output.write_text("")
-            return
-        header = self.header
-        risk_at, rank_at, top_at = header.index(RISK), header.index(RANK), header.index(IN_TOP_K)
-        handles = [run.open(newline="", encoding="utf-8") for run in self.runs]
-        try:
-            streams = [((-float(row[risk_at]), i, n, row) for n, row in enumerate(csv.reader(handle)))
-                       for i, handle in enumerate(handles)]
-            with output.open("w", encoding="utf-8", newline="") as out:
-                writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-                writer.writerow(header)
-                for rank, (_, _, _, row) in enumerate(heapq.merge(*streams), start=1):
-                    row[rank_at] = str(rank)
-                    row[top_at] = str(bool(in_top_k(rank, top_k)))
-                    writer.writerow(row)
-        finally:
-            for handle in handles:
-                handle.close()
 
 
 def _duplicate_ids(id_hashes: list[np.ndarray]) -> list[str]:
