@@ -282,6 +282,73 @@ print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
 """
 
 
+# ----- 5b. FHIR R4 in ----------------------------------------------------------------------------------------
+def fhir(patients: int, repeats: int) -> dict:
+    """A Bundle of `patients` synthetic patients (their values as Observations, an Encounter, Conditions and a
+    QuestionnaireResponse each): read and scored in process, and `recovery predict` on it in a fresh process."""
+    from datetime import UTC, datetime
+
+    from recovery_model.fhir import read_fhir
+    from recovery_model.fhir_sample import to_bundle
+
+    predictor = Predictor.load()
+    as_of = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    frame = generate_cohort(patients, 21).drop(columns="recovered")
+    frame.insert(0, "patient_id", [f"P{i:05d}" for i in range(patients)])
+    with tempfile.TemporaryDirectory() as scratch:
+        bundle = Path(scratch) / "bundle.json"
+        document = to_bundle(frame, predictor.schema, as_of)
+        bundle.write_text(json.dumps(document), encoding="utf-8")
+        read, record = timed(lambda: read_fhir(bundle, predictor.schema, as_of), repeats)
+        scored, _ = timed(lambda: predictor.rank(read_fhir(bundle, predictor.schema, as_of).frame, explain=False),
+                          repeats)
+        command = [str(Path(sys.executable).parent / "recovery"), "predict", "--input", str(bundle), "--output",
+                   str(Path(scratch) / "ranked.csv"), "--as-of", as_of.isoformat()]
+        cli, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
+    values = record.frame[predictor.schema.feature_names].to_numpy(dtype=float)
+    return {"patients": patients, "resources": len(document["entry"]), "bundle_mb": bundle_size(document),
+            "read": read, "read_and_scored": scored, "cli_fresh_process": cli,
+            "values_equal_to_the_rows": bool(np.array_equal(values, frame[predictor.schema.feature_names]
+                                                            .to_numpy(dtype=float)))}
+
+
+def bundle_size(document: dict) -> float:
+    return len(json.dumps(document).encode()) / 2**20
+
+
+# ----- 5c. the Dask engine ------------------------------------------------------------------------------------
+def cluster(rows: int, files: int) -> dict:
+    """`recovery predict --engine dask` on `rows` rows in `files` Parquet files (row groups of 50,000), with one and
+    with two local workers, each run a fresh process; and the same rows as one file through the one-process path,
+    whose ranked list the cluster's must equal row for row."""
+    out: dict = {"rows": rows, "files": files}
+    recovery = str(Path(sys.executable).parent / "recovery")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "exports"
+        folder.mkdir()
+        frame = generate_cohort(rows, 13).drop(columns="recovered")
+        frame.insert(0, "patient_id", [f"H{i:08d}" for i in range(rows)])
+        for i, part in enumerate(np.array_split(np.arange(rows), files)):
+            frame.iloc[part].to_parquet(folder / f"ward{i:03d}.parquet", index=False, row_group_size=50_000)
+        frame.to_parquet(Path(scratch) / "all.parquet", index=False, row_group_size=50_000)
+        del frame
+        for workers in (1, 2):
+            started = time.perf_counter()
+            subprocess.run([recovery, "predict", "--engine", "dask", "--workers", str(workers), "--input", str(folder),
+                            "--output", str(Path(scratch) / f"ranked_{workers}")], check=True, capture_output=True)
+            out[f"workers_{workers}_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run([recovery, "predict", "--input", str(Path(scratch) / "all.parquet"), "--output",
+                        str(Path(scratch) / "single.parquet")], check=True, capture_output=True)
+        out["one_process_s"] = time.perf_counter() - started
+        columns = ["patient_id", "risk", "rank", "tier"]
+        single = pd.read_parquet(Path(scratch) / "single.parquet", columns=columns)
+        on_cluster = pd.read_parquet(Path(scratch) / "ranked_2", columns=columns)
+        out["identical_to_one_process"] = bool(single.equals(on_cluster))
+    out["speedup_2_vs_1"] = out["workers_1_s"] / out["workers_2_s"]
+    return out
+
+
 # ----- 6. the app in a browser --------------------------------------------------------------------
 def browser(repeats: int) -> dict:
     from playwright.sync_api import sync_playwright
@@ -468,6 +535,21 @@ def markdown(report: dict) -> str:
                              f"{r['in_process_rows_per_s']:,.0f} | {r['forward_pass_rows_per_s']:,.0f} | "
                              f"{k['peak_rss_mb']:.0f} MB |")
         lines.append("")
+    if "fhir" in report:
+        f = report["fhir"]
+        lines += ["## FHIR R4 in", "", f"A Bundle of {f['patients']:,} patients ({f['resources']:,} resources, "
+                  f"{f['bundle_mb']:.1f} MB): read {f['read']['median_s']:.2f} s, read and scored "
+                  f"{f['read_and_scored']['median_s']:.2f} s in process; `recovery predict` on it in a fresh process "
+                  f"{f['cli_fresh_process']['median_s']:.2f} s (spread {f['cli_fresh_process']['min_s']:.2f}–"
+                  f"{f['cli_fresh_process']['max_s']:.2f} s). Every value read back equals the row it was written "
+                  f"from: {'yes' if f['values_equal_to_the_rows'] else 'NO'}.", ""]
+    if "cluster" in report:
+        c = report["cluster"]
+        lines += ["## The Dask engine", "", f"{c['rows']:,} rows in {c['files']} Parquet files, each run a fresh "
+                  f"`recovery predict --engine dask` with its own LocalCluster: one worker {c['workers_1_s']:.1f} s, "
+                  f"two workers {c['workers_2_s']:.1f} s (**{c['speedup_2_vs_1']:.2f}×**); the one-process path on the "
+                  f"same rows as one file {c['one_process_s']:.1f} s. Ranked list identical to the one-process path: "
+                  f"{'yes' if c['identical_to_one_process'] else 'NO'}.", ""]
     if "browser" in report and "skipped" not in report["browser"]:
         lines += ["## The app in headless Chromium", "", "| step | median | spread |", "|---|---|---|"]
         for name, r in report["browser"].items():
@@ -484,11 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and smaller files (a smoke run).")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="Sections: training one_patient explanation_quality ward trust overnight browser setup")
+                        help="Sections: training one_patient explanation_quality ward trust overnight fhir cluster "
+                        "browser setup")
     args = parser.parse_args(argv)
     quick = args.quick
     wanted = set(args.only or ["training", "one_patient", "explanation_quality", "ward", "trust", "overnight",
-                               "browser", "setup"])
+                               "fhir", "cluster", "browser", "setup"])
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     predictor = Predictor.load()
     report: dict = {"machine": machine()}
@@ -499,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         "ward": lambda: ward(predictor, 1 if quick else 3),
         "trust": lambda: trust(predictor, 20_000 if quick else 200_000, 40 if quick else 200, 20 if quick else 200),
         "overnight": lambda: overnight(predictor, [10_000] if quick else [100_000, 1_000_000]),
+        "fhir": lambda: fhir(200 if quick else 1000, 1 if quick else 3),
+        "cluster": lambda: cluster(200_000 if quick else 4_000_000, 8),
         "browser": lambda: browser(1 if quick else 3),
         "setup": setup,
     }

@@ -111,18 +111,24 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from recovery_model.batch import rank_file
-    from recovery_model.fhir import parse_as_of
-    from recovery_model.predictor import Predictor
-
-    as_of = parse_as_of(args.as_of) if args.as_of else None
-    predictor = Predictor.load(args.checkpoint)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
-    result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
-                       threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
-                       declared_format=args.format, as_of=as_of)
+    if args.engine == "dask":
+        from recovery_model.cluster import rank_on_cluster
+
+        result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=args.checkpoint,
+                                 top_k=args.top_k, threshold=args.threshold, explain=args.explain,
+                                 chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers)
+    else:
+        from recovery_model.batch import rank_file
+        from recovery_model.fhir import parse_as_of
+        from recovery_model.predictor import Predictor
+
+        as_of = parse_as_of(args.as_of) if args.as_of else None
+        result = rank_file(Predictor.load(args.checkpoint), args.input, args.output, rejected_path, top_k=args.top_k,
+                           threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
+                           declared_format=args.format, as_of=as_of)
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
@@ -247,8 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     predict = sub.add_parser("predict", help="Rank a ward (CSV, Parquet or FHIR R4) by risk, highest first.")
-    predict.add_argument("--input", type=Path, required=True)
-    predict.add_argument("--output", type=Path, required=True)
+    predict.add_argument("--input", type=Path, required=True,
+                         help="A CSV, Parquet or FHIR file (or a FHIR bulk-export folder); with --engine dask, a "
+                         "folder or glob of CSV and Parquet files.")
+    predict.add_argument("--output", type=Path, required=True,
+                         help="CSV or Parquet by extension; with --engine dask, a folder of Parquet files unless "
+                         "it ends in .csv.")
     predict.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     predict.add_argument("--top-k", type=int, default=None, help="Flag the K highest-risk patients.")
     predict.add_argument("--threshold", type=float, default=None,
@@ -263,7 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--drift-report", type=Path, default=None,
                          help="Also write the comparison with the training data (drift) to this JSON file.")
     predict.add_argument("--chunk-rows", type=int, default=50_000,
-                         help="Rows held in memory at once; any file size streams through.")
+                         help="Rows held in memory at once; any file size streams through. With --engine dask, also "
+                         "the size of a partition of a Parquet file.")
+    predict.add_argument("--engine", choices=["local", "dask"], default="local",
+                         help="local: this process. dask: partitions scored on a Dask cluster, ranked globally.")
+    predict.add_argument("--scheduler", default=None,
+                         help="--engine dask: the scheduler's address (tcp://host:8786); default a cluster on this "
+                         "machine.")
+    predict.add_argument("--workers", type=int, default=None,
+                         help="--engine dask without --scheduler: worker processes on this machine (default: "
+                         "one per core).")
     predict.set_defaults(handler=_predict)
 
     suggest = sub.add_parser("suggest", help="For a few patients: risk with its range, typicality, and what "

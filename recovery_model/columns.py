@@ -16,6 +16,7 @@ RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES = ("risk_low", "ris
 RANK, IN_TOP_K, ABOVE_THRESHOLD = "rank", "in_top_k", "above_threshold"
 CHANGED, BELOW_THRESHOLD = "changed", "below_threshold"
 SCORED, REJECTED, NOT_SCORED = "scored", "rejected", "not scored"
+SOURCE_FILE = "source_file"  # the Dask engine: which input file a row came from
 FHIR_NOTES = "fhir_notes"  # FHIR import: what left a patient's values blank, by feature
 DRIVERS = 3
 

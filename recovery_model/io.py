@@ -139,6 +139,19 @@ def iter_patient_csv(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame
         raise DataValidationError(f"{label} has a header but no patient rows.")
 
 
+def read_csv_header(path: str | Path) -> list[str]:
+    """A CSV file's column names, read from its first 64 KB with the same checks as reading it."""
+    path, label = Path(path), str(path)
+    if not path.is_file():
+        raise DataValidationError(f"{label}: file not found.")
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    text, encoding = _decode(head, label)
+    if not text.strip():
+        raise DataValidationError(f"{label} is empty. Export the ward list as CSV with a header row.")
+    return [name.strip() for name in _Layout.of(text, encoding, label).header]
+
+
 @dataclass(frozen=True)
 class _Layout:
     """How a CSV file is laid out, read from its first lines: encoding, separator, where the header is."""

@@ -1,0 +1,383 @@
+"""Scoring a health system's files on a Dask cluster: `recovery predict --engine dask`.
+
+The distribution is Dask's. Each input file becomes partitions (a CSV file is one, a Parquet file one per row
+group, small row groups joined), and each partition is read, validated and scored on a worker by the same
+`Predictor.rank` as in one process, so the checks, messages and row numbers are the same. The checkpoint goes
+to each worker once, in a worker plugin that loads it when the worker starts; a task carries only its file's
+name. `dask.dataframe` then sorts every scored row by risk across all partitions (ties: file order, then row
+order, as in one process), ranks are the global positions, and the list is written as partitioned Parquet
+(files part.00000.parquet, ... in rank order) or one CSV. Output is written beside its destination and moved
+into place only when every partition has come back: a run that fails leaves no output.
+
+Every worker and this process must be able to read the input files and write the output folder (a shared
+file system); workers need recovery-model installed, as here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import hashlib
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from recovery_model.batch import DRIFT_SAMPLE_ROWS, BatchResult
+from recovery_model.checkpoint import METADATA, WEIGHTS
+from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, SOURCE_FILE, in_top_k
+from recovery_model.errors import DataValidationError, RecoveryError
+from recovery_model.io import iter_patient_csv, spreadsheet_safe
+from recovery_model.parquet import PARQUET_SUFFIXES, file_format
+from recovery_model.paths import checkpoint_folder
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from recovery_model.drift import DriftReport
+    from recovery_model.predictor import Predictor
+
+TABULAR_SUFFIXES = (".csv", ".txt", *PARQUET_SUFFIXES)
+FILE_ORDER = "_file_order"  # internal sort key: the input file's position, for ties
+_LOADED: dict[str, Predictor] = {}  # per worker process: checkpoint digest → the loaded Predictor
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Rows of one input file that one task scores: a CSV file whole, or some row groups of a Parquet file."""
+
+    path: str
+    file_order: int
+    row_groups: tuple[int, ...] = ()
+    first_row: int = 1  # the number of its first row in its file, counted from 1 as a spreadsheet does
+
+
+def input_files(spec: str | Path) -> list[Path]:
+    """A folder's CSV and Parquet files, a glob's matches, or one file; in name order."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in TABULAR_SUFFIXES)
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(spec)) if Path(p).is_file())
+    if not files:
+        raise DataValidationError(f"{spec} names no CSV or Parquet files: give a folder, a glob such as "
+                                  "'exports/*.parquet', or a file.")
+    return files
+
+
+def plan_partitions(files: list[Path], chunk_rows: int) -> list[Partition]:
+    """Parquet files split at row groups (joined until a partition holds `chunk_rows` rows); CSV files whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    partitions = []
+    for order, path in enumerate(files):
+        if file_format(path) != "parquet":
+            partitions.append(Partition(str(path), order))
+            continue
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataValidationError(f"{path} is not a readable Parquet file ({exc}).") from None
+        groups: list[int] = []
+        first, held = 1, 0
+        for group in range(metadata.num_row_groups):
+            groups.append(group)
+            held += metadata.row_group(group).num_rows
+            if held >= chunk_rows or group == metadata.num_row_groups - 1:
+                partitions.append(Partition(str(path), order, tuple(groups), first))
+                first, groups, held = first + held, [], 0
+    return partitions
+
+
+# ----- on the workers ------------------------------------------------------------------------------------------
+class CheckpointPlugin(WorkerPlugin):
+    """The checkpoint's files travel once per worker, and are loaded when the worker starts (or joins later)."""
+
+    idempotent = True  # registered again by a later run with the same model, it is not loaded again
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.digest = checkpoint_digest(files)
+        self.name = f"recovery-checkpoint-{self.digest[:16]}"  # one per model
+
+    def setup(self, worker: Any) -> None:
+        import torch
+
+        from recovery_model.predictor import Predictor
+
+        folder = Path(worker.local_directory) / f"recovery-checkpoint-{self.digest[:16]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (folder / name).write_bytes(data)
+        torch.set_num_threads(max(1, int(getattr(worker.state, "nthreads", 1))))  # one thread a task slot
+        _LOADED[self.digest] = Predictor.load(folder)
+
+    def teardown(self, worker: Any) -> None:
+        _LOADED.pop(self.digest, None)
+
+
+def checkpoint_digest(files: dict[str, bytes]) -> str:
+    return hashlib.sha256(b"".join(files[name] for name in sorted(files))).hexdigest()
+
+
+def _predictor(digest: str) -> Predictor:
+    if digest not in _LOADED:
+        raise RecoveryError("This worker has no model: the checkpoint plugin did not run on it. Restart the worker.")
+    return _LOADED[digest]
+
+
+def score_partition(partition: Partition, digest: str, threshold: float | None, explain: bool,
+                    chunk_rows: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """One partition's ranked rows (with their file and row), its rejected rows, and its counts."""
+    predictor = _predictor(digest)
+    schema = predictor.schema
+    scored, rejected = [], []
+    counts = {"rows": 0, "scored": 0, "flagged": 0, "rejected": 0}
+    name = Path(partition.path).name
+    offset = partition.first_row - 1
+    for chunk in _read(partition, chunk_rows):
+        chunk.index = range(len(chunk))
+        ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
+        offset += len(chunk)
+        for key, value in ward.counts.items():
+            counts[key] += value
+        table = ward.table(schema).assign(**{ROW: ward.ranked[ROW].to_numpy()})
+        scored.append(_as_text(table, schema, name, partition.file_order))
+        rejected.append(_as_text(ward.rejected, schema, name, partition.file_order))
+    return pd.concat(scored, ignore_index=True), pd.concat(rejected, ignore_index=True), counts
+
+
+def _read(partition: Partition, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if not partition.row_groups:
+        yield from iter_patient_csv(partition.path, chunk_rows)
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(partition.path).iter_batches(batch_size=chunk_rows, row_groups=partition.row_groups):
+        yield batch.to_pandas()
+
+
+def _as_text(table: pd.DataFrame, schema: Any, name: str, file_order: int) -> pd.DataFrame:
+    """Pass-through columns as text, so that partitions from CSV and Parquet files share one layout."""
+    own = {*schema.feature_names, RISK, RANK, ROW, IN_TOP_K}
+    text = {c: _text(table[c]) for c in table.columns if c not in own and not pd.api.types.is_float_dtype(table[c])
+            and not pd.api.types.is_bool_dtype(table[c])}
+    return table.assign(**text).assign(**{SOURCE_FILE: name, FILE_ORDER: file_order})
+
+
+def _text(column: pd.Series) -> pd.Series:
+    return column.astype(object).where(column.notna(), None).map(lambda v: v if v is None else str(v)).astype(object)
+
+
+def _add_ranks(part: pd.DataFrame, offsets: list[int], top_k: int | None,
+               partition_info: dict | None = None) -> pd.DataFrame:
+    start = offsets[partition_info["number"]] if partition_info else 0
+    rank = np.arange(start + 1, start + len(part) + 1)
+    return part.assign(**{RANK: rank, IN_TOP_K: in_top_k(rank, top_k)}).drop(columns=[FILE_ORDER])
+
+
+def _drift(sample: pd.DataFrame, digest: str) -> DriftReport:
+    """The same drift test as one process, on a sample of the scored rows, where the model is loaded."""
+    return _predictor(digest).check_drift(sample)
+
+
+# ----- on the client -------------------------------------------------------------------------------------------
+@dataclass
+class ClusterResult(BatchResult):
+    rejected_table: pd.DataFrame | None = None  # every rejected row, in file and row order
+
+
+def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, checkpoint: Path | None = None,
+                    top_k: int | None = None, threshold: float | None = None, explain: bool = False,
+                    chunk_rows: int = 50_000, scheduler: str | None = None,
+                    workers: int | None = None) -> ClusterResult:
+    """Score every row of `sources` on a Dask cluster (`scheduler`, else a LocalCluster of `workers`) and write
+    `output` ranked by risk: a folder of Parquet files, or one CSV file when `output` ends in .csv."""
+    from distributed import KilledWorker
+
+    from recovery_model.checkpoint import read_metadata
+    from recovery_model.schema import Schema
+
+    folder = checkpoint_folder(checkpoint)
+    schema = Schema.from_dict(read_metadata(folder)["schema"], str(folder))  # verified, and without torch
+    files = input_files(sources)
+    _check_same_columns(files)
+    partitions = plan_partitions(files, chunk_rows)
+    checkpoint_files = {name: (folder / name).read_bytes() for name in (METADATA, WEIGHTS)}
+    staging = output.with_name(f".{output.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        with _client(scheduler, workers) as client:
+            plugin = CheckpointPlugin(checkpoint_files)
+            client.register_plugin(plugin, name=plugin.name)
+            job = _Job(client, schema, checkpoint_digest(checkpoint_files), top_k)
+            result = job.run(partitions, staging, output.suffix.lower() == ".csv", threshold, explain, chunk_rows)
+        _remove(output)
+        staging.rename(output)
+    except KilledWorker as exc:
+        raise RecoveryError(f"A Dask worker died while scoring ({exc.task}) more often than the scheduler allows "
+                            "(distributed.scheduler.allowed-failures): the run stopped and wrote no output. Check "
+                            "the workers' memory (lower --chunk-rows, or split large files) and run again.") from None
+    except OSError as exc:
+        raise RecoveryError(f"The Dask cluster could not be used ({exc}); no output was written. Check --scheduler, "
+                            "and that every worker can read the input files and write the output folder.") from None
+    finally:
+        _remove(staging)
+    rejected_output.unlink(missing_ok=True)
+    if result.rejected_table is not None:
+        result.rejected_table.to_csv(rejected_output, index=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    return result
+
+
+def _check_same_columns(files: list[Path]) -> None:
+    """Every file must have the first file's columns (any order): the ranked list has one layout."""
+    from recovery_model.io import read_csv_header
+
+    def columns(path: Path) -> set[str]:
+        if file_format(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return set(pq.read_schema(path).names)
+        return set(read_csv_header(path))
+
+    first = columns(files[0])
+    for path in files[1:]:
+        other = columns(path)
+        if other != first:
+            extra, missing = sorted(other - first), sorted(first - other)
+            differences = ([f"it adds {', '.join(extra)}"] if extra else []) + \
+                ([f"it lacks {', '.join(missing)}"] if missing else [])
+            raise DataValidationError(
+                f"{path} does not have the columns of {files[0]}: {'; '.join(differences)}. Files scored together "
+                "must share their columns; score the others in a run of their own.")
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+@dataclass
+class _Job:
+    """One run on the cluster: score every partition, gather counts and rejected rows, rank globally, write."""
+
+    client: Client
+    schema: Any
+    digest: str
+    top_k: int | None
+
+    def run(self, partitions: list[Partition], staging: Path, as_csv: bool, threshold: float | None, explain: bool,
+            chunk_rows: int) -> ClusterResult:
+        import dask.dataframe as dd
+
+        client = self.client
+        results = client.map(score_partition, partitions, digest=self.digest, threshold=threshold, explain=explain,
+                             chunk_rows=chunk_rows, pure=False)
+        scored_parts = client.map(_pick, results, index=0, pure=False)
+        result = ClusterResult()
+        for part in client.gather(client.map(_pick, results, index=2, pure=False)):
+            for key, value in part.items():
+                result.counts[key] += value
+        rejected = pd.concat(client.gather(client.map(_pick, results, index=1, pure=False)), ignore_index=True)
+        del results  # the scheduler may drop the tuples now: only the scored tables are still needed
+        rejected = rejected.sort_values([FILE_ORDER, ROW], kind="stable").drop(columns=[FILE_ORDER])
+        if len(rejected):
+            result.rejected = [(f"{row} of {name}", problem) for row, name, problem in
+                               zip(rejected[ROW], rejected[SOURCE_FILE], rejected[PROBLEMS], strict=True)]
+            result.rejected_table = spreadsheet_safe(rejected)
+        meta = client.submit(_pick, scored_parts[0], index=slice(0, 0), pure=False).result()
+        n_scored = result.counts["scored"]
+        ordered = self._ordered(dd.from_delayed(scored_parts, meta=meta)) if n_scored else None
+        del scored_parts  # the sorted copy is all that is kept from here on
+        self._write(ordered, meta.drop(columns=[FILE_ORDER]), staging, as_csv)
+        result.drift = client.submit(_drift, self._drift_sample(ordered, n_scored), self.digest, pure=False).result()
+        result.warnings += self._duplicate_ids(ordered, rejected)
+        return result
+
+    def _ordered(self, scored: Any) -> Any:
+        """Every scored row sorted by risk across partitions (ties: file, then row), held on the cluster."""
+        return self.client.persist(scored.sort_values([RISK, FILE_ORDER, ROW], ascending=[False, True, True]))
+
+    def _write(self, ordered: Any, layout: pd.DataFrame, staging: Path, as_csv: bool) -> None:
+        """Ranks are global positions: each sorted partition starts where the ones before it end."""
+        import dask.dataframe as dd
+
+        if ordered is None:
+            ranked = dd.from_pandas(layout, npartitions=1)
+        else:
+            lengths = ordered.map_partitions(len).compute().tolist()
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+            ranked = ordered.map_partitions(_add_ranks, offsets, self.top_k, meta=layout)
+        if as_csv:
+            ranked.map_partitions(spreadsheet_safe, meta=layout).to_csv(
+                str(staging), single_file=True, index=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        else:
+            ranked.to_parquet(str(staging), write_index=False, schema=_arrow_schema(layout),
+                              name_function=lambda i: f"part.{i:05d}.parquet")
+
+    def _drift_sample(self, ordered: Any, n_scored: int) -> pd.DataFrame:
+        """A uniform sample of the scored rows, as many as one process tests."""
+        features = self.schema.feature_names
+        if ordered is None:
+            return pd.DataFrame(columns=features)
+        fraction = min(1.0, 1.2 * DRIFT_SAMPLE_ROWS / n_scored)
+        return ordered[features].sample(frac=fraction, random_state=0).compute().head(DRIFT_SAMPLE_ROWS)
+
+    def _duplicate_ids(self, ordered: Any, rejected: pd.DataFrame) -> list[str]:
+        """Patient ids on more than one row across every file, counted on the cluster."""
+        id_column = self.schema.id_column
+        if id_column not in rejected.columns:
+            return []
+        counts = ordered[id_column].value_counts().compute() if ordered is not None else pd.Series(dtype=int)
+        if len(rejected):
+            counts = counts.add(rejected[id_column].value_counts(), fill_value=0)
+        repeated = counts[counts > 1]
+        if not len(repeated):
+            return []
+        examples = ", ".join(f"'{pid}' ({int(n)} rows)" for pid, n in repeated.head(5).items())
+        return [f"{len(repeated)} patient ids appear on more than one row across the files (e.g. {examples}); each "
+                "is scored, check for a duplicated extract."]
+
+
+def _arrow_schema(layout: pd.DataFrame) -> Any:
+    """The Parquet output's column types, from the ranked table's dtypes (text columns are strings)."""
+    import pyarrow as pa
+
+    def arrow_type(dtype: Any) -> pa.DataType:
+        if pd.api.types.is_bool_dtype(dtype):
+            return pa.bool_()
+        if pd.api.types.is_integer_dtype(dtype):
+            return pa.int64()
+        if pd.api.types.is_float_dtype(dtype):
+            return pa.float64()
+        return pa.string()
+
+    return pa.schema([(name, arrow_type(dtype)) for name, dtype in layout.dtypes.items()])
+
+
+def _pick(result: Any, index: int | slice) -> Any:
+    """An element of a task's result (a partition's tables and counts), taken on the worker that holds it."""
+    return result[index]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
