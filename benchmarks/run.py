@@ -389,7 +389,7 @@ def browser(repeats: int) -> dict:
                 page.get_by_text(second_risk, exact=True).first.wait_for()
                 again.append(time.perf_counter() - started)
                 page.goto(f"http://127.0.0.1:{port}/ward")
-                page.get_by_text("Ward CSV", exact=True).wait_for()
+                page.get_by_text("Ward CSV or FHIR record", exact=True).wait_for()
                 started = time.perf_counter()
                 page.locator("input[type='file']").set_input_files(str(ROOT / "data" / "sample_ward.csv"))
                 page.get_by_text("Ranked by risk").wait_for()

@@ -111,6 +111,7 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    _check_engine_options(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
@@ -147,6 +148,17 @@ def _predict(args: argparse.Namespace) -> int:
         if len(result.rejected) > 50:
             print(f"  ... and {len(result.rejected) - 50} more in {rejected_path}", file=sys.stderr)
     return 0
+
+
+def _check_engine_options(args: argparse.Namespace) -> None:
+    """Options that one engine would ignore are refused, so nobody believes they took effect."""
+    wrong = ([f"--{name.replace('_', '-')}" for name in ("as_of", "format") if getattr(args, name)]
+             if args.engine == "dask" else
+             [f"--{name}" for name in ("scheduler", "workers") if getattr(args, name)])
+    if wrong:
+        other = "local" if args.engine == "dask" else "dask"
+        raise RecoveryError(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for --engine {other}; "
+                            f"this run uses --engine {args.engine}.")
 
 
 def _print_record_problems(problems: list, shown: int = 50) -> None:

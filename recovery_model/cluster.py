@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dask
 import numpy as np
 import pandas as pd
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -340,14 +341,21 @@ class _Job:
         return ordered[features].sample(frac=fraction, random_state=0).compute().head(DRIFT_SAMPLE_ROWS)
 
     def _duplicate_ids(self, ordered: Any, rejected: pd.DataFrame) -> list[str]:
-        """Patient ids on more than one row across every file, counted on the cluster."""
+        """Patient ids on more than one row across every file. Counted on the cluster; only the ids that repeat
+        (and the counts of ids that were also refused) come back, not every id."""
         id_column = self.schema.id_column
         if id_column not in rejected.columns:
             return []
-        counts = ordered[id_column].value_counts().compute() if ordered is not None else pd.Series(dtype=int)
-        if len(rejected):
-            counts = counts.add(rejected[id_column].value_counts(), fill_value=0)
-        repeated = counts[counts > 1]
+        refused = rejected[id_column].dropna().value_counts()
+        if ordered is None:
+            counts = refused
+        else:
+            ids = ordered[id_column]
+            scored = ids.value_counts()
+            repeated, also_refused = dask.compute(scored[scored > 1],
+                                                  ids[ids.isin(list(refused.index))].value_counts())
+            counts = pd.concat([repeated, also_refused]).groupby(level=0).max().add(refused, fill_value=0)
+        repeated = counts[counts > 1].sort_values(ascending=False, kind="stable")
         if not len(repeated):
             return []
         examples = ", ".join(f"'{pid}' ({int(n)} rows)" for pid, n in repeated.head(5).items())

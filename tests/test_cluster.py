@@ -2,6 +2,8 @@
 one process, a checkpoint loaded once per worker, and a worker that dies mid-run."""
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import dask
@@ -15,6 +17,16 @@ from recovery_model.cli import main
 from recovery_model.cluster import Partition, input_files, plan_partitions, rank_on_cluster
 from recovery_model.errors import DataValidationError
 from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module", autouse=True)
+def workers_start_from_a_plain_main():
+    """AppTest, run earlier in the same pytest process, leaves Streamlit's app script as __main__, and
+    multiprocessing's spawn runs __main__'s file in every worker it starts. Dask's workers start from a plain one."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +200,23 @@ def test_a_run_with_nothing_to_score_writes_an_empty_list_and_every_refusal(clus
                              scheduler=cluster.scheduler_address)
     assert result.counts == {"rows": 3, "scored": 0, "flagged": 0, "rejected": 3}
     assert len(pd.read_parquet(tmp_path / "ranked")) == 0 and len(pd.read_csv(tmp_path / "r.csv")) == 3
+
+
+IGNORED_OPTIONS = [(["--engine", "dask", "--as-of", "2026-11-30"], "--as-of is for --engine local"),
+                   (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --engine dask")]
+
+
+@pytest.mark.parametrize(("options", "says"), IGNORED_OPTIONS)
+def test_options_the_engine_would_ignore_are_refused(options, says, tmp_path, capsys):
+    code = main(["predict", "--input", str(DATA / "sample_ward.csv"), "--output", str(tmp_path / "o.csv"), *options])
+    assert code == 2 and says in capsys.readouterr().err
+
+
+def test_a_refused_row_and_a_scored_row_with_one_id_are_a_duplicate(cluster, small_predictor, ward_files, tmp_path):
+    folder, _ = ward_files
+    refused = pd.read_csv(folder / "a_ward7.csv", dtype=str).iloc[[3]]  # the row with SpO2 250, refused
+    scored_twin = pd.read_csv(folder / "a_ward7.csv", dtype=str).iloc[[3]].assign(oxygen_level="95")
+    pd.concat([refused, scored_twin]).iloc[[1]].to_csv(folder / "c_twin.csv", index=False)
+    result = rank_on_cluster(folder, tmp_path / "ranked", tmp_path / "r.csv", checkpoint=small_predictor.folder,
+                             chunk_rows=6, scheduler=cluster.scheduler_address)
+    assert any(f"'{refused['patient_id'].iloc[0]}' (2 rows)" in w for w in result.warnings)

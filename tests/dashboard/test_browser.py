@@ -154,7 +154,7 @@ def test_patient_refuses_an_impossible_value(page, server):
 
 def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timings, tmp_path):
     page.goto(f"{server}/ward")
-    page.get_by_text("Ward CSV", exact=True).wait_for()
+    page.get_by_text("Ward CSV or FHIR record", exact=True).wait_for()
     started = time.perf_counter()
     page.locator("input[type='file']").set_input_files(str(DATA / "sample_ward.csv"))
     page.get_by_text("Ranked by risk").wait_for()
@@ -194,7 +194,7 @@ def test_signed_in_roles_in_the_browser(page, tmp_path_factory):
         page.goto(f"{url}/ward")  # a deep link before sign-in leads nowhere but the sign-in page
         page.get_by_text("Page not found").wait_for()
         page.get_by_role("button", name="Sign in").wait_for()
-        assert page.get_by_text("Ward CSV").count() == 0 and page.get_by_text("Open mode").count() == 0
+        assert page.get_by_text("Ward CSV or FHIR record").count() == 0 and page.get_by_text("Open mode").count() == 0
         _shot(page, "sign_in")
         page.keyboard.press("Escape")
         page.get_by_label("User name").fill("bob")
