@@ -44,12 +44,13 @@ class FhirProblem:
     """Something about one patient's record that left a value blank (or a resource unread)."""
 
     patient: str
-    feature: str
+    feature: str  # the feature's name ("" for the whole patient or a resource); `label` is what people read
     resource: str
     message: str
+    label: str = ""
 
     def __str__(self) -> str:
-        return f"{self.feature}: {self.message}" if self.feature else self.message
+        return f"{self.label or self.feature}: {self.message}" if self.feature else self.message
 
 
 @dataclass
@@ -315,7 +316,7 @@ class _Extraction:
         return row
 
     def _problem(self, pid: str, feature: Feature, resource: str, message: str) -> None:
-        self.problems.append(FhirProblem(pid, feature.name, resource, message))
+        self.problems.append(FhirProblem(pid, feature.name, resource, message, feature.display_name))
 
     # ----- one feature -----------------------------------------------------------------------------------------
     def _value(self, pid: str, feature: Feature, kinds: dict[str, list[_Resource]],

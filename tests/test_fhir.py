@@ -139,7 +139,7 @@ def test_the_cli_names_each_blank_value_by_patient(small_predictor, tmp_path, ca
                  "--as-of", "2026-11-30T12:00:00Z"])
     captured = capsys.readouterr()
     assert code == 0 and "3 rows in: 2 scored" in captured.out
-    assert "patient p2: blood_pressure: Observation/p2-bp is in 'kPa'" in captured.err
+    assert "patient p2: Systolic BP: Observation/p2-bp is in 'kPa'" in captured.err
     assert "MedicationRequest" in captured.err and "Traceback" not in captured.err
     assert len(pd.read_parquet(out)) == 2
 

@@ -131,7 +131,7 @@ st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slot
            f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
            f"{percent(predictor.thresholds.moderate)}.")
 score_columns = [RANK, RISK, RISK_LOW, RISK_HIGH, TIER, *FLAG_COLUMNS, ATYPICAL, ATYPICAL_FEATURES, TYPICALITY,
-                 *driver_columns(), UNUSUAL, IMPUTED]
+                 *driver_columns(), UNUSUAL, IMPUTED, FHIR_NOTES]
 passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names
                and not is_source_column(c, schema.feature_names)]
 order = [RANK, *passthrough, *score_columns[1:]]

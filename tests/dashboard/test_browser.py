@@ -176,6 +176,38 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     _shot(page, "ward")
 
 
+def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, default_predictor):
+    """The sample ward as a Bundle (its values measured an hour ago): the Patient form takes one patient's latest
+    values, and the Ward page ranks them all and says where each value came from."""
+    from datetime import UTC, datetime
+
+    from recovery_model.fhir_sample import to_bundle
+
+    ward = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(12)
+    bundle = json.dumps(to_bundle(ward, default_predictor.schema, datetime.now(UTC))).encode()
+    page.goto(f"{server}/patient")
+    page.get_by_text("Load the patient from a FHIR record").click()
+    page.locator("input[type='file']").first.set_input_files(
+        {"name": "record.json", "mimeType": "application/fhir+json", "buffer": bundle})
+    page.get_by_role("button", name="Fill the form").click()
+    page.get_by_text(f"The form holds patient {ward['patient_id'][0]}").wait_for()
+    assert page.get_by_role("spinbutton", name="Age").input_value() == str(ward["age"][0])
+    page.get_by_role("button", name="Estimate risk").click()
+    expected = default_predictor.predict_risk(ward.head(1))["risk"].iloc[0]
+    page.get_by_text(percent(expected), exact=True).first.wait_for()
+    _no_exception(page)
+    _shot(page, "patient_from_fhir")
+
+    page.goto(f"{server}/ward")
+    page.locator("input[type='file']").set_input_files(
+        {"name": "ward.json", "mimeType": "application/fhir+json", "buffer": bundle})
+    page.get_by_text("Ranked by risk").wait_for()
+    page.get_by_text("Where each value came from in the FHIR record").wait_for()
+    assert page.locator("[data-testid='stMetricValue']").all_inner_texts()[:2] == ["12", "12"]  # rows, scored
+    _no_exception(page)
+    _shot(page, "ward_from_fhir")
+
+
 def test_model_page(page, server):
     page.goto(f"{server}/model")
     page.get_by_text("ROC curve (out-of-fold)").wait_for()
