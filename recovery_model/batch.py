@@ -19,6 +19,7 @@ import pandas as pd
 from recovery_model.assessment import RankedWard
 from recovery_model.columns import PROBLEMS, ROW
 from recovery_model.drift import DriftReport
+from recovery_model.errors import DataValidationError
 from recovery_model.fhir import FhirProblem, read_fhir
 from recovery_model.io import iter_patient_csv, spreadsheet_safe
 from recovery_model.parquet import file_format, iter_patient_parquet
@@ -53,8 +54,12 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     output_format = file_format(output, declared_format if declared_format != "fhir" else None)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
         runs = SortedRuns(Path(scratch), output_format)
+        layout = None  # an empty ranked table: the header of a list in which no row could be scored
         for offset, chunk in _offsets(chunks):
-            ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
+            try:
+                ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
+            except DataValidationError as exc:  # the file as a whole cannot be used: say which file
+                raise DataValidationError(f"{source}: {exc}") from None
             _add_counts(result, ward)
             sample.add(ward.ranked)
             if predictor.schema.id_column in chunk.columns:
@@ -64,8 +69,13 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
             if len(ward.rejected):
                 _append_rejected(rejected_output, ward.rejected, first=not result.rejected)
                 result.rejected += list(zip(ward.rejected[ROW], ward.rejected[PROBLEMS], strict=True))
-            if len(ward.ranked):
-                runs.add(ward.table(predictor.schema))
+            table = ward.table(predictor.schema)
+            if len(table):
+                runs.add(table)
+            elif layout is None:
+                layout = table
+        if not runs.runs and layout is not None:
+            runs.add(layout)
         runs.merge(output, top_k)
     result.warnings += _duplicate_ids(id_hashes)
     result.drift = predictor.check_drift(sample.rows())

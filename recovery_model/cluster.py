@@ -147,7 +147,10 @@ def score_partition(partition: Partition, digest: str, threshold: float | None, 
     offset = partition.first_row - 1
     for chunk in _read(partition, chunk_rows):
         chunk.index = range(len(chunk))
-        ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
+        try:
+            ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
+        except DataValidationError as exc:  # the file as a whole cannot be used: say which file
+            raise DataValidationError(f"{partition.path}: {exc}") from None
         offset += len(chunk)
         for key, value in ward.counts.items():
             counts[key] += value

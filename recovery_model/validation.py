@@ -126,9 +126,10 @@ def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
     missing = [name for name in schema.feature_names if name not in columns]
     if missing:
         hints = []
+        unknown = [c for c in columns if c not in schema.feature_names]  # a column in use is nobody's misspelling
         for name in missing:
-            close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6) or \
-                [c for c in columns if _normalise(c) == _normalise(name)]
+            close = difflib.get_close_matches(name, unknown, n=1, cutoff=0.6) or \
+                [c for c in unknown if _normalise(c) == _normalise(name)]
             if close:
                 hints.append(f"'{close[0]}' → '{name}'")
         advice = f" Did you mean: {', '.join(hints)}?" if hints else ""

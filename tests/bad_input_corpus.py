@@ -305,3 +305,67 @@ FHIR_CORPUS: list[FhirCase] = [
              OK, note="about no patient in the file: 1 resource"),
     FhirCase("FHIR: the same patients twice", _patients_twice(), OK),
 ]
+
+
+# ----- Parquet files (recovery predict) ----------------------------------------------------------------------
+def _parquet(change=None, table: object = None) -> bytes:
+    """The first five ward rows as Parquet, with `change(frame)` applied (or this pyarrow `table` as it is)."""
+    import io as bytes_io
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    out = bytes_io.BytesIO()
+    if table is not None:
+        pq.write_table(table, out)
+        return out.getvalue()
+    frame = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(WARD_ROWS)
+    (change(frame) if change else frame).to_parquet(out, index=False)
+    return out.getvalue()
+
+
+def _duplicated_parquet_column() -> bytes:
+    import pyarrow as pa
+
+    frame = pa.Table.from_pandas(_read_ward(), preserve_index=False)
+    return _parquet(table=pa.Table.from_arrays([*frame.columns, frame.column("age")], names=[*frame.column_names,
+                                                                                             "age"]))
+
+
+def _read_ward():
+    import pandas as pd
+
+    return pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(WARD_ROWS)
+
+
+def _a_date(_: object) -> object:
+    import pandas as pd
+
+    return pd.Timestamp("2026-01-01")
+
+
+def _text_in(column: str, row: int, value: str):
+    def change(frame):
+        frame = frame.astype({column: str})
+        frame.loc[row - 1, column] = value
+        return frame
+    return change
+
+
+PARQUET_CORPUS: list[Case] = [
+    Case("Parquet: a CSV file named .parquet", _csv(_table()), FileRefused("is not a readable Parquet file")),
+    Case("Parquet: cut short", _parquet()[: len(_parquet()) // 2], FileRefused("is not a readable Parquet file")),
+    Case("Parquet: empty file", b"", FileRefused("is not a readable Parquet file")),
+    Case("Parquet: no rows", _parquet(lambda f: f.head(0)), FileRefused("holds no patient rows")),
+    Case("Parquet: a missing column", _parquet(lambda f: f.drop(columns=["oxygen_level"])),
+         FileRefused("Missing required columns: oxygen_level")),
+    Case("Parquet: a column twice", _duplicated_parquet_column(), FileRefused("['age'] appear more than once")),
+    Case("Parquet: text in a number column", _parquet(_text_in("oxygen_level", 2, "low")),
+         Rows(4, {2: "oxygen_level = 'low': not a number"})),
+    Case("Parquet: dates in a number column", _parquet(lambda f: f.assign(age=f["age"].map(_a_date))),
+         Rows(0, {r: "age = '2026-01-01 00:00:00': not a number (expected years)" for r in range(1, 6)})),
+    Case("Parquet: an infinite value", _parquet(lambda f: f.assign(heart_rate=[72.0, float("inf"), 80.0, 81.0, 82.0])),
+         Rows(4, {2: "heart_rate = 'inf': not a finite number"})),
+    Case("Parquet: true/false for a yes/no feature", _parquet(lambda f: f.assign(smoker=f["smoker"].astype(bool))), OK),
+    Case("Parquet: small integer types", _parquet(lambda f: f.astype({"stress_level": "int8", "age": "int16"})), OK),
+]

@@ -6,7 +6,7 @@ import pytest
 from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
 from recovery_model.io import read_patient_csv, read_ward_upload
-from tests.bad_input_corpus import CORPUS, FHIR_CORPUS, FileRefused
+from tests.bad_input_corpus import CORPUS, FHIR_CORPUS, PARQUET_CORPUS, FileRefused
 
 CASES = [pytest.param(case, id=case.name) for case in CORPUS]
 
@@ -114,4 +114,20 @@ def test_fhir_cli(case, default_predictor, tmp_path, capsys):
     for row, phrase in case.expect.rejected.items():
         assert f"row {row}: " in captured.err and phrase in captured.err
     assert case.note in captured.err
+    assert len(pd.read_csv(out)) == case.expect.scored
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in PARQUET_CORPUS])
+def test_parquet_cli(case, default_predictor, tmp_path, capsys):
+    source, out = tmp_path / "ward.parquet", tmp_path / "ranked.csv"
+    source.write_bytes(case.content)
+    code = main(["predict", "--input", str(source), "--output", str(out)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if isinstance(case.expect, FileRefused):
+        assert code == 2 and case.expect.says in captured.err and "ward.parquet" in captured.err
+        return
+    assert code == 0 and f"{case.expect.rows} rows in: {case.expect.scored} scored" in captured.out
+    for row, phrase in case.expect.rejected.items():
+        assert f"row {row}: {phrase}" in captured.err
     assert len(pd.read_csv(out)) == case.expect.scored

@@ -220,3 +220,14 @@ def test_a_refused_row_and_a_scored_row_with_one_id_are_a_duplicate(cluster, sma
     result = rank_on_cluster(folder, tmp_path / "ranked", tmp_path / "r.csv", checkpoint=small_predictor.folder,
                              chunk_rows=6, scheduler=cluster.scheduler_address)
     assert any(f"'{refused['patient_id'].iloc[0]}' (2 rows)" in w for w in result.warnings)
+
+
+def test_a_file_the_workers_cannot_use_is_named_on_the_command_line(cluster, small_predictor, tmp_path, capsys):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    pd.read_csv(DATA / "sample_ward.csv").drop(columns=["oxygen_level"]).to_csv(folder / "ward7.csv", index=False)
+    code = main(["predict", "--engine", "dask", "--scheduler", cluster.scheduler_address, "--input", str(folder),
+                 "--output", str(tmp_path / "ranked"), "--checkpoint", str(small_predictor.folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and "ward7.csv: Missing required columns: oxygen_level" in err and "Traceback" not in err
+    assert not (tmp_path / "ranked").exists()
