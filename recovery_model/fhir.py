@@ -36,6 +36,7 @@ UNUSABLE_STATUSES = {"entered-in-error", "cancelled", "registered", "unknown"}
 ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 NOT_A_CONDITION = {"refuted", "entered-in-error"}
 CURRENT_ENCOUNTER = {"in-progress", "arrived", "triaged", "onleave"}
+NOT_A_STAY = {"planned", "cancelled", "entered-in-error"}
 MAX_FHIR_BYTES = 1024 * 1024 * 1024
 
 
@@ -213,12 +214,25 @@ def _validated(raw: list[tuple[str, dict]], label: str) -> tuple[list[_Resource]
             problems.append(FhirProblem(_subject_id(body, kind), "", identity,
                                         f"{identity} ({where}) is not valid FHIR R4 and was not read: {field_name}: "
                                         f"{first['msg']}"))
-            continue
+            model = _bare_patient(body) if kind == "Patient" else None
+            if model is None:
+                continue
         full_url = resource.get("_fullUrl") or ""
         resources.append(_Resource(kind, str(model.id or full_url or where), where, model, full_url))
     warnings = [f"{label}: {_count(count, kind + ' resource')} not read (this model reads "
                 f"{', '.join(READ_TYPES)})." for kind, count in sorted(skipped.items())]
     return resources, problems, warnings
+
+
+def _bare_patient(body: dict) -> Any:
+    """An invalid Patient as its id alone: the patient keeps a row, and what the resource held is left blank."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    try:
+        return get_fhir_model_class("Patient").model_validate({"resourceType": "Patient", "id": body.get("id")})
+    except ValidationError:
+        return None  # not even an id to give the row: said in the file's notes
 
 
 def _subject_id(body: dict, kind: str) -> str:
@@ -382,6 +396,10 @@ class _Extraction:
             if quantity.value is None:
                 self._problem(pid, feature, name, f"{name} has a quantity with no number; not read")
                 return None
+            if quantity.comparator:
+                self._problem(pid, feature, name, f"{name} is a bound ({quantity.comparator} {quantity.value}), not a "
+                              "value; not read")
+                return None
             unit = quantity.code if quantity.code and quantity.system in (None, UCUM) else quantity.unit
             factor = mapping.units.get(unit or "")
             if factor is None:
@@ -450,7 +468,7 @@ class _Extraction:
             model = resource.model
             start = _aware(model.period.start) if model.period is not None and model.period.start else None
             end = _aware(model.period.end) if model.period is not None and model.period.end else None
-            if start is None or start > self.as_of:
+            if start is None or start > self.as_of or model.status in NOT_A_STAY:
                 continue
             if (end is None and model.status in CURRENT_ENCOUNTER) or (end is not None and end >= self.as_of):
                 current.append((start, resource))
@@ -470,8 +488,8 @@ class _Extraction:
                 continue
             if any(c.split("|")[1] in NOT_A_CONDITION for c in verification):
                 continue
-            onset = _aware(model.onsetDateTime) if model.onsetDateTime else None
-            if onset is not None and onset > self.as_of:
+            known_from = [_aware(moment) for moment in (model.onsetDateTime, model.recordedDate) if moment]
+            if any(moment > self.as_of for moment in known_from):
                 continue
             code = (_codes(model.code) or [resource.reference])[0]
             counted.setdefault(code, resource.reference)

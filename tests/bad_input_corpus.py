@@ -228,6 +228,13 @@ def _edit(patient: int, feature: str, change) -> bytes:
     return _bytes(bundle)
 
 
+def _edit_patient(patient: int, changes: dict) -> bytes:
+    bundle = _bundle()
+    pid = _patient_id(bundle, patient)
+    next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == pid).update(changes)
+    return _bytes(bundle)
+
+
 def _add(patient: int, make) -> bytes:
     """The bundle with one more resource, `make(patient's id, bundle)`."""
     bundle = _bundle()
@@ -296,6 +303,8 @@ FHIR_CORPUS: list[FhirCase] = [
              Rows(5, imputed={3: "SpO2"}), note="has no value we can read (data absent: not-performed)"),
     FhirCase("FHIR: an invalid resource", _edit(4, "heart-rate", lambda r: r.update(effectiveDateTime="yesterday")),
              Rows(5, imputed={4: "Heart rate"}), note="is not valid FHIR R4 and was not read: effectiveDateTime"),
+    FhirCase("FHIR: an invalid Patient resource", _edit_patient(3, {"birthDate": "last spring"}),
+             Rows(5, imputed={3: "Age"}), note="is not valid FHIR R4 and was not read: birthDate"),
     FhirCase("FHIR: a patient missing too much", _without_observations(5),
              Rows(4, {5: "features are missing"}), note="not in the record"),
     FhirCase("FHIR: an impossible value", _edit(1, "oxygen-level", lambda r: r["valueQuantity"].update(value=140)),

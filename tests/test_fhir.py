@@ -157,3 +157,31 @@ def test_a_schema_without_a_mapping_says_so(schema):
     bare = replace(schema, features=tuple(replace(f, fhir=None) for f in schema.features))
     with pytest.raises(DataValidationError, match="says nowhere how its features are found in FHIR"):
         read_fhir(BUNDLE, bare, AS_OF)
+
+
+def _one_patient_bundle(schema, edit) -> bytes:
+    """The sample ward's first patient as a Bundle, with `edit(resources by id)` applied."""
+    rows = pd.read_csv(ROOT / "data" / "sample_ward.csv", dtype={"patient_id": str}).head(1)
+    bundle = to_bundle(rows, schema, AS_OF)
+    edit({e["resource"]["id"]: e["resource"] for e in bundle["entry"]}, bundle, rows["patient_id"][0])
+    return json.dumps(bundle).encode()
+
+
+def test_a_bound_is_not_a_value(schema):
+    def edit(by_id, _, pid):
+        by_id[f"{pid}-sugar-level"]["valueQuantity"]["comparator"] = "<"
+
+    record = read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF)
+    assert pd.isna(record.frame["sugar_level"][0])
+    assert any("is a bound (< " in p.message and p.feature == "sugar_level" for p in record.problems)
+
+
+def test_a_cancelled_stay_and_a_condition_recorded_later_do_not_count(schema):
+    def edit(by_id, bundle, pid):
+        by_id[f"{pid}-stay"]["status"] = "cancelled"
+        by_id[f"{pid}-condition-1"]["recordedDate"] = "2026-12-24"
+
+    record = read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF)
+    rows = pd.read_csv(ROOT / "data" / "sample_ward.csv").head(1)
+    assert pd.isna(record.frame["days_hospitalized"][0])
+    assert record.frame["previous_conditions"][0] == rows["previous_conditions"][0] - 1
