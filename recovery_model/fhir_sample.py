@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recovery_model.fhir import UCUM
+from recovery_model.fhir_values import UCUM
 from recovery_model.schema import Feature, Schema
 
 CHRONIC_CONDITIONS = ("44054006", "13645005", "84114007", "709044004", "38341003", "195967001", "414545008",
