@@ -181,6 +181,8 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
     values, and the Ward page ranks them all and says where each value came from."""
     from datetime import UTC, datetime
 
+    from playwright.sync_api import expect
+
     from recovery_model.fhir_sample import to_bundle
 
     ward = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(12)
@@ -191,7 +193,7 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
         {"name": "record.json", "mimeType": "application/fhir+json", "buffer": bundle})
     page.get_by_role("button", name="Fill the form").click()
     page.get_by_text(f"The form holds patient {ward['patient_id'][0]}").wait_for()
-    assert page.get_by_role("spinbutton", name="Age").input_value() == str(ward["age"][0])
+    expect(page.get_by_role("spinbutton", name="Age")).to_have_value(str(ward["age"][0]))
     page.get_by_role("button", name="Estimate risk").click()
     expected = default_predictor.predict_risk(ward.head(1))["risk"].iloc[0]
     page.get_by_text(percent(expected), exact=True).first.wait_for()
@@ -203,7 +205,9 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
         {"name": "ward.json", "mimeType": "application/fhir+json", "buffer": bundle})
     page.get_by_text("Ranked by risk").wait_for()
     page.get_by_text("Where each value came from in the FHIR record").wait_for()
-    assert page.locator("[data-testid='stMetricValue']").all_inner_texts()[:2] == ["12", "12"]  # rows, scored
+    metrics = page.locator("[data-testid='stMetricValue']")
+    expect(metrics.nth(0)).to_have_text("12")  # rows in the file (retried until the page has settled)
+    expect(metrics.nth(1)).to_have_text("12")  # scored
     _no_exception(page)
     _shot(page, "ward_from_fhir")
 
