@@ -185,3 +185,22 @@ def test_a_cancelled_stay_and_a_condition_recorded_later_do_not_count(schema):
     rows = pd.read_csv(ROOT / "data" / "sample_ward.csv").head(1)
     assert pd.isna(record.frame["days_hospitalized"][0])
     assert record.frame["previous_conditions"][0] == rows["previous_conditions"][0] - 1
+
+
+def test_a_hospital_maps_its_own_codes_in_its_schema(schema):
+    """A local code system and unit for heart rate, written in the schema as data: no code changes."""
+    from dataclasses import replace
+
+    local = replace(schema.feature("heart_rate").fhir, codes=("http://hospital.example/vitals|PULSE",),
+                    units={"beats/min": 1.0})
+    hospital = replace(schema, features=tuple(replace(f, fhir=local) if f.name == "heart_rate" else f
+                                              for f in schema.features))
+
+    def edit(by_id, _, pid):
+        by_id[f"{pid}-heart-rate"]["code"]["coding"] = [{"system": "http://hospital.example/vitals", "code": "PULSE"}]
+        by_id[f"{pid}-heart-rate"]["valueQuantity"].update(unit="beats/min", code="beats/min", system=None)
+
+    record = read_fhir(_one_patient_bundle(schema, edit), hospital, AS_OF)
+    rows = pd.read_csv(ROOT / "data" / "sample_ward.csv").head(1)
+    assert record.frame["heart_rate"][0] == rows["heart_rate"][0]
+    assert pd.isna(read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF).frame["heart_rate"][0])

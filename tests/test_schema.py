@@ -131,3 +131,18 @@ def test_an_inferred_schema_words_its_outcome_from_the_column():
     frame = pd.DataFrame({"lactate": [1.0, 2.5, 4.0, 1.2], "died": [0, 1, 0, 0]})
     target = Schema.infer(frame, "died").target
     assert target.risk_of == "risk of died = 1" and target.event_label == "had died = 1"
+
+
+@pytest.mark.parametrize(("fhir", "says"), [
+    ({"source": "labs"}, "fhir.source must be one of observation, age"),
+    ({"codes": ["8480-6"]}, "FHIR code '8480-6' must be written \"system|code\""),
+    ({"source": "observation"}, "an Observation mapping needs codes"),
+    ({"codes": ["http://loinc.org|39156-5"], "weight": {"codes": ["http://loinc.org|29463-7"]}},
+     "a BMI mapping needs both fhir.weight and fhir.height"),
+])
+def test_a_wrong_fhir_mapping_is_refused_with_the_feature_named(schema, fhir, says):
+    data = schema.to_dict()
+    data["features"][0]["fhir"] = fhir
+    with pytest.raises(SchemaError, match="feature 'age'") as error:
+        Schema.from_dict(data)
+    assert says in str(error.value)
