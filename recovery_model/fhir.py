@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,10 @@ def is_fhir(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in FHIR_SUFFIXES
 
 
-def read_fhir(source: str | Path | bytes, schema: Schema, as_of: datetime | None = None,
+def read_fhir(source: str | Path | bytes | list[tuple[str, bytes]], schema: Schema, as_of: datetime | None = None,
               name: str | None = None) -> FhirImport:
-    """Read a Bundle (a .json file or its bytes), an NDJSON file, or a bulk-export folder of NDJSON files."""
+    """Read a Bundle (a .json file or its bytes), an NDJSON file, or a bulk export of NDJSON files: a folder, or
+    the (name, bytes) of each of its files as uploaded."""
     if not any(f.fhir for f in schema.features):
         raise DataValidationError(f"Schema '{schema.name}' says nowhere how its features are found in FHIR, so a FHIR "
                                   "record cannot be read for this model. Add [features.fhir] tables to the schema "
@@ -65,22 +67,33 @@ def parse_as_of(text: str) -> datetime:
 
 
 # ----- reading the file ----------------------------------------------------------------------------------------
-def _raw_resources(source: str | Path | bytes, name: str | None) -> tuple[list[tuple[str, dict]], str]:
+def _raw_resources(source: str | Path | bytes | list[tuple[str, bytes]],
+                   name: str | None) -> tuple[list[tuple[str, dict]], str]:
     if isinstance(source, bytes):
         label = name or "the uploaded file"
         return _from_text(_decode(source, label), label, ndjson=label.lower().endswith(".ndjson")), label
+    if isinstance(source, list):  # an uploaded bulk export: (file name, bytes) for each of its files
+        label = name or "the uploaded export"
+        return _from_files([(file, lambda data=data, file=file: _decode(data, file)) for file, data in source],
+                           label), label
     path = Path(source)
     label = name or str(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FHIR_SUFFIXES)
-        if not files:
-            raise DataValidationError(f"{label} is a folder with no .ndjson or .json files: point to a FHIR bulk "
-                                      "export (one NDJSON file per resource type) or to a Bundle file.")
-        raw: list[tuple[str, dict]] = []
-        for file in files:
-            raw += _from_text(_read(file, file.name), file.name, ndjson=file.suffix.lower() == ".ndjson")
-        return raw, label
+        return _from_files([(file.name, lambda file=file: _read(file, file.name)) for file in files], label), label
     return _from_text(_read(path, label), label, ndjson=path.suffix.lower() == ".ndjson"), label
+
+
+def _from_files(files: list[tuple[str, Callable[[], str]]], label: str) -> list[tuple[str, dict]]:
+    """Every resource of a bulk export's files (each read when its turn comes), in file-name order."""
+    files = sorted((name, text) for name, text in files if Path(name).suffix.lower() in FHIR_SUFFIXES)
+    if not files:
+        raise DataValidationError(f"{label} holds no .ndjson or .json files: give a FHIR bulk export (one NDJSON "
+                                  "file per resource type) or a Bundle file.")
+    raw: list[tuple[str, dict]] = []
+    for name, text in files:
+        raw += _from_text(text(), name, ndjson=name.lower().endswith(".ndjson"))
+    return raw
 
 
 def _read(path: Path, label: str) -> str:

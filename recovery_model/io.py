@@ -72,11 +72,12 @@ class WardFile:
     notes: list[str] = field(default_factory=list)
 
 
-def read_ward_upload(content: bytes, name: str, schema: Schema) -> WardFile:
-    """A ward upload, CSV or FHIR R4 (a .json Bundle or .ndjson), told apart by the file's name."""
+def read_ward_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Schema) -> WardFile:
+    """A ward upload: one file, CSV or FHIR R4 (a .json Bundle or .ndjson) told apart by its name, or the
+    (name, bytes) of each file of a FHIR bulk export."""
     from recovery_model.fhir import is_fhir, read_fhir
 
-    if not is_fhir(Path(name)):
+    if isinstance(content, bytes) and not is_fhir(Path(name)):
         return WardFile(read_patient_csv(content, name))
     record = read_fhir(content, schema, name=name)
     return WardFile(record.frame, [*record.warnings, *(f"Patient {p.patient}: {p}" for p in record.problems)])

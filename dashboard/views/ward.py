@@ -46,20 +46,24 @@ with st.expander("What the file needs", expanded=False):
         "patient); impossible "
         "values reject the row with a message. Nothing is dropped silently.\n\n"
         "Or a FHIR R4 record: a Bundle (`.json`) or NDJSON (`.ndjson`) of Patient, Observation, Encounter, "
-        "Condition and QuestionnaireResponse resources. Each value is the latest one recorded, and the table "
-        "says which resource it came from.")
+        "Condition and QuestionnaireResponse resources, or a bulk export's folder of NDJSON files. Each value is "
+        "the latest one recorded, and the table says which resource it came from.")
     st.download_button("Download an empty template", to_safe_csv(template), "ward_template.csv", "text/csv",
                        on_click="ignore")
 
 upload = st.file_uploader("Ward CSV or FHIR record", type=["csv", "txt", "json", "ndjson"], key="ward_upload")
+export = st.file_uploader("…or a FHIR bulk export: choose its folder of NDJSON files", type=["ndjson"],
+                          accept_multiple_files="directory", key="ward_export")
 use_sample = st.toggle("Use the sample ward (48 synthetic patients)", key="use_sample", value=False)
 if upload is not None:
     content, name = upload.getvalue(), upload.name
+elif export:
+    content, name = [(part.name, part.getvalue()) for part in export], "the uploaded export"
 elif use_sample:
     with open(SAMPLE_WARD, "rb") as handle:
         content, name = handle.read(), "sample_ward.csv"
 else:
-    st.info("Upload a ward CSV, or switch on the sample ward to try the page.")
+    st.info("Upload a ward CSV or a FHIR record, or switch on the sample ward to try the page.")
     st.stop()
 
 left, right = st.columns(2)
@@ -68,7 +72,8 @@ threshold = right.number_input("Flag risks at or above (%)", 0.0, 100.0,
                                round(100 * predictor.thresholds.high, 1), step=0.5, format="%.1f", key="threshold",
                                help="Defaults to the model's high-risk threshold.") / 100
 
-digest = file_digest(content)
+raw = content if isinstance(content, bytes) else b"".join(part.encode() + data for part, data in content)
+digest = file_digest(raw)
 audited = st.session_state.setdefault("audited_uploads", set())
 cached = st.session_state.get("ward_scored")
 try:
@@ -78,7 +83,7 @@ try:
         st.session_state["ward_scored"] = cached
 except DataValidationError as exc:
     if digest not in audited:
-        audit("upload_ward", page="ward", outcome="refused", file_sha256=digest, file_bytes=len(content))
+        audit("upload_ward", page="ward", outcome="refused", file_sha256=digest, file_bytes=len(raw))
         audited.add(digest)
     st.error(f"**This file cannot be used.** {exc}")
     st.stop()
@@ -86,7 +91,7 @@ except DataValidationError as exc:
 ward = cached[1].flagged(int(slots) or None, threshold)
 counts = ward.counts
 if digest not in audited:
-    audit("upload_ward", page="ward", outcome="scored", file_sha256=digest, file_bytes=len(content), **counts)
+    audit("upload_ward", page="ward", outcome="scored", file_sha256=digest, file_bytes=len(raw), **counts)
     audited.add(digest)
 cols = st.columns(4)
 cols[0].metric("Rows in the file", counts["rows"])

@@ -246,3 +246,22 @@ def test_ward_shows_where_each_fhir_value_came_from():
                                            "QuestionnaireResponse/", "from Observation/")).all()
     ranked = next(d.value for d in app.dataframe if "rank" in d.value.columns)
     assert "bmi_source" in ranked.columns  # in the table's data (and its download), folded out of the view
+
+
+def test_ward_ranks_a_fhir_bulk_export_folder():
+    """One NDJSON file per resource type, as a bulk export writes them, chosen as a folder."""
+    import json
+
+    ward, bundle = _record(6)
+    by_type: dict[str, list[str]] = {}
+    for entry in json.loads(bundle)["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(json.dumps(entry["resource"]))
+    app = open_page("ward")
+    uploader = next(u for u in app.get("file_uploader") if "bulk export" in u.label)
+    for kind, lines in by_type.items():
+        uploader.upload(f"{kind}.ndjson", ("\n".join(lines) + "\n").encode(), "application/fhir+ndjson")
+    app.run()
+    _no_errors(app)
+    assert {m.label: m.value for m in app.metric}["Scored"] == "6"
+    ranked = next(d.value for d in app.dataframe if "rank" in d.value.columns)
+    assert set(ranked["patient_id"]) == set(ward["patient_id"])
