@@ -391,7 +391,7 @@ def browser(repeats: int) -> dict:
                 page.goto(f"http://127.0.0.1:{port}/ward")
                 page.get_by_text("Ward CSV or FHIR record", exact=True).wait_for()
                 started = time.perf_counter()
-                page.locator("input[type='file']").set_input_files(str(ROOT / "data" / "sample_ward.csv"))
+                page.locator("input[type='file']").first.set_input_files(str(ROOT / "data" / "sample_ward.csv"))
                 page.get_by_text("Ranked by risk").wait_for()
                 page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
                 upload.append(time.perf_counter() - started)

@@ -46,13 +46,19 @@ def _check_rows(ward, expect) -> None:
     assert by_row["risk"].between(0, 1).all()
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_cli(case, default_predictor, tmp_path, capsys):
-    source, out = tmp_path / "ward.csv", tmp_path / "ranked.csv"
-    source.write_bytes(case.content)
+def _predict(content: bytes, filename: str, tmp_path, capsys):
+    """`recovery predict` on the case's file: its exit code, what it printed, and where the ranked list went."""
+    source, out = tmp_path / filename, tmp_path / "ranked.csv"
+    source.write_bytes(content)
     code = main(["predict", "--input", str(source), "--output", str(out)])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
+    return code, captured, out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cli(case, default_predictor, tmp_path, capsys):
+    code, captured, out = _predict(case.content, "ward.csv", tmp_path, capsys)
     expect = case.for_cli
     if isinstance(expect, FileRefused):
         assert code == 2 and expect.says in captured.err
@@ -102,11 +108,7 @@ def test_fhir_core(case, default_predictor):
 
 @pytest.mark.parametrize("case", FHIR_CASES)
 def test_fhir_cli(case, default_predictor, tmp_path, capsys):
-    source, out = tmp_path / case.filename, tmp_path / "ranked.csv"
-    source.write_bytes(case.content)
-    code = main(["predict", "--input", str(source), "--output", str(out)])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
+    code, captured, out = _predict(case.content, case.filename, tmp_path, capsys)
     if isinstance(case.expect, FileRefused):
         assert code == 2 and case.expect.says in captured.err
         return
@@ -119,11 +121,7 @@ def test_fhir_cli(case, default_predictor, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in PARQUET_CORPUS])
 def test_parquet_cli(case, default_predictor, tmp_path, capsys):
-    source, out = tmp_path / "ward.parquet", tmp_path / "ranked.csv"
-    source.write_bytes(case.content)
-    code = main(["predict", "--input", str(source), "--output", str(out)])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
+    code, captured, out = _predict(case.content, "ward.parquet", tmp_path, capsys)
     if isinstance(case.expect, FileRefused):
         assert code == 2 and case.expect.says in captured.err and "ward.parquet" in captured.err
         return

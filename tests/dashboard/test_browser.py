@@ -156,7 +156,7 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     page.goto(f"{server}/ward")
     page.get_by_text("Ward CSV or FHIR record", exact=True).wait_for()
     started = time.perf_counter()
-    page.locator("input[type='file']").set_input_files(str(DATA / "sample_ward.csv"))
+    page.locator("input[type='file']").first.set_input_files(str(DATA / "sample_ward.csv"))
     page.get_by_text("Ranked by risk").wait_for()
     page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
     timings["ward_upload_50_rows_s"] = time.perf_counter() - started
@@ -201,7 +201,7 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
     _shot(page, "patient_from_fhir")
 
     page.goto(f"{server}/ward")
-    page.locator("input[type='file']").set_input_files(
+    page.locator("input[type='file']").first.set_input_files(
         {"name": "ward.json", "mimeType": "application/fhir+json", "buffer": bundle})
     page.get_by_text("Ranked by risk").wait_for()
     page.get_by_text("Where each value came from in the FHIR record").wait_for()

@@ -51,7 +51,7 @@ async def _session(browser, url: str, i: int, schema, tmp_path) -> dict:
     await page.goto(f"{url}/ward")
     ward_file = tmp_path / f"ward_{i}.csv"
     ward_file.write_bytes(_ward(i))
-    await page.locator("input[type='file']").set_input_files(str(ward_file))
+    await page.locator("input[type='file']").first.set_input_files(str(ward_file))
     await page.get_by_text("Ranked by risk").wait_for()
     await page.get_by_text("What drives risk on this ward").wait_for()  # the page has finished its run
     await page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
