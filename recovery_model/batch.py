@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recovery_model.assessment import RankedWard
 from recovery_model.columns import PROBLEMS, ROW
 from recovery_model.drift import DriftReport
 from recovery_model.errors import DataValidationError
@@ -54,13 +53,12 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     output_format = file_format(output, declared_format if declared_format != "fhir" else None)
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
         runs = SortedRuns(Path(scratch), output_format)
-        layout = None  # an empty ranked table: the header of a list in which no row could be scored
         for offset, chunk in _offsets(chunks):
             try:
                 ward = predictor.rank(chunk, threshold=threshold, explain=explain, first_row=offset + 1)
             except DataValidationError as exc:  # the file as a whole cannot be used: say which file
                 raise DataValidationError(f"{source}: {exc}") from None
-            _add_counts(result, ward)
+            add_counts(result.counts, ward.counts)
             sample.add(ward.ranked)
             if predictor.schema.id_column in chunk.columns:
                 id_hashes.append(np.column_stack([
@@ -69,13 +67,7 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
             if len(ward.rejected):
                 _append_rejected(rejected_output, ward.rejected, first=not result.rejected)
                 result.rejected += list(zip(ward.rejected[ROW], ward.rejected[PROBLEMS], strict=True))
-            table = ward.table(predictor.schema)
-            if len(table):
-                runs.add(table)
-            elif layout is None:
-                layout = table
-        if not runs.runs and layout is not None:
-            runs.add(layout)
+            runs.add(ward.table(predictor.schema))
         runs.merge(output, top_k)
     result.warnings += _duplicate_ids(id_hashes)
     result.drift = predictor.check_drift(sample.rows())
@@ -118,10 +110,10 @@ def _offsets(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame
         offset += len(chunk)
 
 
-def _add_counts(result: BatchResult, ward: RankedWard) -> None:
-    """Counts add up across chunks; duplicated ids are found across the whole file, not per chunk."""
-    for key, value in ward.counts.items():
-        result.counts[key] += value
+def add_counts(total: dict[str, int], part: dict[str, int]) -> None:
+    """Counts add up across chunks (and partitions); duplicated ids are found across the whole input, not here."""
+    for key, value in part.items():
+        total[key] += value
 
 
 def _append_rejected(path: Path, rejected: pd.DataFrame, first: bool) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
-import hashlib
 import logging
 import shutil
 import uuid
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from recovery_model.batch import DRIFT_SAMPLE_ROWS, BatchResult
+from recovery_model.batch import DRIFT_SAMPLE_ROWS, BatchResult, add_counts
 from recovery_model.checkpoint import METADATA, WEIGHTS
 from recovery_model.columns import IN_TOP_K, PROBLEMS, RANK, RISK, ROW, SOURCE_FILE, in_top_k
 from recovery_model.errors import DataValidationError, RecoveryError
@@ -105,10 +104,10 @@ class CheckpointPlugin(WorkerPlugin):
 
     idempotent = True  # registered again by a later run with the same model, it is not loaded again
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, bytes], digest: str) -> None:
         self.files = files
-        self.digest = checkpoint_digest(files)
-        self.name = f"recovery-checkpoint-{self.digest[:16]}"  # one per model
+        self.digest = digest
+        self.name = f"recovery-checkpoint-{digest[:16]}"  # one per model
 
     def setup(self, worker: Any) -> None:
         import torch
@@ -126,10 +125,6 @@ class CheckpointPlugin(WorkerPlugin):
         _LOADED.pop(self.digest, None)
 
 
-def checkpoint_digest(files: dict[str, bytes]) -> str:
-    return hashlib.sha256(b"".join(files[name] for name in sorted(files))).hexdigest()
-
-
 def _predictor(digest: str) -> Predictor:
     if digest not in _LOADED:
         raise RecoveryError("This worker has no model: the checkpoint plugin did not run on it. Restart the worker.")
@@ -142,7 +137,7 @@ def score_partition(partition: Partition, digest: str, threshold: float | None, 
     predictor = _predictor(digest)
     schema = predictor.schema
     scored, rejected = [], []
-    counts = {"rows": 0, "scored": 0, "flagged": 0, "rejected": 0}
+    counts = BatchResult().counts
     name = Path(partition.path).name
     offset = partition.first_row - 1
     for chunk in _read(partition, chunk_rows):
@@ -152,8 +147,7 @@ def score_partition(partition: Partition, digest: str, threshold: float | None, 
         except DataValidationError as exc:  # the file as a whole cannot be used: say which file
             raise DataValidationError(f"{partition.path}: {exc}") from None
         offset += len(chunk)
-        for key, value in ward.counts.items():
-            counts[key] += value
+        add_counts(counts, ward.counts)
         table = ward.table(schema).assign(**{ROW: ward.ranked[ROW].to_numpy()})
         scored.append(_as_text(table, schema, name, partition.file_order))
         rejected.append(_as_text(ward.rejected, schema, name, partition.file_order))
@@ -179,7 +173,7 @@ def _as_text(table: pd.DataFrame, schema: Any, name: str, file_order: int) -> pd
 
 
 def _text(column: pd.Series) -> pd.Series:
-    return column.astype(object).where(column.notna(), None).map(lambda v: v if v is None else str(v)).astype(object)
+    return column.map(lambda value: None if pd.isna(value) else str(value)).astype(object)
 
 
 def _add_ranks(part: pd.DataFrame, offsets: list[int], top_k: int | None,
@@ -212,7 +206,8 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
     from recovery_model.schema import Schema
 
     folder = checkpoint_folder(checkpoint)
-    schema = Schema.from_dict(read_metadata(folder)["schema"], str(folder))  # verified, and without torch
+    metadata = read_metadata(folder)  # verified (its checksum covers the weights' checksum), and without torch
+    schema = Schema.from_dict(metadata["schema"], str(folder))
     files = input_files(sources)
     _check_same_columns(files)
     partitions = plan_partitions(files, chunk_rows)
@@ -220,9 +215,9 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
     staging = output.with_name(f".{output.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         with _client(scheduler, workers) as client:
-            plugin = CheckpointPlugin(checkpoint_files)
+            plugin = CheckpointPlugin(checkpoint_files, metadata["metadata_sha256"])
             client.register_plugin(plugin, name=plugin.name)
-            job = _Job(client, schema, checkpoint_digest(checkpoint_files), top_k)
+            job = _Job(client, schema, plugin.digest, top_k)
             result = job.run(partitions, staging, output.suffix.lower() == ".csv", threshold, explain, chunk_rows)
         _remove(output)
         staging.rename(output)
@@ -296,8 +291,7 @@ class _Job:
         scored_parts = client.map(_pick, results, index=0, pure=False)
         result = ClusterResult()
         for part in client.gather(client.map(_pick, results, index=2, pure=False)):
-            for key, value in part.items():
-                result.counts[key] += value
+            add_counts(result.counts, part)
         rejected = pd.concat(client.gather(client.map(_pick, results, index=1, pure=False)), ignore_index=True)
         del results  # the scheduler may drop the tuples now: only the scored tables are still needed
         rejected = rejected.sort_values([FILE_ORDER, ROW], kind="stable").drop(columns=[FILE_ORDER])

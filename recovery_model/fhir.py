@@ -210,20 +210,22 @@ def _subject_id(body: dict, kind: str) -> str:
 def form_values(record: FhirImport, patient: int, schema: Schema) -> tuple[dict[str, float], list[str]]:
     """One patient of a record as the Patient form takes it: the values it can show, and what it cannot.
 
-    A value outside the feature's possible range is not filled in (the form cannot hold it); a value not in the
-    record is named, so the clinician checks the default the form keeps there.
+    The values go through the same validator as any patient: one it refuses (outside the possible range, not a
+    whole number) is not filled in, and its reason is given; a value not in the record is named, so the
+    clinician checks the default the form keeps there.
     """
-    row = record.frame.iloc[patient]
-    values, notes = {}, []
-    for feature in schema.features:
-        value = row[feature.name]
-        if value is None or pd.isna(value):
-            notes.append(f"{feature.display_name}: not in the record, the form keeps its default; check it")
-        elif not feature.valid_min <= float(value) <= feature.valid_max:
-            notes.append(f"{feature.display_name}: {value:g} {feature.unit} is outside the possible range "
-                         f"{feature.valid_min:g}–{feature.valid_max:g}; not filled in")
-        else:
-            values[feature.name] = float(value)
-    pid = str(row[schema.id_column])
+    from recovery_model.columns import PROBLEMS
+    from recovery_model.validation import validate
+
+    row = record.frame.iloc[[patient]]
+    # Each value on its own: where the record is silent the form keeps its default, and the rule on how many
+    # values may be missing applies when the risk is estimated.
+    checked = validate(row, schema, max_missing=len(schema.features)).rows.iloc[0]
+    values = {f.name: float(checked[f.name]) for f in schema.features if not pd.isna(checked[f.name])}
+    notes = [f"{f.display_name}: not in the record, the form keeps its default; check it" for f in schema.features
+             if pd.isna(row[f.name].iloc[0])]
+    if checked[PROBLEMS]:
+        notes.append(f"Not filled in: {checked[PROBLEMS]}")
+    pid = str(checked[schema.id_column])
     notes += [str(p) for p in record.problems if p.patient == pid and p.feature]
     return values, notes

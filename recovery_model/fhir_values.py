@@ -69,7 +69,8 @@ class Resource:
 class _Value:
     value: float
     when: datetime
-    source: str
+    resource: str  # the resource the value comes from: "Observation/obs-17"
+    source: str  # where it came from, as the <feature>_source column says it
 
 
 # ----- from resources to rows ----------------------------------------------------------------------------------
@@ -81,6 +82,8 @@ class Extraction:
         self.problems: list[FhirProblem] = []
         self.invalid: dict[str, list[FhirProblem]] = defaultdict(list)  # resources that failed validation, by patient
         self.unknown_codes: Counter[str] = Counter()
+        self.mapped_codes = {code for f in schema.features if f.fhir for m in (f.fhir, f.fhir.weight, f.fhir.height)
+                             if m for code in m.codes}
 
     def run(self, resources: list[Resource], problems: list[FhirProblem], warnings: list[str]) -> FhirImport:
         patients, by_patient, orphans, urls = self._group(resources)
@@ -176,8 +179,7 @@ class Extraction:
 
     def _observation_index(self, observations: list[Resource]) -> dict[str, list[tuple[Resource, Any]]]:
         """'system|code' → (Observation, the element holding the value: the Observation or a panel component)."""
-        mapped = {code for f in self.schema.features if f.fhir for m in (f.fhir, f.fhir.weight, f.fhir.height)
-                  if m for code in m.codes}
+        mapped = self.mapped_codes
         index: dict[str, list[tuple[Resource, Any]]] = defaultdict(list)
         for resource in observations:
             model = resource.model
@@ -210,7 +212,7 @@ class Extraction:
                     continue
                 value = self._observation_value(pid, feature, mapping, resource, element)
                 if value is not None:
-                    values.append(_Value(value, when, f"{resource.reference} {_iso(when)}"))
+                    values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
         return values
 
     def _observation_value(self, pid: str, feature: Feature, mapping: FhirMapping, resource: Resource,
@@ -257,8 +259,8 @@ class Extraction:
         newest = max(v.when for v in values)
         latest = [v for v in values if v.when == newest]
         if len({round(v.value, 9) for v in latest}) > 1:
-            listed = ", ".join(f"{v.source.split(' ')[0]} = {v.value:g}" for v in latest)
-            self._problem(pid, feature, latest[0].source.split(" ")[0],
+            listed = ", ".join(f"{v.resource} = {v.value:g}" for v in latest)
+            self._problem(pid, feature, latest[0].resource,
                           f"different values at the same time {_iso(newest)} ({listed}); left blank")
             return None
         return latest[0]
@@ -270,7 +272,8 @@ class Extraction:
         if weight is None or height is None or height.value <= 0:
             return None
         bmi = weight.value / height.value ** 2
-        return _Value(round(bmi, 2), max(weight.when, height.when), f"from {weight.source} and {height.source}")
+        return _Value(round(bmi, 2), max(weight.when, height.when), weight.resource,
+                      f"from {weight.source} and {height.source}")
 
     def _age(self, pid: str, feature: Feature, patients: list[Resource]) -> _Value | None:
         values = []
@@ -284,7 +287,8 @@ class Extraction:
                 self._problem(pid, feature, resource.reference, f"birthDate {born} gives an age of {youngest} or "
                               f"{oldest} at {_iso(self.as_of)}; give the full date")
                 return None
-            values.append(_Value(float(oldest), self.as_of, f"{resource.reference} birthDate {born}"))
+            values.append(_Value(float(oldest), self.as_of, resource.reference,
+                                 f"{resource.reference} birthDate {born}"))
         return self._latest(pid, feature, values)
 
     def _length_of_stay(self, pid: str, feature: Feature, encounters: list[Resource]) -> _Value | None:
@@ -301,7 +305,7 @@ class Extraction:
             return None
         start, resource = max(current, key=lambda pair: pair[0])
         days = (self.as_of - start) // timedelta(days=1)
-        return _Value(float(days), start, f"{resource.reference} from {_iso(start)}")
+        return _Value(float(days), start, resource.reference, f"{resource.reference} from {_iso(start)}")
 
     def _active_conditions(self, conditions: list[Resource]) -> _Value:
         counted: dict[str, str] = {}
@@ -319,7 +323,7 @@ class Extraction:
             code = (_codes(model.code) or [resource.reference])[0]
             counted.setdefault(code, resource.reference)
         source = ", ".join(counted.values()) if counted else "no active Condition"
-        return _Value(float(len(counted)), self.as_of, source)
+        return _Value(float(len(counted)), self.as_of, source, source)
 
     def _answers(self, pid: str, feature: Feature, responses: list[Resource]) -> list[_Value]:
         link_id = feature.fhir.link_id or feature.name
@@ -340,7 +344,7 @@ class Extraction:
                         self._problem(pid, feature, resource.reference, f"{resource.reference} item '{link_id}' "
                                       "has an answer this schema cannot read as a number; not read")
                     else:
-                        values.append(_Value(value, when, f"{resource.reference} {_iso(when)}"))
+                        values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
         return values
 
 

@@ -30,14 +30,20 @@ class SortedRuns:
         self.output_format = output_format
         self.runs: list[Path] = []
         self.schema: pa.Schema | None = None
+        self._empty: pa.Table | None = None  # a chunk in which nothing was scored: the header, if no row comes
 
     def add(self, table: pd.DataFrame) -> None:
-        """One chunk's ranked table (already sorted by risk, highest first); for CSV, made spreadsheet-safe."""
+        """One chunk's ranked table (already sorted by risk, highest first; may be empty); for CSV, made
+        spreadsheet-safe. The first chunk with rows sets the column types."""
         if self.output_format == "csv":
             table = spreadsheet_safe(table)
         text = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])
                 and not pd.api.types.is_bool_dtype(table[c])]  # text stays text, even when all empty
         arrow = pa.Table.from_pandas(table.astype({c: "string" for c in text}), preserve_index=False)
+        if not len(table):
+            if self._empty is None:
+                self._empty = arrow
+            return
         if self.schema is None:
             self.schema = arrow.schema
         arrow = _conform(arrow, self.schema)
@@ -46,9 +52,11 @@ class SortedRuns:
         self.runs.append(run)
 
     def merge(self, output: Path, top_k: int | None) -> None:
-        """Every row in order of risk (ties: earlier runs, then earlier rows), ranked and flagged globally."""
+        """Every row in order of risk (ties: earlier runs, then earlier rows), ranked and flagged globally.
+        With no row scored at all, the list is its header alone."""
         if self.schema is None:
-            pq.write_table(pa.table({}), output) if self.output_format == "parquet" else output.write_text("")
+            with _writer(output, self._empty.schema, self.output_format) as writer:
+                writer.write_table(self._empty)
             return
         risks = [pq.read_table(run, columns=[RISK]).column(RISK).to_numpy() for run in self.runs]
         run_of = np.concatenate([np.full(len(r), i, dtype=np.int32) for i, r in enumerate(risks)])

@@ -204,3 +204,14 @@ def test_a_hospital_maps_its_own_codes_in_its_schema(schema):
     rows = pd.read_csv(ROOT / "data" / "sample_ward.csv").head(1)
     assert record.frame["heart_rate"][0] == rows["heart_rate"][0]
     assert pd.isna(read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF).frame["heart_rate"][0])
+
+
+def test_the_form_is_not_filled_with_a_value_the_validator_refuses(schema):
+    def edit(by_id, _, pid):
+        by_id[f"{pid}-oxygen-level"]["valueQuantity"]["value"] = 140
+
+    record = read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF)
+    values, notes = form_values(record, 0, schema)
+    assert "oxygen_level" not in values and len(values) == len(schema.features) - 1
+    assert notes == ["Not filled in: oxygen_level = '140.0': outside the possible range 50–100 %; check the value "
+                     "or its unit"]

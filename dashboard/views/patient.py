@@ -5,6 +5,7 @@ from loading import page_setup
 from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
 from recovery_model import DataValidationError
+from recovery_model.access import file_digest
 from recovery_model.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
@@ -39,8 +40,12 @@ with st.expander("Load the patient from a FHIR record", icon=":material/upload_f
     record_file = st.file_uploader("FHIR R4 Bundle (.json) or NDJSON (.ndjson)", type=["json", "ndjson"],
                                    key="fhir_upload")
     if record_file is not None:
+        digest = file_digest(record_file.getvalue())
         try:
-            record = read_fhir(record_file.getvalue(), schema, name=record_file.name)
+            if st.session_state.get("fhir_record", (None,))[0] != digest:  # read once per file, not per rerun
+                st.session_state["fhir_record"] = (digest, read_fhir(record_file.getvalue(), schema,
+                                                                     name=record_file.name))
+            record = st.session_state["fhir_record"][1]
         except DataValidationError as exc:
             st.error(f"**This record cannot be read.** {exc}")
         else:

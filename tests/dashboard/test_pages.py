@@ -265,3 +265,18 @@ def test_ward_ranks_a_fhir_bulk_export_folder():
     assert {m.label: m.value for m in app.metric}["Scored"] == "6"
     ranked = next(d.value for d in app.dataframe if "rank" in d.value.columns)
     assert set(ranked["patient_id"]) == set(ward["patient_id"])
+
+
+def test_a_loaded_record_is_read_once_not_on_every_rerun(monkeypatch):
+    import recovery_model.fhir as fhir
+
+    _, bundle = _record(2)
+    reads = []
+    real = fhir.read_fhir
+    monkeypatch.setattr(fhir, "read_fhir", lambda *a, **k: reads.append(1) or real(*a, **k))
+    app = open_page("patient")
+    app.file_uploader[0].upload("record.json", bundle, "application/fhir+json").run()
+    app.button(key="fhir_fill").click().run()
+    app.form_submit_button[0].click().run()
+    _no_errors(app)
+    assert len(reads) == 1
