@@ -31,8 +31,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from recovery_model import Predictor, Schema, generate_cohort, load_schema, true_risk
-from recovery_model.config import CONFIGS, NetworkConfig
-from recovery_model.evaluation import FRESH_ROWS, FRESH_SEED, metrics
+from recovery_model.evaluation.evaluate import FRESH_ROWS, FRESH_SEED, metrics
+from recovery_model.model.config import CONFIGS, NetworkConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

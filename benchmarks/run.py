@@ -31,12 +31,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from recovery_model import Predictor, generate_cohort, load_schema
-from recovery_model.config import CONFIGS
-from recovery_model.evaluation import FRESH_SEED
-from recovery_model.io import read_patient_csv
-from recovery_model.model import RiskModel, logistic_paths
-from recovery_model.narrative import percent
-from recovery_model.training import LinearStart, train_ensemble
+from recovery_model.evaluation.evaluate import FRESH_SEED
+from recovery_model.model.config import CONFIGS
+from recovery_model.model.risk_model import RiskModel, logistic_paths
+from recovery_model.model.training import LinearStart, train_ensemble
+from recovery_model.readers.csv import read_patient_csv
+from recovery_model.scoring.narrative import percent
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -288,8 +288,8 @@ def fhir(patients: int, repeats: int) -> dict:
     QuestionnaireResponse each): read and scored in process, and `recovery predict` on it in a fresh process."""
     from datetime import UTC, datetime
 
-    from recovery_model.fhir import read_fhir
-    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.readers.fhir.reader import read_fhir
+    from recovery_model.readers.fhir.sample import to_bundle
 
     predictor = Predictor.load()
     as_of = datetime(2026, 11, 30, 12, tzinfo=UTC)

@@ -5,9 +5,10 @@ pages live in views/ (not pages/) so that Streamlit never serves them by its own
 """
 
 import streamlit as st
-from gate import access_banner, current_user, sign_in_page
 
-from recovery_model.access import pages_for
+from recovery_model.access import Page, pages_for
+
+from gate import access_banner, current_user, sign_in_page
 
 st.set_page_config(page_title="Recovery risk", page_icon=":material/stethoscope:", layout="wide")
 user = current_user()
@@ -15,9 +16,9 @@ if user is None:
     st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]).run()
     st.stop()
 ROLE_PAGES = {
-    "patient": st.Page("views/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),
-    "ward": st.Page("views/ward.py", title="Ward", icon=":material/bed:", url_path="ward"),
-    "model": st.Page("views/model.py", title="Model", icon=":material/monitoring:", url_path="model"),
+    Page.PATIENT: st.Page("views/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),
+    Page.WARD: st.Page("views/ward.py", title="Ward", icon=":material/bed:", url_path="ward"),
+    Page.MODEL: st.Page("views/model.py", title="Model", icon=":material/monitoring:", url_path="model"),
 }
 allowed = pages_for(user.role)
 navigation = st.navigation([st.Page("views/home.py", title="Home", icon=":material/home:", default=True),

@@ -11,15 +11,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import streamlit as st
-from gate import check_access
 
 from recovery_model import RecoveryError
+from recovery_model.evaluation.report import EvaluationReport
+from recovery_model.evaluation.summary import ModelSummary
 from recovery_model.paths import checkpoint_folder
-from recovery_model.report import EvaluationReport
-from recovery_model.summary import ModelSummary
+
+from gate import check_access
 
 if TYPE_CHECKING:
-    from recovery_model.predictor import Predictor
+    from recovery_model.scoring.predictor import Predictor
 
 FIX_COMMAND = "make model        # or: .venv/bin/recovery train"
 
@@ -42,7 +43,7 @@ def preload_predictor(folder: str | None = None) -> None:
 
 
 def _build_predictor(folder: str) -> Predictor:
-    from recovery_model.predictor import Predictor  # imports torch: only pages that score pay for it
+    from recovery_model.scoring.predictor import Predictor  # imports torch: only pages that score pay for it
 
     predictor = Predictor.load(folder)
     predictor.warm_up()  # builds the explainer, so the first Patient submit need not wait for it

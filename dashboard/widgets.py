@@ -6,11 +6,12 @@ import math
 
 import streamlit as st
 
-from recovery_model.narrative import percent
 from recovery_model.schema import Feature
+from recovery_model.scoring.narrative import percent
+from recovery_model.scoring.thresholds import Tier
 
-TIER_BADGE = {"high": ":red-background[**HIGH RISK**]", "moderate": ":orange-background[**MODERATE RISK**]",
-              "low": ":green-background[**LOW RISK**]"}
+TIER_BADGE = {Tier.HIGH: ":red-background[**HIGH RISK**]", Tier.MODERATE: ":orange-background[**MODERATE RISK**]",
+              Tier.LOW: ":green-background[**LOW RISK**]"}
 
 
 def field_label(feature: Feature) -> str:

@@ -10,10 +10,10 @@ from typing import Any
 
 from recovery_model.errors import CheckpointError, DataValidationError, RecoveryError
 from recovery_model.schema import Feature, Schema, SchemaError, load_schema
-from recovery_model.thresholds import Thresholds
+from recovery_model.scoring.thresholds import Thresholds
 
-_LAZY = {"Assessment": "recovery_model.assessment", "RankedWard": "recovery_model.assessment",
-         "Explanation": "recovery_model.explain", "Predictor": "recovery_model.predictor",
+_LAZY = {"Assessment": "recovery_model.scoring.assessment", "RankedWard": "recovery_model.scoring.assessment",
+         "Explanation": "recovery_model.model.explain", "Predictor": "recovery_model.scoring.predictor",
          "generate_cohort": "recovery_model.cohort", "true_risk": "recovery_model.cohort"}
 
 

@@ -16,34 +16,53 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from recovery_model.errors import RecoveryError
 from recovery_model.paths import DEFAULT_AUDIT_LOG
 
+
+class Role(StrEnum):
+    CLINICIAN = "clinician"
+    BED_MANAGER = "bed_manager"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Page(StrEnum):
+    HOME = "home"
+    PATIENT = "patient"
+    WARD = "ward"
+    MODEL = "model"
+
+
 ROLES: dict[str, frozenset[str]] = {
-    "clinician": frozenset({"patient"}),
-    "bed_manager": frozenset({"ward"}),
-    "analyst": frozenset({"model"}),
-    "admin": frozenset({"patient", "ward", "model"}),
+    Role.CLINICIAN: frozenset({Page.PATIENT}),
+    Role.BED_MANAGER: frozenset({Page.WARD}),
+    Role.ANALYST: frozenset({Page.MODEL}),
+    Role.ADMIN: frozenset({Page.PATIENT, Page.WARD, Page.MODEL}),
 }
 OPEN_ACCESS = "open"
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300
 AUDIT_ENV = "RECOVERY_AUDIT_LOG"
 AUDIT_FIELDS = frozenset({"event", "user", "role", "outcome", "page", "rows", "scored", "flagged", "rejected",
                           "file_sha256", "file_bytes", "what", "wait_seconds"})
-_HASHER = PasswordHasher()
+
+
+@functools.cache
+def _hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user is unknown, so that a wrong name takes as long as a wrong password.
     Made on first sign-in, not at import: hashing takes 0.2 s, and every page imports this module."""
-    return _HASHER.hash("timing-equaliser")
+    return _hasher().hash("timing-equaliser")
 
 
 class AccessConfigError(RecoveryError):
@@ -53,7 +72,7 @@ class AccessConfigError(RecoveryError):
 def hash_password(password: str) -> str:
     if not password:
         raise AccessConfigError("A password cannot be empty.")
-    return _HASHER.hash(password)
+    return _hasher().hash(password)
 
 
 def pages_for(role: str) -> frozenset[str]:
@@ -112,9 +131,11 @@ class SignIn:
         wait = self.wait_seconds(name)
         if wait > 0:
             raise TooManyAttempts(wait)
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         stored = self.users.accounts.get(name)
         try:
-            _HASHER.verify(stored[0] if stored else _dummy_hash(), password)
+            _hasher().verify(stored[0] if stored else _dummy_hash(), password)
             ok = stored is not None
         except (VerificationError, InvalidHashError):
             ok = False

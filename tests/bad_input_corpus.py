@@ -201,7 +201,7 @@ def _bundle() -> dict:
 
     import pandas as pd
 
-    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.readers.fhir.sample import to_bundle
     from recovery_model.schema import load_schema
 
     rows = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(WARD_ROWS)

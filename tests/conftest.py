@@ -30,7 +30,7 @@ def cohort_unseen():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from recovery_model.config import NetworkConfig
+    from recovery_model.model.config import NetworkConfig
 
     return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256, folds=3)
 
@@ -38,14 +38,14 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def small_fit(cohort_small, schema, tiny_config):
     """A cross-fitted predictor trained in about a second."""
-    from recovery_model.predictor import Predictor
+    from recovery_model.scoring.predictor import Predictor
 
     return Predictor.fit(cohort_small, schema, tiny_config, seed=3)
 
 
 @pytest.fixture(scope="session")
 def small_predictor(small_fit, tmp_path_factory):
-    from recovery_model.predictor import Predictor
+    from recovery_model.scoring.predictor import Predictor
 
     predictor = small_fit
     folder = tmp_path_factory.mktemp("checkpoint")
@@ -55,7 +55,7 @@ def small_predictor(small_fit, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def default_predictor():
-    from recovery_model.predictor import Predictor
+    from recovery_model.scoring.predictor import Predictor
 
     return Predictor.load()
 

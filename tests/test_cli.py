@@ -4,7 +4,8 @@ import pytest
 
 from recovery_model.cli import main
 from recovery_model.cohort import generate_cohort
-from recovery_model.predictor import Predictor
+from recovery_model.evaluation.summary import ModelSummary
+from recovery_model.scoring.predictor import Predictor
 from tests.conftest import DATA
 
 
@@ -106,7 +107,7 @@ def test_bring_your_own_data_with_other_columns(tmp_path):
     predictor = Predictor.load(out)
     assert predictor.schema.feature_names == ["lactate_mmol", "sofa", "creatinine", "ventilated"]
     assert (out / "schema.toml").is_file() and (out / "model_card.md").is_file()
-    report = predictor.summary.report
+    report = ModelSummary.read(predictor.folder).report
     assert report.internal.metrics.value.auroc > 0.7
     assert not any("Oracle" in b.name for b in report.baselines) and report.fresh is None
     assert not report.subgroups  # an inferred schema defines none

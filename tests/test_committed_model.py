@@ -4,16 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recovery_model.baselines import ORACLE
-from recovery_model.data import fingerprint
-from recovery_model.evaluation import OURS
-from recovery_model.predictor import Predictor
+from recovery_model.evaluation.baselines import ORACLE
+from recovery_model.evaluation.evaluate import OURS
+from recovery_model.evaluation.summary import ModelSummary
+from recovery_model.readers.training import fingerprint
+from recovery_model.scoring.predictor import Predictor
 from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
 def report(default_predictor):
-    report = default_predictor.summary.report
+    report = ModelSummary.read(default_predictor.folder).report
     assert report is not None, "run `recovery train` to write checkpoints/default/report.json"
     return report
 

@@ -1,11 +1,12 @@
 import streamlit as st
+
+from recovery_model.access import Page, pages_for
+from recovery_model.scoring.narrative import percent
+
 from gate import check_access, current_user
 from loading import preload_predictor, report_or_none, summary_or_stop
 
-from recovery_model.access import pages_for
-from recovery_model.narrative import percent
-
-check_access("home")
+check_access(Page.HOME)
 model = summary_or_stop()
 target = model.schema.target
 st.title("Recovery risk")

@@ -1,10 +1,11 @@
 import pandas as pd
 import streamlit as st
-from loading import page_setup, report_or_none
 
-from recovery_model.evaluation import OURS, at_threshold
-from recovery_model.narrative import percent
-from recovery_model.plots import (
+from recovery_model.access import Page
+from recovery_model.evaluation.evaluate import OURS, at_threshold
+from recovery_model.scoring.narrative import percent
+
+from charts import (
     beeswarm,
     calibration_plot,
     confusion_plot,
@@ -15,11 +16,13 @@ from recovery_model.plots import (
     pr_plot,
     roc_plot,
 )
+from loading import page_setup, report_or_none, summary_or_stop
 
 st.title("Model")
-predictor = page_setup("model")
+predictor = page_setup(Page.MODEL)
 schema = predictor.schema
-report = report_or_none(predictor.summary)
+summary = summary_or_stop()
+report = report_or_none(summary)
 if report is None:
     st.stop()
 
@@ -122,7 +125,7 @@ with explanations:
                f"{report.ensemble.background_rows} training rows).")
 
 with card:
-    model_card = predictor.summary.model_card or ""
+    model_card = summary.model_card or ""
     st.download_button("Download the model card (Markdown)", model_card, "model_card.md", "text/markdown",
                        on_click="ignore")
     st.markdown(model_card)

@@ -1,12 +1,10 @@
 import pandas as pd
 import streamlit as st
-from gate import audit
-from loading import page_setup
-from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
 from recovery_model import DataValidationError
-from recovery_model.access import file_digest
-from recovery_model.columns import (
+from recovery_model.access import Page, file_digest
+from recovery_model.readers.fhir.reader import form_values, read_fhir
+from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
     BELOW_THRESHOLD,
@@ -17,8 +15,7 @@ from recovery_model.columns import (
     TIER,
     TYPICALITY,
 )
-from recovery_model.fhir import form_values, read_fhir
-from recovery_model.narrative import (
+from recovery_model.scoring.narrative import (
     atypical_note,
     change_text,
     describe_risk,
@@ -28,12 +25,16 @@ from recovery_model.narrative import (
     unusual_value_note,
     wide_interval_note,
 )
-from recovery_model.plots import driver_comparison, waterfall
+
+from charts import driver_comparison, waterfall
+from gate import audit
+from loading import page_setup
+from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
 st.title("Patient")
 st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
            "impossible cannot be entered.")
-predictor = page_setup("patient")
+predictor = page_setup(Page.PATIENT)
 schema = predictor.schema
 
 with st.expander("Load the patient from a FHIR record", icon=":material/upload_file:"):

@@ -1,12 +1,12 @@
 import pandas as pd
 import streamlit as st
-from gate import audit
-from loading import page_setup
-from widgets import format_risk, risk_column
 
 from recovery_model import DataValidationError
-from recovery_model.access import file_digest
-from recovery_model.columns import (
+from recovery_model.access import Page, file_digest
+from recovery_model.paths import SAMPLE_WARD
+from recovery_model.readers.csv import to_safe_csv
+from recovery_model.readers.table import read_upload
+from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
     FHIR_NOTES,
@@ -26,14 +26,16 @@ from recovery_model.columns import (
     label,
     source_column,
 )
-from recovery_model.io import read_ward_upload, to_safe_csv
-from recovery_model.narrative import percent
-from recovery_model.paths import SAMPLE_WARD
-from recovery_model.plots import importance_bar, risk_histogram, waterfall
+from recovery_model.scoring.narrative import percent
+
+from charts import importance_bar, risk_histogram, waterfall
+from gate import audit
+from loading import page_setup
+from widgets import format_risk, risk_column
 
 st.title("Ward")
 st.caption("Upload a ward list to rank patients by risk and flag them against the monitoring slots you have.")
-predictor = page_setup("ward")
+predictor = page_setup(Page.WARD)
 schema = predictor.schema
 
 template = pd.DataFrame(columns=[schema.id_column, *schema.feature_names])
@@ -78,8 +80,9 @@ audited = st.session_state.setdefault("audited_uploads", set())
 cached = st.session_state.get("ward_scored")
 try:
     if cached is None or cached[0] != digest:  # score and explain once per file; inputs below only re-flag
-        ward_file = read_ward_upload(content, name, schema)
-        cached = (digest, predictor.rank(ward_file.frame), predictor.check_drift(ward_file.frame), ward_file.notes)
+        ward_file = read_upload(content, name, schema)
+        ranked = predictor.rank(ward_file.frame)
+        cached = (digest, ranked, predictor.check_drift(ranked), ward_file.notes)
         st.session_state["ward_scored"] = cached
 except DataValidationError as exc:
     if digest not in audited:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recovery_model.narrative import percent
+from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA, ROOT
 
 pytestmark = pytest.mark.browser
@@ -183,7 +183,7 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
 
     from playwright.sync_api import expect
 
-    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.readers.fhir.sample import to_bundle
 
     ward = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(12)
     bundle = json.dumps(to_bundle(ward, default_predictor.schema, datetime.now(UTC))).encode()

@@ -12,7 +12,7 @@ import io
 import pandas as pd
 import pytest
 
-from recovery_model.narrative import percent
+from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, running_app
 

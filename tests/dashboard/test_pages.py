@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recovery_model.narrative import percent
+from recovery_model.evaluation.summary import ModelSummary
+from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA, ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -30,7 +31,7 @@ def test_page_renders_without_exception(page):
 
 def test_home_names_the_model_and_its_metrics(default_predictor):
     app = open_page("home")
-    auroc = default_predictor.summary.report.internal.metrics.value.auroc
+    auroc = ModelSummary.read(default_predictor.folder).report.internal.metrics.value.auroc
     assert any(m.value == f"{auroc:.3f}" for m in app.metric)
     assert any("Decision support, not a diagnosis" in w.value for w in app.warning)
 
@@ -149,7 +150,7 @@ def test_ward_refuses_a_file_without_the_columns():
 
 def test_model_page_shows_the_reports_numbers(default_predictor):
     app = open_page("model")
-    report = default_predictor.summary.report
+    report = ModelSummary.read(default_predictor.folder).report
     metrics = app.dataframe[0].value.set_index("metric")
     assert metrics.loc["AUROC", "value"] == pytest.approx(report.internal.metrics.value.auroc)
     slope_low = report.internal.metrics.low.calibration_slope
@@ -203,7 +204,7 @@ def _record(rows: int, blank: str = "") -> tuple[pd.DataFrame, bytes]:
     import json
     from datetime import UTC, datetime
 
-    from recovery_model.fhir_sample import to_bundle
+    from recovery_model.readers.fhir.sample import to_bundle
     from recovery_model.schema import load_schema
 
     ward = pd.read_csv(DATA / "sample_ward.csv", dtype={"patient_id": str}).head(rows)
@@ -268,7 +269,7 @@ def test_ward_ranks_a_fhir_bulk_export_folder():
 
 
 def test_a_loaded_record_is_read_once_not_on_every_rerun(monkeypatch):
-    import recovery_model.fhir as fhir
+    import recovery_model.readers.fhir.reader as fhir
 
     _, bundle = _record(2)
     reads = []

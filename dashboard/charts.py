@@ -1,0 +1,218 @@
+"""Plotly figures for the dashboard: each takes data and returns a figure, nothing else.
+
+Attributions live in log-odds, where they add up; axes that show them are labelled in risk %
+so a clinician reads percentages while the bars still sum exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from recovery_model.evaluation.report import AtThreshold, CalibrationBin, Curves, DecisionCurve, Epoch
+from recovery_model.model.explain import Explanation
+from recovery_model.model.risk_model import sigmoid
+from recovery_model.schema import Schema
+from recovery_model.scoring.narrative import percent
+
+RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
+OURS_COLOUR = "#1f6f8b"
+RISK_TICKS = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.95])
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    return np.log(p / (1 - p))
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _risk_axis(low: float, high: float) -> dict:
+    """Tick marks in risk % for an axis that is in log-odds."""
+    ticks = RISK_TICKS[(_logit(RISK_TICKS) >= low - 0.3) & (_logit(RISK_TICKS) <= high + 0.3)]
+    return dict(tickvals=_logit(ticks), ticktext=[percent(t) for t in ticks])
+
+
+def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, title: str = "") -> go.Figure:
+    """From the average patient's risk to this patient's: one bar per driver, largest first.
+
+    Each bar starts where the previous one ended, so the bars walk from the average to this
+    patient; they add up exactly in log-odds, and the axis is labelled in risk %.
+    """
+    drivers = explanation.drivers(row, schema)
+    shown, rest = drivers.iloc[:top], drivers.iloc[top:]
+    labels, steps = list(shown["shown_as"]), list(shown["log_odds"])
+    if len(rest):
+        labels.append(f"{len(rest)} other factors")
+        steps.append(float(rest["log_odds"].sum()))
+    base, final = explanation.base_value, float(explanation.log_odds[row])
+    starts = base + np.cumsum([0.0, *steps[:-1]])
+    ends = starts + np.asarray(steps)
+    hover = [f"{'raises' if v > 0 else 'lowers'} risk from {percent(sigmoid(a))} to {percent(sigmoid(b))}"
+             for v, a, b in zip(steps, starts, ends, strict=True)]
+    fig = go.Figure(go.Bar(y=labels, x=steps, base=starts, orientation="h", hovertext=hover, hoverinfo="text",
+                           marker_color=[RAISES if v > 0 else LOWERS for v in steps], showlegend=False))
+    for value, label, symbol in ((base, f"Typical patient {percent(sigmoid(base))}", "line-ns"),
+                                 (final, f"This patient {percent(sigmoid(final))}", "diamond")):
+        fig.add_vline(x=value, line_dash="dot", line_color=OURS_COLOUR, line_width=1)
+        fig.add_trace(go.Scatter(x=[value], y=[label], mode="markers", showlegend=False, hoverinfo="x+y",
+                                 marker=dict(symbol=symbol, size=12, color=OURS_COLOUR,
+                                             line=dict(width=2, color=OURS_COLOUR))))
+    order = [f"Typical patient {percent(sigmoid(base))}", *labels, f"This patient {percent(sigmoid(final))}"]
+    low, high = min(starts.min(), ends.min(), final), max(starts.max(), ends.max(), final)
+    fig.update_xaxes(title=f"{schema.target.risk_of} (log-odds scale)", range=[low - 0.4, high + 0.4],
+                     **_risk_axis(low, high))
+    fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
+    return _layout(fig, title or f"Why this risk: {percent(sigmoid(final))}", height=140 + 30 * len(order))
+
+
+def driver_comparison(before: Explanation, after: Explanation, schema: Schema, top: int = 8) -> go.Figure:
+    """The drivers of two versions of one patient side by side, largest change or size first."""
+    a, b = before.drivers(0, schema).set_index("feature"), after.drivers(0, schema).set_index("feature")
+    order = (b["log_odds"] - a["log_odds"]).abs().add(a["log_odds"].abs()).sort_values(ascending=False).index[:top]
+    fig = go.Figure()
+    for name, table, colour in (("as entered", a, NEUTRAL), ("what if", b, OURS_COLOUR)):
+        fig.add_trace(go.Bar(y=[schema.feature(f).display_name for f in order], x=table.loc[order, "log_odds"],
+                             name=name, orientation="h", marker_color=colour,
+                             hovertext=list(table.loc[order, "shown_as"]), hoverinfo="text+x"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="effect on risk (log-odds; right raises, left lowers)", zeroline=True)
+    return _layout(fig, "Drivers: as entered vs what if", height=160 + 44 * len(order))
+
+
+def risk_histogram(risk: Sequence[float], threshold: float, schema: Schema,
+                   title: str = "Risk across the ward") -> go.Figure:
+    fig = go.Figure(go.Histogram(x=100 * np.asarray(risk), nbinsx=30, marker_color=OURS_COLOUR,
+                                 hovertemplate="%{x}%: %{y} patients<extra></extra>"))
+    fig.add_vline(x=100 * threshold, line_dash="dash", line_color=RAISES,
+                  annotation_text=f"threshold {percent(threshold)}", annotation_position="top right")
+    fig.update_xaxes(title=f"{schema.target.risk_of} (%)")
+    fig.update_yaxes(title="patients")
+    return _layout(fig, title)
+
+
+def importance_bar(importance: dict[str, float], schema: Schema, title: str = "What drives risk overall") -> go.Figure:
+    items = sorted(importance.items(), key=lambda kv: kv[1])
+    fig = go.Figure(go.Bar(x=[v for _, v in items], y=[schema.feature(k).display_name for k, _ in items],
+                           orientation="h", marker_color=OURS_COLOUR,
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_xaxes(title="mean |SHAP| (log-odds)")
+    return _layout(fig, title, height=120 + 24 * len(items))
+
+
+def beeswarm(values: np.ndarray, attributions: np.ndarray, features: list[str], schema: Schema,
+             order: list[str] | None = None) -> go.Figure:
+    """Each dot a patient: its attribution for a feature, coloured by the feature's value (low→high)."""
+    values, attributions = np.asarray(values, dtype=float), np.asarray(attributions, dtype=float)
+    order = order or features
+    rng = np.random.default_rng(0)
+    fig = go.Figure()
+    for position, name in enumerate(reversed(order)):
+        j = features.index(name)
+        v = values[:, j]
+        span = np.ptp(v) or 1.0
+        fig.add_trace(go.Scattergl(
+            x=attributions[:, j], y=position + rng.uniform(-0.3, 0.3, len(v)), mode="markers",
+            marker=dict(size=5, color=(v - v.min()) / span, colorscale="RdBu_r", cmin=0, cmax=1,
+                        showscale=position == 0, colorbar=dict(title="value", tickvals=[0, 1],
+                                                               ticktext=["low", "high"])),
+            text=[schema.feature(name).format_value(x) for x in v],
+            hovertemplate="%{text}<br>SHAP %{x:.3f}<extra></extra>", showlegend=False))
+    fig.update_yaxes(tickvals=list(range(len(order))),
+                     ticktext=[schema.feature(n).display_name for n in reversed(order)])
+    fig.update_xaxes(title=f"SHAP value (log-odds, {schema.target.risk_of})", zeroline=True)
+    return _layout(fig, "Every patient, every feature", height=140 + 28 * len(order))
+
+
+def dependence(values: np.ndarray, attributions: np.ndarray, features: list[str], feature: str,
+               schema: Schema) -> go.Figure:
+    j = features.index(feature)
+    f = schema.feature(feature)
+    fig = go.Figure(go.Scattergl(x=np.asarray(values)[:, j], y=np.asarray(attributions)[:, j], mode="markers",
+                                 marker=dict(size=6, color=OURS_COLOUR, opacity=0.6),
+                                 hovertemplate=f"{f.display_name} %{{x}}<br>SHAP %{{y:.3f}}<extra></extra>"))
+    fig.add_vrect(x0=f.typical_min, x1=f.typical_max, fillcolor="#d5f5e3", opacity=0.25, line_width=0)
+    fig.update_xaxes(title=f"{f.label} ({f.unit})" if f.unit else f.label)
+    fig.update_yaxes(title="SHAP value (log-odds)")
+    return _layout(fig, f"How {f.display_name} moves the risk (shaded: typical range)")
+
+
+def roc_plot(curves: dict[str, Curves]) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color=NEUTRAL),
+                               name="chance"))
+    for name, c in curves.items():
+        fig.add_trace(go.Scatter(x=c.fpr, y=c.tpr, mode="lines", name=name, line_color=OURS_COLOUR))
+    fig.update_xaxes(title="1 − specificity", range=[0, 1])
+    fig.update_yaxes(title="sensitivity", range=[0, 1])
+    return _layout(fig, "ROC curve (out-of-fold)")
+
+
+def pr_plot(curves: dict[str, Curves], prevalence: float) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[prevalence, prevalence], mode="lines", name="no skill",
+                               line=dict(dash="dot", color=NEUTRAL)))
+    for name, c in curves.items():
+        fig.add_trace(go.Scatter(x=c.recall, y=c.precision, mode="lines", name=name, line_color=OURS_COLOUR))
+    fig.update_xaxes(title="sensitivity (recall)", range=[0, 1])
+    fig.update_yaxes(title="PPV (precision)", range=[0, 1])
+    return _layout(fig, "Precision–recall curve (out-of-fold)")
+
+
+def calibration_plot(bins: list[CalibrationBin], schema: Schema, title: str = "Calibration") -> go.Figure:
+    predicted = [100 * b.predicted for b in bins]
+    observed = [100 * b.observed for b in bins]
+    top = max(max(predicted), max(100 * b.high for b in bins)) * 1.05
+    fig = go.Figure(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect",
+                               line=dict(dash="dot", color=NEUTRAL)))
+    fig.add_trace(go.Scatter(
+        x=predicted, y=observed, mode="markers+lines", name="observed", marker_color=OURS_COLOUR,
+        error_y=dict(type="data", symmetric=False,
+                     array=[100 * b.high - o for b, o in zip(bins, observed, strict=True)],
+                     arrayminus=[o - 100 * b.low for b, o in zip(bins, observed, strict=True)]),
+        hovertemplate="predicted %{x:.1f}%<br>observed %{y:.1f}%<extra></extra>"))
+    fig.update_xaxes(title="predicted risk (%)", range=[0, top])
+    fig.update_yaxes(title=f"observed: share who {schema.target.event_label} (%)", range=[0, top])
+    return _layout(fig, title)
+
+
+def decision_curve_plot(curve: DecisionCurve, title: str = "Decision curve") -> go.Figure:
+    x = [100 * t for t in curve.thresholds]
+    fig = go.Figure([go.Scatter(x=x, y=curve.treat_all, name="flag everyone", line=dict(color=NEUTRAL)),
+                     go.Scatter(x=x, y=curve.treat_none, name="flag no one", line=dict(color=NEUTRAL, dash="dot"))])
+    for name, values in curve.models.items():
+        fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines"))
+    top = max(max(v) for v in curve.models.values())
+    fig.update_yaxes(title="net benefit", range=[-0.005, top * 1.15])
+    fig.update_xaxes(title="threshold risk (%)")
+    return _layout(fig, title, height=440)
+
+
+def learning_curve(history: list[Epoch], best_epochs: list[int]) -> go.Figure:
+    """Training and held-out loss (averaged over the members still in the history) with each member's
+    restored epoch marked on the held-out curve."""
+    epochs = [h.epoch for h in history]
+    held_out = {h.epoch: h.val_loss for h in history}
+    fig = go.Figure([go.Scatter(x=epochs, y=[h.train_loss for h in history], name="training loss"),
+                     go.Scatter(x=epochs, y=[h.val_loss for h in history], name="held-out loss (own fold)"),
+                     go.Scatter(x=best_epochs, y=[held_out.get(e) for e in best_epochs], mode="markers",
+                                marker={"color": LOWERS, "size": 10, "symbol": "diamond"},
+                                name="a member's restored epoch")])
+    fig.update_xaxes(title="epoch (0 = the warm start, before any step)")
+    fig.update_yaxes(title="cross-entropy")
+    return _layout(fig, "Learning curve")
+
+
+def confusion_plot(counts: AtThreshold, schema: Schema) -> go.Figure:
+    z = [[counts.tp, counts.fn], [counts.fp, counts.tn]]
+    fig = go.Figure(go.Heatmap(z=z, x=["flagged", "not flagged"],
+                               y=[schema.target.event_label, schema.target.non_event_label],
+                               text=[[f"{int(v):,}" for v in r] for r in z], texttemplate="%{text}",
+                               colorscale="Blues", showscale=False))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Confusion matrix (out-of-fold risks)", height=300)

@@ -1,0 +1,160 @@
+"""`recovery generate`, `train` and `evaluate`: the synthetic cohort, a model and its evaluation report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from recovery_model.cli.options import checkpoint_option, count, positive_count, seed
+from recovery_model.errors import RecoveryError
+from recovery_model.paths import DATA_DIR, DEFAULT_CHECKPOINT
+from recovery_model.schema import Schema, load_schema
+
+DEFAULT_ROWS = 15_000
+DEFAULT_SEED = 42
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from recovery_model.cohort import generate_cohort, make_sample_ward
+    from recovery_model.readers.csv import write_csv
+
+    cohort = generate_cohort(args.rows, args.seed)
+    write_csv(cohort, args.output)
+    print(f"Wrote {len(cohort):,} patients to {args.output} "
+          f"(non-recovery {1 - cohort['recovered'].mean():.2%}, seed {args.seed}).")
+    if args.ward_output:
+        ward = make_sample_ward()
+        write_csv(ward, args.ward_output)
+        print(f"Wrote a sample ward of {len(ward)} patients to {args.ward_output}.")
+    if args.ward_fhir_output:
+        _write_sample_bundle(args.ward_fhir_output)
+    return 0
+
+
+def _write_sample_bundle(path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from recovery_model.cohort import make_sample_ward
+    from recovery_model.readers.fhir.sample import to_bundle
+
+    ward = make_sample_ward()
+    now = datetime.now(UTC)
+    path.write_text(json.dumps(to_bundle(ward, load_schema(), now), indent=1) + "\n", encoding="utf-8")
+    print(f"Wrote the sample ward's {len(ward)} patients as a FHIR R4 Bundle to {path} (measured an hour before "
+          f"{now:%Y-%m-%d %H:%M} UTC).")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from recovery_model.readers.training import load_training_data
+    from recovery_model.scoring.predictor import Predictor
+
+    schema = _schema_for(args)
+    frame = load_training_data(args.data, schema)
+    print(f"Training on {len(frame):,} rows of {args.data} ({len(schema.features)} features, "
+          f"config '{args.config}', seed {args.seed}).")
+    started = time.perf_counter()
+    predictor = Predictor.fit(frame, schema, args.config, args.seed, progress=True)
+    model = predictor.model
+    print(f"Cross-fitted {model.members} members ({model.config_.folds} folds × {model.config_.repeats}) in "
+          f"{time.perf_counter() - started:.1f} s; best epochs {min(model.best_epochs_)}–{max(model.best_epochs_)}; "
+          f"out-of-fold AUROC {_auroc(model.oof_event_, model.oof_risk_):.3f}.")
+    predictor.save(args.output)
+    if args.target and not args.schema:
+        (args.output / "schema.toml").write_text(schema.to_toml(), encoding="utf-8")
+        print(f"Inferred schema written to {args.output / 'schema.toml'}: review units and ranges.")
+    print(f"Checkpoint written to {args.output}.")
+    if not args.no_evaluate:
+        _write_evaluation(predictor, frame, args)
+    return 0
+
+
+def _auroc(event, risk) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(event, risk)) if 0 < event.sum() < len(event) else float("nan")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from recovery_model.readers.training import load_training_data
+    from recovery_model.scoring.predictor import Predictor, data_fingerprint
+
+    predictor = Predictor.load(args.checkpoint)
+    frame = load_training_data(args.data, predictor.schema)
+    trained_on = predictor.metadata["training_data"]["fingerprint"]
+    if data_fingerprint(frame) != trained_on:
+        raise RecoveryError(f"{args.data} is not the data {args.checkpoint} was trained on (fingerprint "
+                            f"{data_fingerprint(frame)[:12]} ≠ {trained_on[:12]}). Pass the training file with --data.")
+    _write_evaluation(predictor, frame, args)
+    return 0
+
+
+def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.evaluation.evaluate import EvaluationSettings, evaluate
+    from recovery_model.evaluation.model_card import render_model_card
+    from recovery_model.evaluation.summary import write_report
+
+    synthetic = frame.equals(generate_cohort(len(frame), DEFAULT_SEED, predictor.schema)) if \
+        predictor.schema.fingerprint() == load_schema().fingerprint() else False
+    settings = EvaluationSettings(n_bootstrap=args.bootstrap, fresh_rows=args.fresh_rows if synthetic else 0)
+    print(f"Evaluating on the {len(frame):,} training rows' out-of-fold predictions"
+          + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle" if synthetic else "")
+          + f" ({settings.n_bootstrap} bootstrap resamples)...")
+    report = evaluate(predictor, frame, include_oracle=synthetic, settings=settings)
+    write_report(predictor.folder, report, render_model_card(report, predictor.schema))
+    auroc = report.internal.metrics.estimate("auroc")
+    print(f"Internal validation AUROC {auroc.value:.3f} ({auroc.low:.3f}–{auroc.high:.3f}). "
+          f"{report.verdict.text}\nReport and model card written to {predictor.folder}.")
+
+
+def _schema_for(args: argparse.Namespace) -> Schema:
+    if args.schema:
+        return load_schema(args.schema)
+    if args.target:
+        import pandas as pd
+
+        from recovery_model.readers.table import read_whole
+
+        frame = read_whole(args.data).apply(pd.to_numeric, errors="coerce")
+        return Schema.infer(frame, args.target, name=args.data.stem)
+    return load_schema()
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    from recovery_model.model.config import CONFIGS
+
+    gen = commands.add_parser("generate", help="Write the synthetic cohort (reproduces data/patients.csv).")
+    gen.add_argument("--rows", type=positive_count, default=DEFAULT_ROWS)
+    gen.add_argument("--seed", type=seed, default=DEFAULT_SEED)
+    gen.add_argument("--output", type=Path, default=DATA_DIR / "patients.csv")
+    gen.add_argument("--ward-output", type=Path, default=None,
+                     help="Also write the sample ward extract here (data/sample_ward.csv).")
+    gen.add_argument("--ward-fhir-output", type=Path, default=None,
+                     help="Also write the sample ward as a FHIR R4 Bundle (JSON) here, to try FHIR import on.")
+    gen.set_defaults(handler=_generate)
+
+    train = commands.add_parser("train", help="Train, calibrate, evaluate and write a checkpoint.")
+    train.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv", help="A CSV or Parquet file.")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--schema", type=Path, help="TOML schema describing --data (default: ours).")
+    source.add_argument("--target", help="Outcome column of a foreign all-numeric CSV; the schema is inferred.")
+    train.add_argument("--config", choices=sorted(CONFIGS), default="default")
+    train.add_argument("--seed", type=seed, default=DEFAULT_SEED)
+    train.add_argument("--output", type=Path, default=DEFAULT_CHECKPOINT)
+    train.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation report.")
+    _evaluation_options(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="Rewrite a checkpoint's evaluation report and model card.")
+    checkpoint_option(evaluate)
+    evaluate.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv")
+    _evaluation_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", type=positive_count, default=1000, help="Bootstrap resamples for the CIs.")
+    parser.add_argument("--fresh-rows", type=count, default=200_000,
+                        help="Size of the fresh sample scored against the oracle (synthetic data only; 0: none).")

@@ -1,0 +1,63 @@
+"""What our model is compared with, each trained on the same rows.
+
+Every baseline is a function from a frame of patients to a risk in [0, 1], so the report
+treats them and our model alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from recovery_model.cohort import true_risk
+from recovery_model.evaluation.report import MAJORITY
+from recovery_model.schema import Schema
+
+RiskFunction = Callable[[pd.DataFrame], np.ndarray]
+NEWS2_INPUTS = ("oxygen_level", "blood_pressure", "heart_rate")
+ORACLE = "Oracle (true risk)"
+LOGISTIC = "Logistic regression"
+
+
+def news2_partial(frame: pd.DataFrame) -> np.ndarray:
+    """NEWS2 points for SpO2 (scale 1), systolic BP and pulse, RCP 2017 bands; 0–9."""
+    spo2 = frame["oxygen_level"].to_numpy(float)
+    sbp = frame["blood_pressure"].to_numpy(float)
+    pulse = frame["heart_rate"].to_numpy(float)
+    spo2_points = np.select([spo2 <= 91, spo2 <= 93, spo2 <= 95], [3, 2, 1], 0)
+    sbp_points = np.select([sbp <= 90, sbp <= 100, sbp <= 110, sbp >= 220], [3, 2, 1, 3], 0)
+    pulse_points = np.select([pulse <= 40, pulse <= 50, pulse <= 90, pulse <= 110, pulse <= 130],
+                             [3, 1, 0, 1, 2], 3)
+    return (spo2_points + sbp_points + pulse_points).astype(float)
+
+
+def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle: bool) -> dict[str, RiskFunction]:
+    """The comparison models, keyed by the name the report shows.
+
+    The oracle is only meaningful for data drawn from our generator, so the caller says.
+    """
+    features = schema.feature_names
+    y_train = schema.event_from_target(train[schema.target.name])
+    prevalence = float(y_train.mean())
+    baselines: dict[str, RiskFunction] = {
+        MAJORITY: lambda x: np.full(len(x), prevalence),
+    }
+    logistic = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                             LogisticRegression(max_iter=2000)).fit(train[features], y_train)
+    baselines[LOGISTIC] = lambda x: logistic.predict_proba(x[features])[:, 1]
+    boosting = HistGradientBoostingClassifier(random_state=seed).fit(train[features], y_train)
+    baselines["Gradient boosting (HistGradientBoosting)"] = lambda x: boosting.predict_proba(x[features])[:, 1]
+    if all(name in features for name in NEWS2_INPUTS):
+        news2 = LogisticRegression().fit(news2_partial(train).reshape(-1, 1), y_train)
+        baselines["Partial NEWS2 (SpO2, systolic BP, pulse)"] = (
+            lambda x: news2.predict_proba(news2_partial(x).reshape(-1, 1))[:, 1])
+    if include_oracle:
+        baselines[ORACLE] = true_risk
+    return baselines

@@ -1,0 +1,175 @@
+"""SHAP attributions of the calibrated log-odds: DeepLIFT's rescale rule, batched over rows, references and members.
+
+Space: **log-odds of not recovering** (the calibrated logit). For every row,
+`base_value + attributions.sum() == log_odds` (float64 keeps DeepLIFT's summation-to-delta exact).
+
+The ensemble's calibrated logit is `slope · mean_k(member_k) + intercept`, a linear combination of
+members, so its attributions are the same combination of the members' attributions. Each member
+sees its own inputs (scaled values, hinges, missing-value indicators); because every input comes
+from exactly one feature, a feature's attribution is the sum over its inputs (DeepLIFT's chain rule
+through an element-wise input map). The linear path's attribution is exact: w · (x − reference).
+
+This computes what shap's DeepExplainer computes for each member (tests/test_explain.py checks
+agreement), but for all rows and background rows at once: shap's PyTorch explainer loops over rows
+and took 570 s for a 10,000-row ward. It reads a frozen float64 copy of the weights and hooks
+nothing, so concurrent calls need no lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recovery_model.model.risk_model import RiskModel, sigmoid
+from recovery_model.schema import Schema
+
+PAIRS_PER_BATCH = 2**12  # small enough to stay in cache: measured fastest
+NEAR_ZERO = 1e-6
+FLOAT32_FROM_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Attributions for a batch of rows, in log-odds of not recovering."""
+
+    base_value: float
+    attributions: pd.DataFrame
+    values: pd.DataFrame
+    log_odds: np.ndarray
+
+    @property
+    def risk(self) -> np.ndarray:
+        return sigmoid(self.log_odds)
+
+    @property
+    def base_risk(self) -> float:
+        return float(sigmoid(self.base_value))
+
+    def take(self, positions: np.ndarray) -> Explanation:
+        """The explanation of the rows at `positions`, in that order."""
+        return Explanation(self.base_value, self.attributions.iloc[positions], self.values.iloc[positions],
+                           self.log_odds[positions])
+
+    def importance(self) -> dict[str, float]:
+        """Mean |attribution| per feature, largest first: what drives risk across these rows."""
+        mean = self.attributions.abs().mean().sort_values(ascending=False)
+        return {name: float(value) for name, value in mean.items()}
+
+    def drivers(self, row: int, schema: Schema, top: int | None = None) -> pd.DataFrame:
+        """One row's features ordered by |attribution|, with the value as a clinician reads it."""
+        contributions = self.attributions.iloc[row]
+        order = contributions.abs().sort_values(ascending=False).index[:top]
+        return pd.DataFrame({
+            "feature": list(order),
+            "label": [schema.feature(n).display_name for n in order],
+            "value": [self.values.iloc[row][n] for n in order],
+            "shown_as": [schema.feature(n).format_value(self.values.iloc[row][n]) for n in order],
+            "log_odds": [float(contributions[n]) for n in order],
+        })
+
+    def driver_text(self, row: int, schema: Schema, top: int = 3) -> list[str]:
+        """'SpO2 = 87.0% ↑ risk' for the top drivers of one row."""
+        table = self.drivers(row, schema, top)
+        return [f"{r.shown_as} {'↑' if r.log_odds > 0 else '↓'} risk" for r in table.itertuples()]
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One member's calibrated share of the logit: hidden layers, output and linear path, in one dtype.
+
+    Weights are (out, in); the output layer and the linear path carry slope / members, the biases also
+    intercept / members, so that the members' outputs add up to the calibrated logit.
+    """
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    wide: torch.Tensor  # (inputs,): zeros when the network has no linear path
+    wide_bias: torch.Tensor
+    background: torch.Tensor
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Pre-activations of each hidden layer, and this member's share of the calibrated logit."""
+        pre, hidden = [], x
+        for weight, bias in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            z = hidden @ weight.T + bias
+            pre.append(z)
+            hidden = torch.relu(z)
+        deep = (hidden @ self.weights[-1].T + self.biases[-1]).squeeze(-1)
+        return pre, deep + x @ self.wide + self.wide_bias
+
+    def to(self, dtype: torch.dtype) -> _Member:
+        return _Member([w.to(dtype) for w in self.weights], [b.to(dtype) for b in self.biases],
+                       self.wide.to(dtype), self.wide_bias.to(dtype), self.background.to(dtype))
+
+
+class Explainer:
+    """Explains a fitted `RiskModel` against a background of training rows (raw values, NaN = missing).
+
+    Float64 throughout for up to `FLOAT32_FROM_ROWS` rows (a patient, a ward); larger batches compute
+    the row-by-reference multipliers in float32, twice as fast, with local accuracy still within
+    1e-6 (tested at 1e-5).
+    """
+
+    def __init__(self, model: RiskModel, background: np.ndarray) -> None:
+        self._model = model
+        transform = model.transform_
+        slope, intercept = model.calibration_
+        share = slope / transform.members
+        references = transform.transform(np.asarray(background, dtype=float))
+        linears = model.network_.stacked_linears
+        members = []
+        for k in range(transform.members):
+            weights = [layer.weight.detach()[k].double().T.clone() for layer in linears]
+            biases = [layer.bias.detach()[k, 0].double().clone() for layer in linears]
+            weights[-1], biases[-1] = weights[-1] * share, biases[-1] * share + intercept / transform.members
+            wide = model.network_.wide
+            wide_weight = (wide.weight.detach()[k, :, 0].double() * share) if wide is not None else \
+                torch.zeros(transform.n_inputs, dtype=torch.float64)
+            wide_bias = (wide.bias.detach()[k, 0, 0].double() * share) if wide is not None else \
+                torch.zeros((), dtype=torch.float64)
+            members.append(_Member(weights, biases, wide_weight, wide_bias, torch.as_tensor(references[k])))
+        self._members = {torch.float64: members, torch.float32: [m.to(torch.float32) for m in members]}
+        self._reference_pre = {dtype: [m.forward(m.background)[0] for m in ms] for dtype, ms in self._members.items()}
+        self._grouping = torch.as_tensor(np.eye(len(model.feature_names))[transform.source_feature])
+        self.base_value = float(sum(m.forward(m.background)[1].mean() for m in members))
+
+    def _attribute(self, member: _Member, reference_pre: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """DeepLIFT rescale attributions of each row to each input, averaged over the background rows."""
+        pre, _ = member.forward(x)
+        n, refs = len(x), len(member.background)
+        multiplier = member.weights[-1].expand(n, refs, -1)  # d output / d last hidden activation
+        for z_x, z_r, weight in zip(reversed(pre), reversed(reference_pre), reversed(member.weights[:-1]),
+                                    strict=True):
+            dz = z_x[:, None, :] - z_r[None, :, :]
+            tiny = dz.abs() <= NEAR_ZERO
+            rescale = (torch.relu(z_x)[:, None, :] - torch.relu(z_r)[None, :, :]).div_(dz.masked_fill_(tiny, 1.0))
+            rescale = torch.where(tiny, (z_x > 0).to(x.dtype)[:, None, :], rescale)  # the gradient where x ≈ r
+            multiplier = (multiplier * rescale) @ weight
+        multiplier = multiplier + member.wide
+        return ((x[:, None, :] - member.background[None, :, :]) * multiplier).mean(dim=1).double()
+
+    def explain(self, x: pd.DataFrame) -> Explanation:
+        names = self._model.feature_names
+        raw = x[names].to_numpy(dtype=float)
+        inputs = torch.as_tensor(self._model.transform_.transform(raw))
+        dtype = torch.float32 if len(x) >= FLOAT32_FROM_ROWS else torch.float64
+        members = self._members[dtype]
+        rows_per_batch = max(1, PAIRS_PER_BATCH // len(members[0].background))
+        attributions = torch.zeros((len(x), len(names)), dtype=torch.float64)
+        log_odds = torch.zeros(len(x), dtype=torch.float64)
+        with torch.inference_mode():
+            for k, member in enumerate(members):
+                member_inputs = inputs[k].to(dtype)
+                if len(x):
+                    per_input = torch.cat([self._attribute(member, self._reference_pre[dtype][k], chunk)
+                                           for chunk in torch.split(member_inputs, rows_per_batch)])
+                    attributions += per_input @ self._grouping
+                log_odds += self._members[torch.float64][k].forward(inputs[k])[1]
+        imputed = np.where(np.isnan(raw), self._model.medians_, raw)
+        return Explanation(base_value=self.base_value,
+                           attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),
+                           values=pd.DataFrame(imputed, columns=names, index=x.index),
+                           log_odds=log_odds.numpy())

@@ -1,0 +1,417 @@
+"""From validated FHIR resources to one row per patient: each feature's value, where it came from, and why not.
+
+`fhir.read_fhir` reads and validates the file; this module groups the resources by patient and finds each
+feature's value as the schema's `[features.fhir]` mapping says: the latest at or before the index time, in the
+feature's unit, with its provenance. A value that cannot be taken as it is (a unit we cannot convert, no value,
+a bound, two values at one time, an ambiguous birth date) is left blank and said, by patient and feature.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from recovery_model.errors import DataValidationError
+from recovery_model.schema import Feature, FhirMapping, Schema
+from recovery_model.scoring.columns import FHIR_NOTES, source_column
+
+UCUM = "http://unitsofmeasure.org"
+UNUSABLE_STATUSES = {"entered-in-error", "cancelled", "registered", "unknown"}
+ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
+NOT_A_CONDITION = {"refuted", "entered-in-error"}
+CURRENT_ENCOUNTER = {"in-progress", "arrived", "triaged", "onleave"}
+NOT_A_STAY = {"planned", "cancelled", "entered-in-error"}
+
+
+@dataclass(frozen=True)
+class FhirProblem:
+    """Something about one patient's record that left a value blank (or a resource unread)."""
+
+    patient: str
+    feature: str  # the feature's name ("" for the whole patient or a resource); `label` is what people read
+    resource: str
+    message: str
+    label: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.label or self.feature}: {self.message}" if self.feature else self.message
+
+
+@dataclass
+class FhirImport:
+    """One row per patient (`frame`), what left values blank (`problems`) and notes on the file (`warnings`)."""
+
+    frame: pd.DataFrame
+    problems: list[FhirProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str
+    where: str  # "entry 12" or "Observation.ndjson line 4": how a person finds it in the file
+    model: Any  # the validated fhir.resources model
+    full_url: str = ""  # Bundle.entry.fullUrl, which other entries may use as the reference
+
+    @property
+    def reference(self) -> str:
+        return f"{self.type}/{self.id}"
+
+
+@dataclass(frozen=True)
+class _Value:
+    value: float
+    when: datetime
+    resource: str  # the resource the value comes from: "Observation/obs-17"
+    source: str  # where it came from, as the <feature>_source column says it
+
+
+# ----- from resources to rows ----------------------------------------------------------------------------------
+class Extraction:
+    """One pass over the validated resources: group them by patient, then find each feature's value."""
+
+    def __init__(self, schema: Schema, as_of: datetime, label: str) -> None:
+        self.schema, self.as_of, self.label = schema, as_of, label
+        self.problems: list[FhirProblem] = []
+        self.invalid: dict[str, list[FhirProblem]] = defaultdict(list)  # resources that failed validation, by patient
+        self.unknown_codes: Counter[str] = Counter()
+        self.mapped_codes = {code for f in schema.features if f.fhir for m in (f.fhir, f.fhir.weight, f.fhir.height)
+                             if m for code in m.codes}
+
+    def run(self, resources: list[Resource], problems: list[FhirProblem], warnings: list[str]) -> FhirImport:
+        patients, by_patient, orphans, urls = self._group(resources)
+        if not patients:
+            raise DataValidationError(f"{self.label} holds no Patient resources, so there is no one to score. "
+                                      "Export the patients with their Observations.")
+        problems = [replace(p, patient=urls.get(p.patient, p.patient.removeprefix("Patient/"))) for p in problems]
+        for problem in problems:
+            if problem.patient in by_patient:
+                self.invalid[problem.patient].append(problem)
+        warnings = warnings + [f"{p.message} (it refers to no patient in the file)" for p in problems
+                               if p.patient not in by_patient]
+        rows = [self._row(pid, by_patient[pid]) for pid in patients]
+        order = {pid: i for i, pid in enumerate(patients)}
+        invalid = [p for found in self.invalid.values() for p in found]
+        self.problems = sorted(invalid + self.problems, key=lambda p: order[p.patient])
+        if orphans:
+            warnings.append(f"Not read, about no patient in the file: {plural(len(orphans), 'resource')} (e.g. "
+                            f"{', '.join(orphans[:3])}).")
+        if self.unknown_codes:
+            common = ", ".join(f"{code} ({n})" for code, n in self.unknown_codes.most_common(5))
+            unmapped = plural(sum(self.unknown_codes.values()), "Observation")
+            warnings.append(f"Not read, codes this schema does not map: {unmapped} ({common}). Map them in the "
+                            "schema file if they are inputs.")
+        frame = pd.DataFrame(rows, columns=[self.schema.id_column, *self.schema.feature_names,
+                                            *[source_column(f.name) for f in self.schema.features], FHIR_NOTES])
+        return FhirImport(frame, self.problems, warnings)
+
+    def _group(self, resources: list[Resource]) -> tuple[list[str], dict[str, list[Resource]], list[str],
+                                                           dict[str, str]]:
+        """Patient ids in file order, each patient's resources, resources about no one, and fullUrl → id."""
+        patients: dict[str, None] = {}  # ordered, and quick to look up
+        urls: dict[str, str] = {}
+        for resource in resources:
+            if resource.type == "Patient":
+                patients.setdefault(resource.id)
+                if resource.full_url:
+                    urls[resource.full_url] = resource.id
+        by_patient: dict[str, list[Resource]] = defaultdict(list)
+        orphans = []
+        for resource in resources:
+            if resource.type == "Patient":
+                by_patient[resource.id].append(resource)
+                continue
+            subject = resource.model.subject
+            reference = (subject.reference or "") if subject is not None else ""
+            pid = urls.get(reference, reference.removeprefix("Patient/"))
+            if pid in patients:
+                by_patient[pid].append(resource)
+            else:
+                orphans.append(resource.reference)
+        return list(patients), by_patient, orphans, urls
+
+    def _row(self, pid: str, resources: list[Resource]) -> dict[str, Any]:
+        kinds: dict[str, list[Resource]] = defaultdict(list)
+        for resource in resources:
+            kinds[resource.type].append(resource)
+        observations = self._observation_index(kinds["Observation"])
+        row: dict[str, Any] = {self.schema.id_column: pid}
+        before = len(self.problems)
+        found = {f.name: self._value(pid, f, kinds, observations) if f.fhir else None for f in self.schema.features}
+        explained = {p.feature for p in self.problems[before:]}
+        absent = [f.display_name for f in self.schema.features if found[f.name] is None and f.name not in explained]
+        if absent:
+            self.problems.append(FhirProblem(pid, "", f"Patient/{pid}", f"not in the record at {_iso(self.as_of)}: "
+                                             + ", ".join(absent)))
+        for feature in self.schema.features:
+            value = found[feature.name]
+            row[feature.name] = value.value if value else None
+            row[source_column(feature.name)] = value.source if value else ""
+        row[FHIR_NOTES] = "; ".join(str(p) for p in [*self.invalid.get(pid, []), *self.problems[before:]])
+        return row
+
+    def _problem(self, pid: str, feature: Feature, resource: str, message: str) -> None:
+        self.problems.append(FhirProblem(pid, feature.name, resource, message, feature.display_name))
+
+    # ----- one feature -----------------------------------------------------------------------------------------
+    def _value(self, pid: str, feature: Feature, kinds: dict[str, list[Resource]],
+               observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
+        mapping = feature.fhir
+        if mapping.source == "age":
+            return self._age(pid, feature, kinds["Patient"])
+        if mapping.source == "length_of_stay":
+            return self._length_of_stay(pid, feature, kinds["Encounter"])
+        if mapping.source == "active_conditions":
+            return self._active_conditions(kinds["Condition"])
+        if mapping.source == "questionnaire":
+            return self._latest(pid, feature, self._answers(pid, feature, kinds["QuestionnaireResponse"]))
+        found = self._latest(pid, feature, self._observed(pid, feature, mapping, observations))
+        if found is None and mapping.weight is not None:
+            return self._bmi(pid, feature, observations)
+        return found
+
+    def _observation_index(self, observations: list[Resource]) -> dict[str, list[tuple[Resource, Any]]]:
+        """'system|code' → (Observation, the element holding the value: the Observation or a panel component)."""
+        mapped = self.mapped_codes
+        index: dict[str, list[tuple[Resource, Any]]] = defaultdict(list)
+        for resource in observations:
+            model = resource.model
+            if model.status in UNUSABLE_STATUSES:
+                continue
+            codes = _codes(model.code)
+            hits = [c for c in codes if c in mapped]
+            for code in hits:
+                index[code].append((resource, model))
+            for component in model.component or []:
+                for code in _codes(component.code):
+                    if code in mapped:
+                        hits.append(code)
+                        index[code].append((resource, component))
+            if not hits:
+                self.unknown_codes[codes[0] if codes else "(no code)"] += 1
+        return index
+
+    def _observed(self, pid: str, feature: Feature, mapping: FhirMapping,
+                  observations: dict[str, list[tuple[Resource, Any]]]) -> list[_Value]:
+        values = []
+        for code in mapping.codes:
+            for resource, element in observations.get(code, []):
+                when = _when(resource.model)
+                if when is None:
+                    self._problem(pid, feature, resource.reference, f"{resource.reference} has no effective date; "
+                                  "not read")
+                    continue
+                if when > self.as_of:
+                    continue
+                value = self._observation_value(pid, feature, mapping, resource, element)
+                if value is not None:
+                    values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
+        return values
+
+    def _observation_value(self, pid: str, feature: Feature, mapping: FhirMapping, resource: Resource,
+                           element: Any) -> float | None:
+        name = resource.reference
+        if element.valueQuantity is not None:
+            quantity = element.valueQuantity
+            if quantity.value is None:
+                self._problem(pid, feature, name, f"{name} has a quantity with no number; not read")
+                return None
+            if quantity.comparator:
+                self._problem(pid, feature, name, f"{name} is a bound ({quantity.comparator} {quantity.value}), not a "
+                              "value; not read")
+                return None
+            unit = quantity.code if quantity.code and quantity.system in (None, UCUM) else quantity.unit
+            factor = mapping.units.get(unit or "")
+            if factor is None:
+                self._problem(pid, feature, name, f"{name} is in '{unit or 'no unit'}', which this schema cannot "
+                              f"convert to {feature.unit or 'its unit'} (it converts {', '.join(mapping.units)}); "
+                              "not read")
+                return None
+            return float(Decimal(quantity.value) * Decimal(str(factor)))
+        if element.valueCodeableConcept is not None:
+            codes = _codes(element.valueCodeableConcept)
+            known = [mapping.answers[c] for c in codes if c in mapping.answers]
+            if not known:
+                self._problem(pid, feature, name, f"{name} answers {', '.join(codes) or 'with no code'}, which "
+                              "this schema does not map to a value; not read")
+                return None
+            return known[0]
+        for kind in ("valueInteger", "valueBoolean"):
+            if getattr(element, kind, None) is not None and not mapping.units:
+                return float(getattr(element, kind))
+        absent = element.dataAbsentReason
+        reason = (f" (data absent: {', '.join(c.split('|')[1] for c in _codes(absent)) or absent.text})"
+                  if absent is not None else "")
+        self._problem(pid, feature, name, f"{name} has no value we can read{reason}; not read")
+        return None
+
+    def _latest(self, pid: str, feature: Feature, values: list[_Value]) -> _Value | None:
+        """The latest value; two different values at that same time are a conflict, left blank."""
+        if not values:
+            return None
+        newest = max(v.when for v in values)
+        latest = [v for v in values if v.when == newest]
+        if len({round(v.value, 9) for v in latest}) > 1:
+            listed = ", ".join(f"{v.resource} = {v.value:g}" for v in latest)
+            self._problem(pid, feature, latest[0].resource,
+                          f"different values at the same time {_iso(newest)} ({listed}); left blank")
+            return None
+        return latest[0]
+
+    def _bmi(self, pid: str, feature: Feature, observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
+        mapping = feature.fhir
+        weight = self._latest(pid, feature, self._observed(pid, feature, mapping.weight, observations))
+        height = self._latest(pid, feature, self._observed(pid, feature, mapping.height, observations))
+        if weight is None or height is None or height.value <= 0:
+            return None
+        bmi = weight.value / height.value ** 2
+        return _Value(round(bmi, 2), max(weight.when, height.when), weight.resource,
+                      f"from {weight.source} and {height.source}")
+
+    def _age(self, pid: str, feature: Feature, patients: list[Resource]) -> _Value | None:
+        values = []
+        for resource in patients:
+            born = resource.model.birthDate
+            if born is None:
+                continue
+            earliest, latest = _date_span(born)
+            oldest, youngest = _years(earliest, self.as_of.date()), _years(latest, self.as_of.date())
+            if oldest != youngest:
+                self._problem(pid, feature, resource.reference, f"birthDate {born} gives an age of {youngest} or "
+                              f"{oldest} at {_iso(self.as_of)}; give the full date")
+                return None
+            values.append(_Value(float(oldest), self.as_of, resource.reference,
+                                 f"{resource.reference} birthDate {born}"))
+        return self._latest(pid, feature, values)
+
+    def _length_of_stay(self, pid: str, feature: Feature, encounters: list[Resource]) -> _Value | None:
+        current = []
+        for resource in encounters:
+            model = resource.model
+            start = as_utc(model.period.start) if model.period is not None and model.period.start else None
+            end = as_utc(model.period.end) if model.period is not None and model.period.end else None
+            if start is None or start > self.as_of or model.status in NOT_A_STAY:
+                continue
+            if (end is None and model.status in CURRENT_ENCOUNTER) or (end is not None and end >= self.as_of):
+                current.append((start, resource))
+        if not current:
+            return None
+        start, resource = max(current, key=lambda pair: pair[0])
+        days = (self.as_of - start) // timedelta(days=1)
+        return _Value(float(days), start, resource.reference, f"{resource.reference} from {_iso(start)}")
+
+    def _active_conditions(self, conditions: list[Resource]) -> _Value:
+        counted: dict[str, str] = {}
+        for resource in conditions:
+            model = resource.model
+            clinical = _codes(model.clinicalStatus)
+            verification = _codes(model.verificationStatus)
+            if not any(c.split("|")[1] in ACTIVE_CONDITION for c in clinical):
+                continue
+            if any(c.split("|")[1] in NOT_A_CONDITION for c in verification):
+                continue
+            known_from = [as_utc(moment) for moment in (model.onsetDateTime, model.recordedDate) if moment]
+            if any(moment > self.as_of for moment in known_from):
+                continue
+            code = (_codes(model.code) or [resource.reference])[0]
+            counted.setdefault(code, resource.reference)
+        source = ", ".join(counted.values()) if counted else "no active Condition"
+        return _Value(float(len(counted)), self.as_of, source, source)
+
+    def _answers(self, pid: str, feature: Feature, responses: list[Resource]) -> list[_Value]:
+        link_id = feature.fhir.link_id or feature.name
+        values = []
+        for resource in responses:
+            model = resource.model
+            if model.status not in ("completed", "amended"):
+                continue
+            when = as_utc(model.authored) if model.authored else None
+            if when is None or when > self.as_of:
+                continue
+            for item in _items(model.item or []):
+                if item.linkId != link_id:
+                    continue
+                for answer in item.answer or []:
+                    value = _answer_value(answer, feature.fhir)
+                    if value is None:
+                        self._problem(pid, feature, resource.reference, f"{resource.reference} item '{link_id}' "
+                                      "has an answer this schema cannot read as a number; not read")
+                    else:
+                        values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
+        return values
+
+
+def _items(items: Iterable[Any]) -> Iterator[Any]:
+    for item in items:
+        yield item
+        yield from _items(item.item or [])
+
+
+def _answer_value(answer: Any, mapping: FhirMapping) -> float | None:
+    for kind in ("valueInteger", "valueDecimal", "valueBoolean"):
+        value = getattr(answer, kind, None)
+        if value is not None:
+            return float(value)
+    if answer.valueCoding is not None:
+        return mapping.answers.get(f"{answer.valueCoding.system}|{answer.valueCoding.code}")
+    return None
+
+
+def _codes(concept: Any) -> list[str]:
+    """'system|code' for each coding of a CodeableConcept (empty when there is none)."""
+    if concept is None:
+        return []
+    return [f"{c.system}|{c.code}" for c in concept.coding or [] if c.code]
+
+
+def _when(observation: Any) -> datetime | None:
+    for moment in (observation.effectiveDateTime, observation.effectiveInstant,
+                   observation.effectivePeriod.end if observation.effectivePeriod else None,
+                   observation.effectivePeriod.start if observation.effectivePeriod else None, observation.issued):
+        if moment:
+            return as_utc(moment)
+    return None
+
+
+def as_utc(moment: datetime | date | str) -> datetime:
+    """A FHIR instant, dateTime or (partial) date as a UTC-aware datetime; a partial date is its first moment."""
+    if isinstance(moment, str):
+        moment = _date_span(moment)[0]
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _date_span(value: date | str) -> tuple[date, date]:
+    """The first and last day a FHIR date can mean: '1950' is 1950-01-01 to 1950-12-31."""
+    if isinstance(value, datetime):
+        return value.date(), value.date()
+    if isinstance(value, date):
+        return value, value
+    parts = [int(p) for p in str(value)[:10].split("-")]
+    if len(parts) == 3:
+        day = date(*parts)
+        return day, day
+    if len(parts) == 2:
+        first = date(parts[0], parts[1], 1)
+        return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return date(parts[0], 1, 1), date(parts[0], 12, 31)
+
+
+def _years(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,144 @@
+"""The one reader table: which format a file is in, and the reader that turns it into patient rows.
+
+Every face reads through here: `recovery predict` (both engines), the Ward and Patient pages, training, and the
+service. CSV and Parquet stream in chunks of rows as they are; a FHIR record (a Bundle, NDJSON, or a bulk
+export's folder) is read whole and becomes one row per patient. Each reader is imported only when its format is
+read, so scoring a CSV never loads the FHIR models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from recovery_model.errors import DataValidationError
+
+if TYPE_CHECKING:
+    from recovery_model.readers.fhir.values import FhirProblem
+    from recovery_model.schema import Schema
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    FHIR = "fhir"
+
+
+@dataclass(frozen=True)
+class Reader:
+    format: Format
+    suffixes: tuple[str, ...]
+    what: str  # as a person names it
+    streams: bool  # read in chunks of rows (CSV, Parquet); FHIR is read whole, one row per patient
+
+
+READERS: tuple[Reader, ...] = (
+    Reader(Format.CSV, (".csv", ".txt", ".tsv"), "a CSV file", streams=True),
+    Reader(Format.PARQUET, (".parquet", ".pq"), "a Parquet file", streams=True),
+    Reader(Format.FHIR, (".json", ".ndjson"), "a FHIR R4 Bundle, NDJSON file or bulk-export folder", streams=False),
+)
+TABULAR = (Format.CSV, Format.PARQUET)  # the formats a ranked list is written in
+
+
+def reader(kind: Format | str) -> Reader:
+    return next(r for r in READERS if r.format == Format(kind))
+
+
+def file_format(path: Path, declared: Format | str | None = None) -> Format:
+    """As declared (`--format`), else by the file's extension; a folder is a FHIR bulk export, anything else CSV."""
+    if declared:
+        return Format(declared)
+    if path.is_dir():
+        return Format.FHIR
+    suffix = path.suffix.lower()
+    return next((r.format for r in READERS if suffix in r.suffixes), Format.CSV)
+
+
+def output_format(path: Path, declared: Format | str | None = None) -> Format:
+    """The format a ranked list is written in: CSV or Parquet, as declared or by the output's extension."""
+    kind = file_format(path, declared if declared and Format(declared) in TABULAR else None)
+    return kind if kind in TABULAR else Format.CSV
+
+
+@dataclass
+class Frames:
+    """A file as chunks of patient rows, with what reading it noted (for a FHIR record: values left blank)."""
+
+    chunks: Iterator[pd.DataFrame]
+    warnings: list[str] = field(default_factory=list)
+    record_problems: list[FhirProblem] = field(default_factory=list)
+
+
+def open_frames(path: Path, schema: Schema, chunk_rows: int, declared: Format | str | None = None,
+                as_of: datetime | None = None, row_groups: tuple[int, ...] | None = None) -> Frames:
+    """The rows of `path` in chunks of at most `chunk_rows`. `as_of`: a FHIR record's index time; `row_groups`:
+    only these row groups of a Parquet file (a Dask partition)."""
+    kind = file_format(path, declared)
+    if kind == Format.PARQUET:
+        from recovery_model.readers.parquet import iter_patient_parquet
+
+        return Frames(iter_patient_parquet(path, chunk_rows, row_groups))
+    if kind == Format.CSV:
+        from recovery_model.readers.csv import iter_patient_csv
+
+        return Frames(iter_patient_csv(path, chunk_rows))
+    from recovery_model.readers.fhir.reader import read_fhir
+
+    record = read_fhir(path, schema, as_of)
+    frame = record.frame
+    return Frames((frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows)),
+                  record.warnings, record.problems)
+
+
+@dataclass(frozen=True)
+class WardFile:
+    """An uploaded ward: its rows, and what reading it noted (for a FHIR record: values left blank, by patient)."""
+
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def read_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Schema) -> WardFile:
+    """An upload from a page: one file told apart by its name (CSV, Parquet or FHIR), or the (name, bytes) of each
+    file of a FHIR bulk export."""
+    kind = Format.FHIR if isinstance(content, list) else file_format(Path(name))
+    if kind == Format.CSV:
+        from recovery_model.readers.csv import read_patient_csv
+
+        return WardFile(read_patient_csv(content, name))
+    if kind == Format.PARQUET:
+        from recovery_model.readers.parquet import read_patient_parquet
+
+        return WardFile(read_patient_parquet(content, name))
+    from recovery_model.readers.fhir.reader import read_fhir
+
+    record = read_fhir(content, schema, name=name)
+    return WardFile(record.frame, [*record.warnings, *(f"Patient {p.patient}: {p}" for p in record.problems)])
+
+
+def read_patients(path: Path, schema: Schema, declared: Format | str | None = None,
+                  as_of: datetime | None = None) -> WardFile:
+    """A few patients from a file of any format, whole (`recovery suggest`), with what reading them noted."""
+    frames = open_frames(path, schema, 1 << 20, declared, as_of)
+    chunks = list(frames.chunks)
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    return WardFile(frame, [*frames.warnings, *(f"Patient {p.patient}: {p}" for p in frames.record_problems)])
+
+
+def read_whole(path: Path, declared: Format | str | None = None) -> pd.DataFrame:
+    """Every row of a CSV or Parquet file in one frame (training data): the same checks as scoring reads."""
+    kind = file_format(path, declared)
+    if kind not in TABULAR:
+        raise DataValidationError(f"{path}: training data must be a CSV or Parquet file with one row per patient "
+                                  f"and its outcome, not {reader(kind).what}.")
+    from recovery_model.readers.csv import iter_patient_csv
+    from recovery_model.readers.parquet import iter_patient_parquet
+
+    chunks = iter_patient_parquet(path, 1 << 20) if kind == Format.PARQUET else iter_patient_csv(path, 1 << 20)
+    return pd.concat(list(chunks), ignore_index=True)

@@ -1,0 +1,76 @@
+"""Plain-language sentences about a risk, for the Patient page and any other face."""
+
+from __future__ import annotations
+
+from recovery_model.schema import Feature, Target
+from recovery_model.scoring.thresholds import Thresholds, Tier
+
+WIDE_INTERVAL = 0.10  # a range wider than 10 percentage points is called out: limited evidence
+
+
+def percent(p: float) -> str:
+    """A risk as a clinician reads it: one decimal, two below 1 %."""
+    return f"{100 * p:.1f} %" if p >= 0.01 else f"{100 * p:.2f} %"
+
+
+def tier_rule(tier: str, thresholds: Thresholds) -> str:
+    """The threshold behind a tier, e.g. 'risk ≥ 16.2 %'."""
+    if tier == Tier.HIGH:
+        return f"risk ≥ {percent(thresholds.high)}"
+    if tier == Tier.MODERATE:
+        return f"{percent(thresholds.moderate)} ≤ risk < {percent(thresholds.high)}"
+    return f"risk < {percent(thresholds.moderate)}"
+
+
+def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float, target: Target) -> str:
+    """One paragraph: the risk in natural frequencies, how it compares, and what the tier means."""
+    per_100 = 100 * risk
+    frequency = f"about {per_100:.0f} in 100" if per_100 >= 1.5 else f"about {1000 * risk:.0f} in 1,000"
+    comparison = ("higher than" if risk > 1.2 * average else "lower than" if risk < 0.8 * average
+                  else "close to")
+    tier_text = {
+        Tier.HIGH: (f"This is **high risk** ({tier_rule(Tier.HIGH, thresholds)}): in validation, the patients above "
+                 f"this threshold held {percent(thresholds.high_sensitivity)} of all who {target.event_label}."),
+        Tier.MODERATE: (f"This is **moderate risk** ({tier_rule(Tier.MODERATE, thresholds)}): together with the high "
+                     f"tier this group held {percent(thresholds.moderate_sensitivity)} of all who "
+                     f"{target.event_label} in validation."),
+        Tier.LOW: (f"This is **low risk** ({tier_rule(Tier.LOW, thresholds)}): in validation, fewer than "
+                f"{percent(1 - thresholds.moderate_sensitivity)} of those who {target.event_label} were below "
+                "this line."),
+    }[Tier(tier)]
+    return (f"The model estimates that {frequency} patients like this one {target.event_label} "
+            f"({percent(risk)}), {comparison} the average patient's {percent(average)}. {tier_text}")
+
+
+def unusual_value_note(feature: Feature, value: float) -> str:
+    return (f"{feature.format_value(value)} is outside the typical range {feature.typical_range_text()}: "
+            "the model saw few such patients, so read this estimate with extra caution.")
+
+
+def interval_text(low: float, high: float, target: Target) -> str:
+    """What the risk interval means, in words."""
+    return (f"Range {percent(low)}–{percent(high)}: among patients the model scores like this one, the share who "
+            f"{target.event_label} lies in this range (Venn-Abers calibration on the training patients' out-of-fold "
+            "risks). It describes the evidence behind the risk, not a confidence interval for this person.")
+
+
+def wide_interval_note(low: float, high: float) -> str | None:
+    """A warning when the range is wider than `WIDE_INTERVAL`; None when it is not."""
+    if high - low <= WIDE_INTERVAL:
+        return None
+    return (f"Limited evidence for risks like this: the range is {100 * (high - low):.0f} percentage points wide, "
+            "because the training data held few patients scored like this one.")
+
+
+def atypical_note(p_value: float, because: str) -> str:
+    return (f"Unlike the patients this model learned from (typicality p = {p_value:.3f}; fewer than 1 in 100 "
+            f"training patients are this unusual), mostly because of: {because}. The risk is shown, but the model "
+            "has little experience with patients like this; rely on clinical judgement first.")
+
+
+def change_text(feature: Feature, before: float, after: float) -> str:
+    """'Medication adherence 4 → 9', 'Current smoker yes → no'."""
+    def shown(value: float) -> str:
+        return feature.format_value(value).split(" = ", 1)[1]
+
+    return f"{feature.display_name} {shown(before)} → {shown(after)}"

@@ -1,0 +1,99 @@
+import numpy as np
+import pandas as pd
+
+from tests.conftest import DATA
+
+
+def test_local_accuracy_in_log_odds(default_predictor):
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    explanation = default_predictor.assess(ward).explanation
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
+    np.testing.assert_allclose(explanation.risk, default_predictor.predict_risk(ward)["risk"].to_numpy(), atol=1e-6)
+
+
+def test_values_are_shown_unscaled(default_predictor, schema):
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    explanation = default_predictor.assess(ward).explanation
+    np.testing.assert_allclose(explanation.values.to_numpy(), ward[schema.feature_names].to_numpy(dtype=float))
+
+
+def test_drivers_are_ordered_by_size_and_read_clinically(default_predictor, schema):
+    patient = pd.DataFrame([schema.defaults()]).assign(oxygen_level=85.0)
+    explanation = default_predictor.assess(patient).explanation
+    drivers = explanation.drivers(0, schema)
+    assert drivers["log_odds"].abs().is_monotonic_decreasing
+    assert drivers.iloc[0]["feature"] == "oxygen_level" and drivers.iloc[0]["log_odds"] > 0
+    assert explanation.driver_text(0, schema, 1) == ["SpO2 = 85.0% ↑ risk"]
+
+
+def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, schema):
+    patient = pd.DataFrame([schema.defaults()]).assign(bmi=np.nan)
+    explanation = default_predictor.assess(patient).explanation
+    median = default_predictor.model.medians_[schema.feature_names.index("bmi")]
+    assert explanation.values.iloc[0]["bmi"] == median
+
+
+def test_matches_shaps_deep_explainer(default_predictor, schema):
+    """Our batched DeepLIFT computes what shap's DeepExplainer computes, row by row, for this ensemble.
+
+    shap sees the calibrated ensemble as one module over all members' inputs side by side (every layer
+    its own nn.Linear / nn.ReLU); its attributions, summed per feature, must equal ours.
+    """
+    import shap
+    import torch
+    from torch import nn
+
+    model = default_predictor.model
+    members, width = model.members, model.transform_.n_inputs
+    slope, intercept = model.calibration_
+
+    class Calibrated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.deep = nn.ModuleList()
+            self.wide = nn.ModuleList()
+            for k in range(members):
+                layers = []
+                for index, stacked in enumerate(model.network_.stacked_linears):
+                    linear = nn.Linear(*stacked.weight.shape[1:]).double()
+                    with torch.no_grad():
+                        linear.weight.copy_(stacked.weight[k].T)
+                        linear.bias.copy_(stacked.bias[k, 0])
+                    layers += [linear] if index == len(model.network_.stacked_linears) - 1 else [linear, nn.ReLU()]
+                self.deep.append(nn.Sequential(*layers))
+                wide = nn.Linear(width, 1).double()
+                with torch.no_grad():
+                    wide.weight.copy_(model.network_.wide.weight[k].T)
+                    wide.bias.copy_(model.network_.wide.bias[k, 0])
+                self.wide.append(wide)
+
+        def forward(self, x):
+            chunks = x.split(width, dim=1)
+            total = sum(d(c) + w(c) for d, w, c in zip(self.deep, self.wide, chunks, strict=True))
+            return total * (slope / members) + intercept
+
+    def side_by_side(frame_values):
+        stacked = model.transform_.transform(frame_values)
+        return torch.as_tensor(np.concatenate(list(stacked), axis=1))
+
+    module = Calibrated().eval()
+    reference = shap.DeepExplainer(module, side_by_side(default_predictor.background))
+    ward = pd.read_csv(DATA / "sample_ward.csv").head(12)
+    per_input = np.asarray(reference.shap_values(side_by_side(ward[schema.feature_names].to_numpy(float)),
+                                                 check_additivity=False)).reshape(len(ward), -1)
+    grouping = np.eye(len(schema.feature_names))[np.tile(model.transform_.source_feature, members)]
+    np.testing.assert_allclose(default_predictor.assess(ward).explanation.attributions.to_numpy(), per_input @ grouping,
+                               atol=1e-7)
+
+
+def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.model.explain import FLOAT32_FROM_ROWS
+
+    rows = generate_cohort(FLOAT32_FROM_ROWS + 500, seed=3).drop(columns="recovered")
+    explanation = default_predictor.assess(rows).explanation
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
+    small = default_predictor.assess(rows.head(20)).explanation
+    np.testing.assert_allclose(explanation.attributions.head(20), small.attributions, atol=1e-5)

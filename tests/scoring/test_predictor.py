@@ -1,0 +1,119 @@
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recovery_model.scoring.thresholds import Thresholds, threshold_for_sensitivity
+from tests.conftest import DATA
+
+
+@pytest.fixture
+def ward():
+    return pd.read_csv(DATA / "sample_ward.csv")
+
+
+def test_one_output_row_per_input_row_with_pass_through(small_predictor, ward):
+    scored = small_predictor.predict_risk(ward)
+    assert len(scored) == len(ward)
+    pd.testing.assert_series_equal(scored["patient_id"], ward["patient_id"])
+    pd.testing.assert_series_equal(scored["bed"], ward["bed"])
+    assert scored["risk"].between(0, 1).all()
+    assert set(scored["tier"]) <= {"low", "moderate", "high"}
+
+
+def test_risk_is_the_calibrated_probability_of_not_recovering(small_predictor, ward, schema):
+    scored = small_predictor.predict_risk(ward)
+    np.testing.assert_allclose(scored["risk"], small_predictor.model.predict_proba(ward)[:, 1])
+
+
+def test_rejected_rows_keep_their_place_and_reason(small_predictor, ward):
+    ward = ward.astype({"oxygen_level": object, "age": object})
+    ward.loc[2, "oxygen_level"] = 140
+    ward.loc[5, "age"] = "old"
+    scored = small_predictor.predict_risk(ward)
+    assert len(scored) == len(ward)
+    assert list(scored.loc[scored["status"] == "rejected", "row"]) == [3, 6]
+    assert "oxygen_level = '140'" in scored.loc[2, "problems"] and "possible range" in scored.loc[2, "problems"]
+    assert "not a number" in scored.loc[5, "problems"]
+    assert scored.loc[[2, 5], "risk"].isna().all()
+
+
+def test_imputed_and_unusual_values_are_flagged(small_predictor, ward):
+    ward.loc[0, "bmi"] = np.nan
+    ward.loc[1, "oxygen_level"] = 80.0
+    scored = small_predictor.predict_risk(ward)
+    assert scored.loc[0, "imputed_values"] == "BMI" and scored.loc[0, "status"] == "scored"
+    assert "SpO2 = 80.0%" in scored.loc[1, "unusual_values"]
+
+
+def test_rank_sorts_by_risk_and_flags_top_k(small_predictor, ward):
+    result = small_predictor.rank(ward, top_k=5, threshold=0.05)
+    ranked = result.ranked
+    assert ranked["risk"].is_monotonic_decreasing
+    assert ranked["in_top_k"].sum() == 5 and ranked["in_top_k"].iloc[:5].all()
+    assert (ranked["above_threshold"] == (ranked["risk"] >= 0.05)).all()
+    flagged = int(((ranked["unusual_values"] != "") | (ranked["imputed_values"] != "")).sum())
+    assert result.counts == {"rows": len(ward), "scored": len(ward), "flagged": flagged, "rejected": 0}
+    table = result.table(small_predictor.schema)
+    assert list(table.columns[:4]) == ["rank", "patient_id", "ward", "bed"]
+    assert table["driver_1"].str.contains("risk").all()
+
+
+def test_counts_add_up(small_predictor, ward):
+    ward = ward.astype({"heart_rate": object})
+    ward.loc[[1, 4], "heart_rate"] = "-"  # missing: imputed
+    ward.loc[7, "heart_rate"] = "fast"
+    counts = small_predictor.rank(ward, explain=False).counts
+    assert counts["scored"] + counts["rejected"] == counts["rows"] == len(ward)
+    assert counts["rejected"] == 1 and counts["flagged"] >= 2
+
+
+def test_thresholds_are_chosen_by_out_of_fold_sensitivity():
+    risk = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.05])
+    event = np.array([1, 0, 1, 1, 0, 1, 0])
+    assert threshold_for_sensitivity(risk, event, 0.5) == 0.7
+    assert threshold_for_sensitivity(risk, event, 0.75) == 0.3
+    thresholds = Thresholds.from_risks(risk, event)
+    assert list(thresholds.tier(np.array([0.95, 0.2, 0.01]))) == ["high", "moderate", "low"]
+
+
+def test_concurrent_explanations_do_not_cross(small_predictor, ward):
+    rows = [ward.iloc[[i]] for i in range(len(ward))]
+    expected = [small_predictor.assess(r).explanation.attributions.to_numpy() for r in rows]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda r: small_predictor.assess(r).explanation.attributions.to_numpy(), rows * 3))
+    for i, attributions in enumerate(got):
+        np.testing.assert_allclose(attributions, expected[i % len(rows)], atol=1e-12)
+
+
+def test_assess_validates_scores_and_explains_in_one_pass(small_predictor, ward):
+    """The one call the pages, the CLI and the batch path use: rejected rows keep their place, explanations
+    cover the scored rows in order, and unusual values are known per feature."""
+    ward = ward.astype({"age": object})
+    ward.loc[3, "age"] = "old"
+    ward.loc[1, "oxygen_level"] = 80.0
+    assessment = small_predictor.assess(ward, first_row=101)
+    assert list(assessment.rows["row"][:4]) == [101, 102, 103, 104]
+    assert list(assessment.rejected["row"]) == [104] and assessment.rejected["tier"].iloc[0] == "not scored"
+    assert len(assessment.explanation.log_odds) == len(ward) - 1
+    np.testing.assert_allclose(assessment.explanation.risk, assessment.scorable["risk"], atol=1e-6)
+    unusual = assessment.unusual_features(1, small_predictor.schema)
+    assert "oxygen_level" in [f.name for f in unusual]
+    assert assessment.rows["unusual_values"].iloc[1] == "; ".join(f.format_value(ward.loc[1, f.name]) for f in unusual)
+    assert assessment.counts()["rejected"] == 1 and assessment.counts()["rows"] == len(ward)
+    assert small_predictor.assess(ward, explain=False).explanation is None
+
+
+def test_ranked_explanations_follow_the_ranking(small_predictor, ward):
+    ranked = small_predictor.rank(ward)
+    np.testing.assert_allclose(ranked.explanation.risk, ranked.ranked["risk"], atol=1e-6)
+    assert list(ranked.explanation.values.index) == list(ranked.ranked.index)
+
+
+@pytest.mark.parametrize("ranks, top_k, flagged", [([1, 2, 3], 2, [True, True, False]), ([1, 2], None, [False] * 2),
+                                                   ([1, 2], 0, [False] * 2), (3, 3, True)])
+def test_the_top_k_rule(ranks, top_k, flagged):
+    from recovery_model.scoring.columns import in_top_k
+
+    assert in_top_k(ranks, top_k).tolist() == flagged
