@@ -40,15 +40,18 @@ class Interval:
         return not (self.high is not None and (value > self.high or (value == self.high and not right_closed)))
 
     def describe(self) -> str:
+        def number(v: float) -> str:
+            return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
         kind = "a whole number" if self.whole else "a number"
         if self.low is not None and self.high is not None:
             left, right = ("[" if self.closed in ("both", "left") else "("), ("]" if self.closed in ("both", "right")
                                                                           else ")")
-            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+            return f"{kind} in {left}{number(self.low)}, {number(self.high)}{right}"
         if self.low is not None:
-            return f"{kind} {'≥' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+            return f"{kind} {'≥' if self.closed in ('both', 'left') else '>'} {number(self.low)}"
         if self.high is not None:
-            return f"{kind} {'≤' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+            return f"{kind} {'≤' if self.closed in ('both', 'right') else '<'} {number(self.high)}"
         return kind
 
 

@@ -378,3 +378,59 @@ PARQUET_CORPUS: list[Case] = [
     Case("Parquet: true/false for a yes/no feature", _parquet(lambda f: f.assign(smoker=f["smoker"].astype(bool))), OK),
     Case("Parquet: small integer types", _parquet(lambda f: f.astype({"stress_level": "int8", "age": "int16"})), OK),
 ]
+
+
+# ----- command-line options and API parameters ---------------------------------------------------------------
+@dataclass(frozen=True)
+class OptionCase:
+    name: str
+    argv: tuple[str, ...]  # a whole command line; the input file (where one is needed) is the sample ward
+    says: str
+
+
+WARD = str(DATA / "sample_ward.csv")
+PREDICT = ("predict", "--input", WARD, "--output", "ranked.csv")
+
+OPTION_CORPUS: list[OptionCase] = [
+    OptionCase("threshold as a percentage", (*PREDICT, "--threshold", "20"),
+               "argument --threshold: must be a number in (0, 1), not 20 (a fraction of 1); did you mean 0.20?"),
+    OptionCase("threshold of zero", (*PREDICT, "--threshold", "0"), "argument --threshold: must be a number in (0, 1)"),
+    OptionCase("threshold of one", (*PREDICT, "--threshold", "1"), "argument --threshold: must be a number in (0, 1)"),
+    OptionCase("threshold in words", (*PREDICT, "--threshold", "high"), "argument --threshold: 'high' is not a number"),
+    OptionCase("negative top-k", (*PREDICT, "--top-k", "-1"), "argument --top-k: must be a whole number ≥ 1, not -1"),
+    OptionCase("top-k of zero", (*PREDICT, "--top-k", "0"), "argument --top-k: must be a whole number ≥ 1, not 0"),
+    OptionCase("fractional top-k", (*PREDICT, "--top-k", "2.5"), "argument --top-k: must be a whole number ≥ 1"),
+    OptionCase("chunk rows of zero", (*PREDICT, "--chunk-rows", "0"), "argument --chunk-rows: must be a whole number"),
+    OptionCase("no workers", (*PREDICT, "--engine", "dask", "--workers", "0"), "argument --workers: must be a whole"),
+    OptionCase("no bootstrap", ("evaluate", "--bootstrap", "0"), "argument --bootstrap: must be a whole number ≥ 1"),
+    OptionCase("negative fresh rows", ("evaluate", "--fresh-rows", "-5"), "argument --fresh-rows: must be a whole"),
+    OptionCase("negative seed", ("train", "--seed", "-1"), "argument --seed: must be a whole number in [0, 4294967295"),
+    OptionCase("generate no rows", ("generate", "--rows", "0"), "argument --rows: must be a whole number ≥ 1, not 0"),
+    OptionCase("suggest for nobody", ("suggest", "--input", WARD, "--max-patients", "0"),
+               "argument --max-patients: must be a whole number ≥ 1"),
+]
+
+# Model-side: the same constraints when the Python API is called directly (the faces pass values through).
+PARAMETER_CORPUS: list[tuple[str, dict, str]] = [
+    ("rank: threshold as a percentage", {"threshold": 20}, "threshold must be a number in (0, 1), not 20 (a fraction"),
+    ("rank: negative top-k", {"top_k": -1}, "top_k must be a whole number ≥ 1, not -1"),
+    ("rank: top-k as text", {"top_k": "5"}, "top_k must be a whole number ≥ 1, not '5'"),
+    ("rank: first row zero", {"first_row": 0}, "first_row must be a whole number ≥ 1, not 0"),
+]
+CONFIG_CORPUS: list[tuple[str, dict, str]] = [
+    ("dropout of one", {"dropout": 1.0}, "NetworkConfig.dropout must be a number in [0, 1), not 1.0"),
+    ("negative weight decay", {"weight_decay": -1e-3}, "NetworkConfig.weight_decay must be a number ≥ 0"),
+    ("learning rate of zero", {"learning_rate": 0.0}, "NetworkConfig.learning_rate must be a number > 0"),
+    ("an empty layer", {"hidden": (64, 0)}, "NetworkConfig.hidden must be a whole number ≥ 1, not 0"),
+    ("a fractional batch", {"batch_size": 2.5}, "NetworkConfig.batch_size must be a whole number ≥ 1, not 2.5"),
+    ("one fold", {"folds": 1}, "NetworkConfig.folds must be a whole number ≥ 2, not 1"),
+    ("no repeat", {"repeats": 0}, "NetworkConfig.repeats must be a whole number ≥ 1, not 0"),
+    ("no patience", {"patience": 0}, "NetworkConfig.patience must be a whole number ≥ 1, not 0"),
+    ("negative epochs", {"max_epochs": -1}, "NetworkConfig.max_epochs must be a whole number ≥ 0"),
+    ("negative min_delta", {"min_delta": -1.0}, "NetworkConfig.min_delta must be a number ≥ 0"),
+    ("negative hinges", {"hinges": -2}, "NetworkConfig.hinges must be a whole number ≥ 0, not -2"),
+    ("a zero strength", {"linear_c": (0.1, 0.0)}, "NetworkConfig.linear_c must be a number > 0, not 0.0"),
+    ("no strengths", {"linear_c": ()}, "NetworkConfig.linear_c needs at least one candidate strength"),
+    ("unknown scaling", {"scaling": "minmax"}, "NetworkConfig.scaling must be one of standard, robust, not 'minmax'"),
+    ("linear path as 1", {"linear_path": 1}, "NetworkConfig.linear_path must be one of True, False, not 1"),
+]

@@ -73,3 +73,25 @@ def audit_log_outside_the_repo(tmp_path_factory):
         del os.environ["RECOVERY_AUDIT_LOG"]
     else:
         os.environ["RECOVERY_AUDIT_LOG"] = previous
+
+
+@pytest.fixture(scope="module")
+def plain_main():
+    """AppTest, run earlier in the same pytest process, leaves Streamlit's app script as __main__, and
+    multiprocessing's spawn runs __main__'s file in every process it starts: Dask's workers start from a plain one."""
+    import sys
+    import types
+
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(plain_main):
+    """A real two-process Dask cluster on this machine, for a test module."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        yield local

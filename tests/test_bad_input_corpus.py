@@ -1,13 +1,26 @@
-"""The bad-input corpus (CSV and FHIR) against the core (read + rank) and the command line."""
+"""The bad-input corpus (CSV, FHIR, Parquet) against the core (read + rank) and the command line, on both
+engines: a CSV or Parquet case gets the same exit status, counts and reasons from `--engine dask`."""
+
+import re
 
 import pandas as pd
 import pytest
 
 from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
+from recovery_model.model.config import NetworkConfig
+from recovery_model.parameters import ParameterError
 from recovery_model.readers.csv import read_patient_csv
 from recovery_model.readers.table import read_upload
-from tests.bad_input_corpus import CORPUS, FHIR_CORPUS, PARQUET_CORPUS, FileRefused
+from tests.bad_input_corpus import (
+    CONFIG_CORPUS,
+    CORPUS,
+    FHIR_CORPUS,
+    OPTION_CORPUS,
+    PARAMETER_CORPUS,
+    PARQUET_CORPUS,
+    FileRefused,
+)
 
 CASES = [pytest.param(case, id=case.name) for case in CORPUS]
 
@@ -47,11 +60,12 @@ def _check_rows(ward, expect) -> None:
     assert by_row["risk"].between(0, 1).all()
 
 
-def _predict(content: bytes, filename: str, tmp_path, capsys):
+def _predict(content: bytes, filename: str, tmp_path, capsys, *options: str):
     """`recovery predict` on the case's file: its exit code, what it printed, and where the ranked list went."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     source, out = tmp_path / filename, tmp_path / "ranked.csv"
     source.write_bytes(content)
-    code = main(["predict", "--input", str(source), "--output", str(out)])
+    code = main(["predict", "--input", str(source), "--output", str(out), *options])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return code, captured, out
@@ -130,3 +144,58 @@ def test_parquet_cli(case, default_predictor, tmp_path, capsys):
     for row, phrase in case.expect.rejected.items():
         assert f"row {row}: {phrase}" in captured.err
     assert len(pd.read_csv(out)) == case.expect.scored
+
+
+ENGINE_CASES = ([pytest.param(case, "ward.csv", id=case.name) for case in CORPUS]
+                + [pytest.param(case, "ward.parquet", id=case.name) for case in PARQUET_CORPUS])
+
+
+@pytest.mark.parametrize(("case", "filename"), ENGINE_CASES)
+def test_both_engines_agree(case, filename, dask_cluster, tmp_path, capsys):
+    """One process and a Dask cluster: the same exit status, counts, refusal and reason for every row."""
+    runs = {engine: _predict(case.content, filename, tmp_path / engine, capsys, *options) for engine, options in
+            (("local", ()), ("dask", ("--engine", "dask", "--scheduler", dask_cluster.scheduler_address)))}
+    (local_code, local, _), (dask_code, dask, _) = runs["local"], runs["dask"]
+    assert local_code == dask_code
+    if local_code == 2:
+        assert _error(local.err, tmp_path / "local") == _error(dask.err, tmp_path / "dask")
+        return
+    assert _counts(local.out) == _counts(dask.out)
+    assert _reasons(local.err) == _reasons(dask.err.replace(f" of {filename}:", ":"))
+    assert ("on more than one row" in local.err) == ("on more than one row" in dask.err)
+
+
+def _error(err: str, folder) -> str:
+    return err.replace(str(folder), "FOLDER").strip()
+
+
+def _counts(out: str) -> str:
+    return re.search(r"\d+ rows in: .* rejected", out).group()
+
+
+def _reasons(err: str) -> list[str]:
+    return [line.strip() for line in err.splitlines() if line.startswith("  row ")]
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in OPTION_CORPUS])
+def test_options_are_refused_before_anything_loads(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(list(case.argv))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and case.says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("name", "options", "says"), PARAMETER_CORPUS, ids=[c[0] for c in PARAMETER_CORPUS])
+def test_the_api_refuses_the_same_parameters(name, options, says, default_predictor):
+    ward = read_patient_csv(CORPUS[9].content, "ward.csv")
+    with pytest.raises(ParameterError) as error:
+        default_predictor.rank(ward, **options)
+    assert says in str(error.value)
+
+
+@pytest.mark.parametrize(("name", "fields", "says"), CONFIG_CORPUS, ids=[c[0] for c in CONFIG_CORPUS])
+def test_every_network_config_field_is_checked(name, fields, says):
+    with pytest.raises(ParameterError) as error:
+        NetworkConfig(**fields)
+    assert says in str(error.value)

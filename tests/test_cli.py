@@ -154,3 +154,22 @@ def test_suggest_prints_the_range_and_options_for_a_few_patients(trained, tmp_pa
     assert main(["suggest", "--input", str(DATA / "sample_ward.csv"), "--checkpoint", str(trained),
                  "--max-patients", "10"]) == 2
     assert "recovery predict" in capsys.readouterr().err
+
+
+def test_predict_on_a_csv_imports_only_what_it_needs(tmp_path):
+    """Lean start-up: scoring a CSV loads torch and pandas, not Dask, the FHIR models, the evaluation stack,
+    SciPy's statistics (a ward under 10 patients is not tested for drift) or any face's libraries."""
+    import subprocess
+    import sys
+
+    ward = tmp_path / "five.csv"
+    pd.read_csv(DATA / "sample_ward.csv").head(5).to_csv(ward, index=False)
+    code = ("import sys, json; from recovery_model.cli import main; "
+            f"code = main(['predict', '--input', {str(ward)!r}, '--output', {str(tmp_path / 'out.csv')!r}]); "
+            "print(json.dumps([code, sorted(sys.modules)]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    exit_code, modules = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert exit_code == 0 and "torch" in modules
+    unwanted = ("dask", "distributed", "fhir", "recovery_model.evaluation", "recovery_model.readers.fhir", "sklearn",
+                "scipy.stats", "venn_abers", "streamlit", "plotly", "shap", "sqlalchemy.dialects.postgresql")
+    assert not [m for m in modules if m.split(".")[0] in unwanted or m.startswith(unwanted)]

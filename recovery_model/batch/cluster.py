@@ -42,7 +42,7 @@ from recovery_model.batch.core import (
 from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.paths import checkpoint_folder
 from recovery_model.readers.csv import spreadsheet_safe
-from recovery_model.readers.table import TABULAR, Format, file_format, open_frames, reader
+from recovery_model.readers.table import TABULAR, Format, column_names, file_format, open_frames, reader
 from recovery_model.scoring.checkpoint import METADATA, WEIGHTS, read_header
 from recovery_model.scoring.columns import IN_TOP_K, RANK, RISK, ROW, SOURCE_FILE, in_top_k
 
@@ -86,24 +86,20 @@ def input_files(spec: str | Path) -> list[Path]:
 
 def plan_partitions(files: list[Path], chunk_rows: int) -> list[Partition]:
     """Parquet files split at row groups (joined until a partition holds `chunk_rows` rows); CSV files whole."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from recovery_model.readers.parquet import row_group_rows
 
     partitions = []
     for order, path in enumerate(files):
         if file_format(path) != Format.PARQUET:
             partitions.append(Partition(str(path), order))
             continue
-        try:
-            metadata = pq.ParquetFile(path).metadata
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataValidationError(f"{path} is not a readable Parquet file ({exc}).") from None
+        sizes = row_group_rows(path)
         groups: list[int] = []
         first, held = 1, 0
-        for group in range(metadata.num_row_groups):
+        for group, rows in enumerate(sizes):
             groups.append(group)
-            held += metadata.row_group(group).num_rows
-            if held >= chunk_rows or group == metadata.num_row_groups - 1:
+            held += rows
+            if held >= chunk_rows or group == len(sizes) - 1:
                 partitions.append(Partition(str(path), order, tuple(groups), first))
                 first, groups, held = first + held, [], 0
     return partitions
@@ -230,18 +226,9 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
 
 def _check_same_columns(files: list[Path]) -> None:
     """Every file must have the first file's columns (any order): the ranked list has one layout."""
-    from recovery_model.readers.csv import read_csv_header
-
-    def columns(path: Path) -> set[str]:
-        if file_format(path) == Format.PARQUET:
-            import pyarrow.parquet as pq
-
-            return set(pq.read_schema(path).names)
-        return set(read_csv_header(path))
-
-    first = columns(files[0])
+    first = set(column_names(files[0]))
     for path in files[1:]:
-        other = columns(path)
+        other = set(column_names(path))
         if other != first:
             extra, missing = sorted(other - first), sorted(first - other)
             differences = ([f"it adds {', '.join(extra)}"] if extra else []) + \

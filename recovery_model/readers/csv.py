@@ -155,7 +155,8 @@ def _chunks(source: object, layout: _Layout, chunk_rows: int | None) -> Iterator
     try:
         reader = pacsv.open_csv(
             source, read_options=pacsv.ReadOptions(encoding=layout.encoding, block_size=CSV_BLOCK_BYTES,
-                                                   skip_rows=layout.lines_before_header),
+                                                   skip_rows=layout.lines_before_header,
+                                                   use_threads=False),  # serial: a ragged row is named by number
             parse_options=pacsv.ParseOptions(delimiter=layout.separator, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(layout.header, pa.string()),
                                                  null_values=[""], strings_can_be_null=True,

@@ -25,6 +25,19 @@ def iter_patient_parquet(path: str | Path, chunk_rows: int,
     yield from _batches(_open(path, str(path)), str(path), chunk_rows, row_groups)
 
 
+def read_parquet_columns(path: Path) -> list[str]:
+    """A Parquet file's column names, with the same checks as reading it."""
+    require_file(path)
+    return _open(path, str(path)).schema_arrow.names
+
+
+def row_group_rows(path: Path) -> list[int]:
+    """How many rows each row group of a Parquet file holds (how a Dask run splits it), with the same checks."""
+    require_file(path)
+    metadata = _open(path, str(path)).metadata
+    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+
+
 def read_patient_parquet(content: bytes, name: str) -> pd.DataFrame:
     """An uploaded Parquet file, whole, with the same checks as a streamed one."""
     frames = list(_batches(_open(pa.BufferReader(content), name), name, 1 << 20, None))

@@ -96,6 +96,17 @@ def open_frames(path: Path, schema: Schema, chunk_rows: int, declared: Format | 
                   record.warnings, record.problems)
 
 
+def column_names(path: Path) -> list[str]:
+    """A CSV or Parquet file's column names, read with the same checks as its rows."""
+    if file_format(path) == Format.PARQUET:
+        from recovery_model.readers.parquet import read_parquet_columns
+
+        return read_parquet_columns(path)
+    from recovery_model.readers.csv import read_csv_header
+
+    return read_csv_header(path)
+
+
 @dataclass(frozen=True)
 class WardFile:
     """An uploaded ward: its rows, and what reading it noted (for a FHIR record: values left blank, by patient)."""

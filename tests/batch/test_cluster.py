@@ -2,8 +2,6 @@
 one process, a checkpoint loaded once per worker, and a worker that dies mid-run."""
 
 import os
-import sys
-import types
 from pathlib import Path
 
 import dask
@@ -18,21 +16,12 @@ from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
 from tests.conftest import DATA
 
-
-@pytest.fixture(scope="module", autouse=True)
-def workers_start_from_a_plain_main():
-    """AppTest, run earlier in the same pytest process, leaves Streamlit's app script as __main__, and
-    multiprocessing's spawn runs __main__'s file in every worker it starts. Dask's workers start from a plain one."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    yield
-    sys.modules["__main__"] = main
+pytestmark = pytest.mark.usefixtures("plain_main")
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
-        yield local
+def cluster(dask_cluster):
+    return dask_cluster
 
 
 @pytest.fixture
