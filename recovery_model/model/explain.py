@@ -26,8 +26,8 @@ import torch
 from recovery_model.model.risk_model import RiskModel, sigmoid
 from recovery_model.schema import Schema
 
-PAIRS_PER_BATCH = 2**12  # small enough to stay in cache: measured fastest
-NEAR_ZERO = 1e-6
+PAIRS_PER_BATCH = 2**12  # (row, reference) pairs a pass holds: small enough to stay in cache, measured fastest
+TINY = 1e-30  # representable in float32, and far below the resolution of any other difference
 FLOAT32_FROM_ROWS = 1000
 
 
@@ -137,17 +137,22 @@ class Explainer:
         self.base_value = float(sum(m.forward(m.background)[1].mean() for m in members))
 
     def _attribute(self, member: _Member, reference_pre: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """DeepLIFT rescale attributions of each row to each input, averaged over the background rows."""
+        """DeepLIFT rescale attributions of each row to each input, averaged over the background rows.
+
+        At each ReLU the multiplier is Δrelu / Δz for every (row, reference) pair: exactly 1 where both are active,
+        0 where neither is, the fraction between where one is. `TINY` is added to both differences after
+        subtracting, which changes no other pair's value (it is below a float's resolution there) and makes Δz = 0
+        (the row and the reference at the same point) give the gradient, 1 or 0. Every pass but the product with the
+        next layer's weights is in place: the element-wise work, not the matrix products, dominated."""
         pre, _ = member.forward(x)
         n, refs = len(x), len(member.background)
         multiplier = member.weights[-1].expand(n, refs, -1)  # d output / d last hidden activation
         for z_x, z_r, weight in zip(reversed(pre), reversed(reference_pre), reversed(member.weights[:-1]),
                                     strict=True):
-            dz = z_x[:, None, :] - z_r[None, :, :]
-            tiny = dz.abs() <= NEAR_ZERO
-            rescale = (torch.relu(z_x)[:, None, :] - torch.relu(z_r)[None, :, :]).div_(dz.masked_fill_(tiny, 1.0))
-            rescale = torch.where(tiny, (z_x > 0).to(x.dtype)[:, None, :], rescale)  # the gradient where x ≈ r
-            multiplier = (multiplier * rescale) @ weight
+            dz = (z_x[:, None, :] - z_r[None, :, :]).add_(TINY)
+            rescaled = torch.relu(z_x)[:, None, :] - torch.relu(z_r)[None, :, :]
+            rescaled.add_((z_x > 0).to(x.dtype).mul_(TINY)[:, None, :]).div_(dz).mul_(multiplier)
+            multiplier = rescaled @ weight
         multiplier = multiplier + member.wide
         return ((x[:, None, :] - member.background[None, :, :]) * multiplier).mean(dim=1).double()
 
