@@ -22,11 +22,13 @@ install-test: $(VENV)/.installed-test
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e .
+	$(PIP) install -e ".[all]"
 	touch $@
 
+# axe-core (the WCAG checker the browser tests inject) comes from npm, into the venv's folder.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[all,test]"
+	npm install --prefix $(VENV)/node axe-core@4 --no-audit --no-fund --silent
 	touch $@
 
 lint: $(VENV)/.installed-test

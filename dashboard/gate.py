@@ -94,7 +94,7 @@ def access_banner(user: User) -> None:
     """Every page says how it is protected: open mode, or who is signed in (with sign-out)."""
     if user.role == OPEN_ACCESS:
         st.warning("**Open mode**: no sign-in is configured, so anyone who can reach this address can use the "
-                   "app. Configure users before it sees real patients (README → Access).",
+                   "app. Configure sign-in before it sees real patients (docs: The dashboard → Sign-in and roles).",
                    icon=":material/lock_open:")
         return
     with st.sidebar:

@@ -3,7 +3,7 @@
 `generate_cohort` draws correlated, clinically plausible patients and then draws each
 outcome from `true_risk`, the generator's own risk model (the *oracle*). Because the
 oracle is known, we can say how close any model comes to the best possible on this data.
-The risk model is documented in data/README.md; keep the two in step.
+The risk model is documented in docs/datasheet.md; keep the two in step.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _hinge(x: np.ndarray, knot: float) -> np.ndarray:
 
 
 def risk_logit(features: pd.DataFrame) -> np.ndarray:
-    """The oracle's log-odds of non-recovery for each row (see data/README.md)."""
+    """The oracle's log-odds of non-recovery for each row (see docs/datasheet.md)."""
     f = {name: features[name].to_numpy(dtype=float) for name in _risk_inputs()}
     age, spo2, bmi = f["age"], f["oxygen_level"], f["bmi"]
     sbp, hr, glucose = f["blood_pressure"], f["heart_rate"], f["sugar_level"]

@@ -26,7 +26,7 @@ from recovery_model.scoring.narrative import (
     wide_interval_note,
 )
 
-from charts import driver_comparison, waterfall
+from charts import driver_comparison, waterfall, waterfall_placeholder
 from gate import audit
 from loading import page_setup
 from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
@@ -84,6 +84,7 @@ if submitted:
 patient = st.session_state.get("patient")
 if patient is None:
     st.info("Fill in the form and press **Estimate risk**.")
+    st.plotly_chart(waterfall_placeholder(schema), key="patient_waterfall_placeholder")
     st.stop()
 
 assessment = predictor.assess(pd.DataFrame([patient]))

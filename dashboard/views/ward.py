@@ -53,7 +53,8 @@ with st.expander("What the file needs", expanded=False):
     st.download_button("Download an empty template", to_safe_csv(template), "ward_template.csv", "text/csv",
                        on_click="ignore")
 
-upload = st.file_uploader("Ward CSV or FHIR record", type=["csv", "txt", "json", "ndjson"], key="ward_upload")
+upload = st.file_uploader("Ward CSV or FHIR record", type=["csv", "txt", "parquet", "json", "ndjson"],
+                          key="ward_upload")
 export = st.file_uploader("…or a FHIR bulk export: choose its folder of NDJSON files", type=["ndjson"],
                           accept_multiple_files="directory", key="ward_export")
 use_sample = st.toggle("Use the sample ward (48 synthetic patients)", key="use_sample", value=False)

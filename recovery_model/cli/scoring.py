@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recovery_model.cli.options import checkpoint_option, fraction, positive_count
 from recovery_model.errors import RecoveryError
+from recovery_model.extras import require
 
 SHOWN_PROBLEMS = 50
 ENGINES = ("local", "dask")
@@ -20,6 +21,7 @@ def _predict(args: argparse.Namespace) -> int:
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
     if args.engine == "dask":
+        require("distributed", "cluster", "--engine dask")
         from recovery_model.batch.cluster import rank_on_cluster
 
         result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=args.checkpoint,

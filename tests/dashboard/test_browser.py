@@ -102,6 +102,23 @@ def timings():
     (ARTIFACTS / "browser_timings.json").write_text(json.dumps(recorded, indent=1))
 
 
+AXE = ROOT / ".venv" / "node" / "node_modules" / "axe-core" / "axe.min.js"  # `make install-test` installs it
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def _accessible(page) -> None:
+    """axe-core, the standard WCAG checker, finds no serious or critical WCAG 2.1 AA failure on the page as shown."""
+    if not AXE.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing: `make install-test` installs axe-core with npm")
+        pytest.skip("axe-core is not installed (npm install --prefix .venv/node axe-core@4)")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))
+        .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id}: ${v.help} (${v.nodes.length}): ${v.nodes[0].failureSummary}`)""", WCAG_AA)
+    assert not violations, violations
+
+
 def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / "screenshots" / f"{name}.png"), full_page=True)
 
@@ -117,6 +134,7 @@ def test_home(page, server, default_predictor):
     page.get_by_text("AUROC", exact=True).wait_for()
     _no_exception(page)
     _shot(page, "home")
+    _accessible(page)
 
 
 def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_predictor, schema, timings):
@@ -127,7 +145,7 @@ def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_pred
     started = time.perf_counter()
     page.get_by_role("button", name="Estimate risk").click()
     page.get_by_text("Risk of not recovering").wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
+    page.get_by_text("Why this risk:").first.wait_for()  # the waterfall itself, not its placeholder
     timings["patient_submit_s"] = time.perf_counter() - started
     expected = default_predictor.predict_risk(pd.DataFrame([schema.defaults() | {"oxygen_level": 86.0}]))
     page.get_by_text(percent(expected["risk"].iloc[0]), exact=True).first.wait_for()
@@ -137,6 +155,7 @@ def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_pred
     page.get_by_text("What could lower the risk").wait_for()
     _no_exception(page)
     _shot(page, "patient")
+    _accessible(page)
 
 
 def test_patient_refuses_an_impossible_value(page, server):
@@ -174,6 +193,7 @@ def test_ward_upload_ranks_and_downloads(page, server, default_predictor, timing
     events = [json.loads(line) for line in Path(os.environ["RECOVERY_AUDIT_LOG"]).read_text().splitlines()]
     assert any(e["event"] == "upload_ward" and e.get("rows") == 48 and e.get("scored") == 48 for e in events)
     _shot(page, "ward")
+    _accessible(page)
 
 
 def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, default_predictor):
@@ -219,6 +239,7 @@ def test_model_page(page, server):
     page.get_by_text("majority class is the original notebook", exact=False).wait_for()
     _no_exception(page)
     _shot(page, "model")
+    _accessible(page)
 
 
 def test_signed_in_roles_in_the_browser(page, tmp_path_factory):

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from recovery_model.errors import DataValidationError
+from recovery_model.extras import require
 from recovery_model.readers.checks import require_file
 from recovery_model.readers.fhir.values import Extraction, FhirImport, FhirProblem, Resource, as_utc, plural
 from recovery_model.readers.table import Format, reader
@@ -41,6 +42,7 @@ def read_fhir(source: str | Path | bytes | list[tuple[str, bytes]], schema: Sche
               name: str | None = None) -> FhirImport:
     """Read a Bundle (a .json file or its bytes), an NDJSON file, or a bulk export of NDJSON files: a folder, or
     the (name, bytes) of each of its files as uploaded."""
+    require("fhir.resources", "fhir", "Reading a FHIR record")
     if not any(f.fhir for f in schema.features):
         raise DataValidationError(f"Schema '{schema.name}' says nowhere how its features are found in FHIR, so a FHIR "
                                   "record cannot be read for this model. Add [features.fhir] tables to the schema "
