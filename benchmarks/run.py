@@ -380,7 +380,7 @@ def browser(repeats: int) -> dict:
                 page.wait_for_timeout(1500)  # let the explainer warm up, as it does while a clinician types
                 started = time.perf_counter()
                 page.get_by_role("button", name="Estimate risk").click()
-                page.get_by_text("Risk of not recovering").wait_for()
+                page.get_by_text("Risk of not recovering", exact=True).wait_for()
                 page.get_by_text("Why this risk:").wait_for()  # the waterfall itself, not the placeholder
                 form.append(time.perf_counter() - started)
                 page.get_by_role("spinbutton", name="Age").fill("80")

@@ -9,12 +9,15 @@ from importlib import import_module
 from typing import Any
 
 from recovery_model.errors import CheckpointError, DataValidationError, RecoveryError
+from recovery_model.parameters import ParameterError
 from recovery_model.schema import Feature, Schema, SchemaError, load_schema
-from recovery_model.scoring.thresholds import Thresholds
+from recovery_model.scoring.thresholds import Thresholds, Tier
 
 _LAZY = {"Assessment": "recovery_model.scoring.assessment", "RankedWard": "recovery_model.scoring.assessment",
          "Explanation": "recovery_model.model.explain", "Predictor": "recovery_model.scoring.predictor",
-         "generate_cohort": "recovery_model.cohort", "true_risk": "recovery_model.cohort"}
+         "ModelSummary": "recovery_model.evaluation.summary", "Format": "recovery_model.readers.table",
+         "read_patients": "recovery_model.readers.table", "generate_cohort": "recovery_model.cohort",
+         "true_risk": "recovery_model.cohort"}
 
 
 def __getattr__(name: str) -> Any:
@@ -23,6 +26,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'recovery_model' has no attribute '{name}'")
 
 
-__all__ = ["Assessment", "CheckpointError", "DataValidationError", "Explanation", "Feature", "Predictor",
-           "RankedWard", "RecoveryError", "Schema", "SchemaError", "Thresholds", "generate_cohort", "load_schema",
-           "true_risk"]
+__all__ = ["Assessment", "CheckpointError", "DataValidationError", "Explanation", "Feature", "Format", "ModelSummary",
+           "ParameterError", "Predictor", "RankedWard", "RecoveryError", "Schema", "SchemaError", "Thresholds", "Tier",
+           "generate_cohort", "load_schema", "read_patients", "true_risk"]

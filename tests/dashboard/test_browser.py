@@ -144,7 +144,7 @@ def test_patient_form_submit_shows_risk_and_waterfall(page, server, default_pred
     spo2.press("Tab")
     started = time.perf_counter()
     page.get_by_role("button", name="Estimate risk").click()
-    page.get_by_text("Risk of not recovering").wait_for()
+    page.get_by_text("Risk of not recovering", exact=True).wait_for()
     page.get_by_text("Why this risk:").first.wait_for()  # the waterfall itself, not its placeholder
     timings["patient_submit_s"] = time.perf_counter() - started
     expected = default_predictor.predict_risk(pd.DataFrame([schema.defaults() | {"oxygen_level": 86.0}]))
@@ -167,7 +167,7 @@ def test_patient_refuses_an_impossible_value(page, server):
     assert spo2.get_attribute("aria-invalid") == "true"
     page.get_by_role("button", name="Estimate risk").click()
     page.wait_for_timeout(1500)
-    assert page.get_by_text("Risk of not recovering").count() == 0
+    assert page.get_by_text("Risk of not recovering", exact=True).count() == 0
     _shot(page, "patient_refused")
 
 
