@@ -44,7 +44,7 @@ from recovery_model.scoring.columns import (
     TIER,
     TYPICALITY,
 )
-from recovery_model.scoring.drift import DriftReport, check_drift
+from recovery_model.scoring.drift import MIN_PATIENTS, DriftReport, check_drift
 from recovery_model.scoring.suggestions import suggest
 from recovery_model.scoring.thresholds import Thresholds
 from recovery_model.scoring.validation import ValidationResult, missing_limit, validate
@@ -247,8 +247,10 @@ class Predictor:
         return out.assign(**{BELOW_THRESHOLD: out[RISK] < target if target is not None else False})
 
     def warm_up(self) -> None:
-        """Build the explainer and explain one patient, so the first real request is fast."""
+        """Build the explainer, explain one patient and test a few training rows for drift (which loads the
+        statistics library), so that a long-running face's first real request is fast."""
         self.assess(pd.DataFrame([self.schema.defaults()]))
+        self.check_drift(pd.DataFrame(self.reference[:MIN_PATIENTS], columns=self.schema.feature_names))
 
     def _get_explainer(self) -> Explainer:
         with self._explainer_lock:  # built once; explaining itself needs no lock
