@@ -15,7 +15,7 @@ from recovery_model.scoring.thresholds import Thresholds, Tier
 
 _LAZY = {"Assessment": "recovery_model.scoring.assessment", "RankedWard": "recovery_model.scoring.assessment",
          "Explanation": "recovery_model.model.explain", "Predictor": "recovery_model.scoring.predictor",
-         "ModelSummary": "recovery_model.evaluation.summary", "Format": "recovery_model.readers.table",
+         "ModelSummary": "recovery_model.evaluation.summary", "Format": "recovery_model.readers.formats",
          "read_patients": "recovery_model.readers.table", "generate_cohort": "recovery_model.cohort",
          "true_risk": "recovery_model.cohort"}
 

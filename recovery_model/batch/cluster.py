@@ -42,7 +42,8 @@ from recovery_model.batch.core import (
 from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.paths import checkpoint_folder
 from recovery_model.readers.csv import spreadsheet_safe
-from recovery_model.readers.table import TABULAR, Format, column_names, file_format, open_frames, reader
+from recovery_model.readers.formats import TABULAR, Format, reader
+from recovery_model.readers.table import column_names, file_format, open_frames
 from recovery_model.scoring.checkpoint import METADATA, WEIGHTS, read_header
 from recovery_model.scoring.columns import IN_TOP_K, RANK, RISK, ROW, SOURCE_FILE, in_top_k
 

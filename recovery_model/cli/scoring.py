@@ -130,7 +130,7 @@ def _suggest(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    from recovery_model.readers.table import Format
+    from recovery_model.readers.formats import Format
 
     predict = commands.add_parser("predict", help="Rank a ward (CSV, Parquet or FHIR R4) by risk, highest first.")
     predict.add_argument("--input", type=Path, required=True,

@@ -11,43 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from recovery_model.errors import DataValidationError
+from recovery_model.readers.formats import READERS, TABULAR, Format, reader
 
 if TYPE_CHECKING:
     from recovery_model.readers.fhir.values import FhirProblem
     from recovery_model.schema import Schema
-
-
-class Format(StrEnum):
-    CSV = "csv"
-    PARQUET = "parquet"
-    FHIR = "fhir"
-
-
-@dataclass(frozen=True)
-class Reader:
-    format: Format
-    suffixes: tuple[str, ...]
-    what: str  # as a person names it
-    streams: bool  # read in chunks of rows (CSV, Parquet); FHIR is read whole, one row per patient
-
-
-READERS: tuple[Reader, ...] = (
-    Reader(Format.CSV, (".csv", ".txt", ".tsv"), "a CSV file", streams=True),
-    Reader(Format.PARQUET, (".parquet", ".pq"), "a Parquet file", streams=True),
-    Reader(Format.FHIR, (".json", ".ndjson"), "a FHIR R4 Bundle, NDJSON file or bulk-export folder", streams=False),
-)
-TABULAR = (Format.CSV, Format.PARQUET)  # the formats a ranked list is written in
-
-
-def reader(kind: Format | str) -> Reader:
-    return next(r for r in READERS if r.format == Format(kind))
 
 
 def file_format(path: Path, declared: Format | str | None = None) -> Format:

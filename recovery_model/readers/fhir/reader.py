@@ -28,7 +28,7 @@ from recovery_model.errors import DataValidationError
 from recovery_model.extras import require
 from recovery_model.readers.checks import require_file
 from recovery_model.readers.fhir.values import Extraction, FhirImport, FhirProblem, Resource, as_utc, plural
-from recovery_model.readers.table import Format, reader
+from recovery_model.readers.formats import Format, reader
 from recovery_model.schema import Schema
 
 __all__ = ["FhirImport", "FhirProblem", "form_values", "parse_as_of", "read_fhir"]
