@@ -2,7 +2,7 @@
 
 For every CSV in the folder (binary `recovered` column, 0 = the adverse event): stratified 5-fold
 cross-validation with a fixed seed. On each outer training part the schema is inferred and the model
-trained exactly as `recovery train --data F --target recovered` does (`Schema.infer` +
+trained exactly as `recovery train --data F --target recovered --event 0` does (`Schema.infer` +
 `Predictor.fit`); the outer test part is scored through `Predictor.predict_risk`, so validation and
 refusals count. Logistic regression and HistGradientBoosting are fitted on the same parts. An
 ablation adds one ingredient at a time. The synthetic cohort is scored on the fresh 200,000-row
@@ -37,7 +37,7 @@ from recovery_model.model.config import CONFIGS, NetworkConfig
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "real-data"
-TARGET, OUTER_FOLDS, OUTER_SEED, TRAIN_SEED = "recovered", 5, 0, 42
+TARGET, ADVERSE, OUTER_FOLDS, OUTER_SEED, TRAIN_SEED = "recovered", 0, 5, 0, 42  # recovered = 0: the adverse event
 DEFAULT = CONFIGS["default"]
 SEED_RECIPE = CONFIGS["seed"]
 
@@ -82,7 +82,7 @@ def run_data_set(path: Path, configs: dict[str, NetworkConfig]) -> dict:
             fitted = make().fit(train.drop(columns=TARGET), (train[TARGET] == 0).astype(int))
             folds.setdefault(name, []).append(summary(event, fitted.predict_proba(features)[:, 1],
                                                       time.perf_counter() - started))
-        schema = Schema.infer(train, TARGET, name=path.stem)
+        schema = Schema.infer(train, TARGET, ADVERSE, name=path.stem)
         for name, config in configs.items():
             started = time.perf_counter()
             predictor = Predictor.fit(train, schema, config, TRAIN_SEED)

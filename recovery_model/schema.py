@@ -298,12 +298,13 @@ class Schema:
                               "Compare it with recovery_model/schemas/recovery.toml.") from None
 
     @classmethod
-    def infer(cls, frame: pd.DataFrame, target: str, name: str = "inferred",
-              event_value: int | None = None) -> Schema:
+    def infer(cls, frame: pd.DataFrame, target: str, event_value: float | None, name: str = "inferred") -> Schema:
         """A draft schema for a foreign all-numeric extract, to be reviewed by a person.
 
-        Typical ranges are the 1st–99th percentiles; hard limits are widened generously so that
-        only gross errors are rejected. The adverse event defaults to the rarer target value.
+        `event_value` names which of the target's two values is the adverse outcome (scikit-learn's `pos_label`):
+        there is no default, because guessing it (say, the rarer value) inverts every risk in a cohort where most
+        patients have the adverse outcome. Typical ranges are the 1st–99th percentiles; hard limits are widened
+        generously so that only gross errors are rejected.
         """
         if target not in frame.columns:
             raise SchemaError(f"The target column '{target}' is not in the data "
@@ -314,8 +315,10 @@ class Schema:
         values = sorted(y.unique().tolist())
         if len(values) != 2:
             raise SchemaError(f"The target '{target}' must have exactly two values; it has {values[:10]}.")
-        if event_value is None:
-            event_value = int(y.value_counts().idxmin())
+        if event_value is None or float(event_value) not in values:
+            raise SchemaError(which_event_question(target, y) + (f" ({event_value:g} is not one of them.)"
+                                                                 if event_value is not None else ""))
+        event_value = float(event_value)
         features = [_infer_feature(str(col), frame[col]) for col in frame.columns
                     if col != target and pd.api.types.is_numeric_dtype(frame[col])]
         if not features:
@@ -326,7 +329,17 @@ class Schema:
                          risk_label=f"{target} = {event_value:g}")
         return cls(name=name, version=1, target=outcome,
                    features=tuple(features), id_column="patient_id",
-                   description=f"Inferred from data with target '{target}'. Review before use.")
+                   description=f"Inferred from data with target '{target}' (adverse outcome: {target} = "
+                               f"{event_value:g}). Review before use.")
+
+
+def which_event_question(target: str, values: pd.Series) -> str:
+    """'Which value of 'recovered' is the adverse outcome? Add --event 0 or --event 1 (0: 72 % of rows, 1: 28 %).'"""
+    shares = values.value_counts(normalize=True).sort_index()
+    options = " or ".join(f"--event {v:g}" for v in shares.index)
+    listed = ", ".join(f"{v:g}: {100 * share:.0f} % of rows" if i == 0 else f"{v:g}: {100 * share:.0f} %"
+                       for i, (v, share) in enumerate(shares.items()))
+    return f"Which value of '{target}' is the adverse outcome? Add {options} ({listed})."
 
 
 def load_schema(path: str | Path | None = None) -> Schema:

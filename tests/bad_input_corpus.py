@@ -408,6 +408,12 @@ OPTION_CORPUS: list[OptionCase] = [
     OptionCase("generate no rows", ("generate", "--rows", "0"), "argument --rows: must be a whole number ≥ 1, not 0"),
     OptionCase("suggest for nobody", ("suggest", "--input", WARD, "--max-patients", "0"),
                "argument --max-patients: must be a whole number ≥ 1"),
+    OptionCase("a target without its adverse value", ("train", "--target", "recovered", "--no-evaluate"),
+               "Which value of 'recovered' is the adverse outcome? Add --event 0 or --event 1 (0: 3 % of rows, "
+               "1: 97 %)"),
+    OptionCase("an adverse value the target lacks", ("train", "--target", "recovered", "--event", "2"),
+               "(2 is not one of them.)"),
+    OptionCase("an adverse value without a target", ("train", "--event", "0"), "give both"),
 ]
 
 # Model-side: the same constraints when the Python API is called directly (the faces pass values through).

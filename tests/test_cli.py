@@ -102,7 +102,7 @@ def test_bring_your_own_data_with_other_columns(tmp_path):
     data = tmp_path / "icu.csv"
     foreign.to_csv(data, index=False)
     out = tmp_path / "icu_model"
-    assert main(["train", "--data", str(data), "--target", "died_30d", "--output", str(out),
+    assert main(["train", "--data", str(data), "--target", "died_30d", "--event", "1", "--output", str(out),
                  "--bootstrap", "20"]) == 0
     predictor = Predictor.load(out)
     assert predictor.schema.feature_names == ["lactate_mmol", "sofa", "creatinine", "ventilated"]
@@ -173,3 +173,32 @@ def test_predict_on_a_csv_imports_only_what_it_needs(tmp_path):
     unwanted = ("dask", "distributed", "fhir", "recovery_model.evaluation", "recovery_model.readers.fhir", "sklearn",
                 "scipy.stats", "venn_abers", "streamlit", "plotly", "shap", "sqlalchemy.dialects.postgresql")
     assert not [m for m in modules if m.split(".")[0] in unwanted or m.startswith(unwanted)]
+
+
+def test_an_adverse_majority_is_named_and_never_inverted(tmp_path, capsys):
+    """A cohort where 72 % did not survive (alive = 1 for survivors): without --event training refuses with the
+    values and their shares; with --event 0 the risk ranks those who died (AUROC well above 0.5)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    n = 1500
+    frame = pd.DataFrame({"stage": rng.integers(1, 5, n), "albumin": rng.normal(3.5, 0.6, n).round(1)})
+    died = rng.random(n) < 1 / (1 + np.exp(-(1.0 + 0.9 * (frame["stage"] - 2.5) - 1.2 * (frame["albumin"] - 3.5))))
+    frame["alive"] = (~died).astype(int)
+    assert 0.6 < died.mean() < 0.8
+    data = tmp_path / "lung.csv"
+    frame.to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--target", "alive", "--output", str(tmp_path / "m"),
+                 "--no-evaluate"]) == 2
+    share = frame["alive"].value_counts(normalize=True)
+    assert (f"Which value of 'alive' is the adverse outcome? Add --event 0 or --event 1 (0: {100 * share[0]:.0f} % "
+            f"of rows, 1: {100 * share[1]:.0f} %).") in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--target", "alive", "--event", "0", "--output", str(tmp_path / "m"),
+                 "--no-evaluate"]) == 0
+    assert "Adverse outcome: alive = 0" in capsys.readouterr().out
+    predictor = Predictor.load(tmp_path / "m")
+    assert predictor.schema.target.risk_of == "risk of alive = 0"
+    risk = predictor.predict_risk(frame.drop(columns="alive"))["risk"]
+    assert roc_auc_score(died, risk) > 0.7
+    assert main(["train", "--data", str(data), "--event", "0", "--output", str(tmp_path / "x")]) == 2
+    assert "give both" in capsys.readouterr().err

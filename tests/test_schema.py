@@ -96,12 +96,24 @@ def test_missing_or_broken_schema_files(tmp_path):
 
 def test_infer_a_foreign_schema():
     frame = pd.DataFrame({"lactate": [1.1, 2.5, 0.9, 4.0], "sofa": [2, 5, 1, 9], "died": [0, 1, 0, 0]})
-    inferred = Schema.infer(frame, target="died")
+    inferred = Schema.infer(frame, target="died", event_value=1)
     assert inferred.feature_names == ["lactate", "sofa"]
     assert inferred.feature("sofa").is_integer and not inferred.feature("lactate").is_integer
     assert inferred.target.event_value == 1
     with pytest.raises(SchemaError, match="two values"):
-        Schema.infer(frame.assign(died=[0, 1, 2, 0]), target="died")
+        Schema.infer(frame.assign(died=[0, 1, 2, 0]), target="died", event_value=1)
+
+
+def test_inference_never_guesses_the_adverse_outcome():
+    """The rarer value is not assumed: in a cohort where most patients died that would invert every risk."""
+    frame = pd.DataFrame({"lactate": [1.1, 2.5, 0.9, 4.0], "alive": [0, 0, 0, 1]})
+    with pytest.raises(SchemaError) as error:
+        Schema.infer(frame, "alive", None)
+    assert str(error.value) == ("Which value of 'alive' is the adverse outcome? Add --event 0 or --event 1 (0: 75 % "
+                                "of rows, 1: 25 %).")
+    with pytest.raises(SchemaError, match="2 is not one of them"):
+        Schema.infer(frame, "alive", 2)
+    assert Schema.infer(frame, "alive", 0).target.event_value == 0
 
 
 def test_the_schema_owns_the_outcome_words_and_group_titles(schema):
@@ -129,7 +141,7 @@ def test_a_subgroup_must_name_a_feature_and_cut_a_non_binary_one(schema):
 
 def test_an_inferred_schema_words_its_outcome_from_the_column():
     frame = pd.DataFrame({"lactate": [1.0, 2.5, 4.0, 1.2], "died": [0, 1, 0, 0]})
-    target = Schema.infer(frame, "died").target
+    target = Schema.infer(frame, "died", 1).target
     assert target.risk_of == "risk of died = 1" and target.event_label == "had died = 1"
 
 

@@ -110,6 +110,9 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
 
 
 def _schema_for(args: argparse.Namespace) -> Schema:
+    if args.event is not None and not args.target:
+        raise RecoveryError("--event names the adverse value of --target; give both (a schema file names its event "
+                            "in [target] event_value).")
     if args.schema:
         return load_schema(args.schema)
     if args.target:
@@ -118,7 +121,11 @@ def _schema_for(args: argparse.Namespace) -> Schema:
         from recovery_model.readers.table import read_whole
 
         frame = read_whole(args.data).apply(pd.to_numeric, errors="coerce")
-        return Schema.infer(frame, args.target, name=args.data.stem)
+        schema = Schema.infer(frame, args.target, args.event, name=args.data.stem)
+        share = float((frame[args.target] == schema.target.event_value).mean())
+        print(f"Adverse outcome: {schema.target.risk_label} ({100 * share:.0f} % of rows); every risk is the risk of "
+              "that.")
+        return schema
     return load_schema()
 
 
@@ -140,6 +147,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     source = train.add_mutually_exclusive_group()
     source.add_argument("--schema", type=Path, help="TOML schema describing --data (default: ours).")
     source.add_argument("--target", help="Outcome column of a foreign all-numeric CSV; the schema is inferred.")
+    train.add_argument("--event", type=float, default=None,
+                       help="With --target: which of its two values is the adverse outcome (required; e.g. --event 0 "
+                       "when 0 means died).")
     train.add_argument("--config", choices=sorted(CONFIGS), default="default")
     train.add_argument("--seed", type=seed, default=DEFAULT_SEED)
     train.add_argument("--output", type=Path, default=DEFAULT_CHECKPOINT)
