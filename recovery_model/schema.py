@@ -304,8 +304,7 @@ class Schema:
         `event_value` names which of the target's two values is the adverse outcome (scikit-learn's `pos_label`):
         there is no default, because guessing it (say, the rarer value) inverts every risk in a cohort where most
         patients have the adverse outcome. Typical ranges are the 1st–99th percentiles; hard limits are widened
-        generously so that only gross errors are rejected.
-        """
+            """
         if target not in frame.columns:
             raise SchemaError(f"The target column '{target}' is not in the data "
                               f"(columns: {', '.join(map(str, frame.columns))}).")
@@ -414,15 +413,13 @@ def _infer_feature(name: str, column: pd.Series) -> Feature:
                        valid_max=1, typical_min=0, typical_max=1, default=float(values.mode()[0]),
                        levels={0: "no", 1: "yes"})
     lo, hi = float(values.quantile(0.01)), float(values.quantile(0.99))
-    span = max(float(values.max() - values.min()), 1.0)
-    valid_min = float(values.min()) - span
-    valid_max = float(values.max()) + span
-    if values.min() >= 0:
-        valid_min = max(0.0, valid_min)
+    # Beyond the training range is unusual, not impossible: it is scored and flagged. Only what cannot be is
+    # refused, and all the data tell of that is the sign: a feature never negative in training cannot be negative.
+    valid_min = 0.0 if values.min() >= 0 else -np.inf
+    valid_max = np.inf
     default = float(values.median())
     if is_int:
         lo, hi, default = float(np.floor(lo)), float(np.ceil(hi)), float(round(default))
-        valid_min, valid_max = float(np.floor(valid_min)), float(np.ceil(valid_max))
     return Feature(name=name, dtype="int" if is_int else "float", label=name.replace("_", " ").capitalize(),
                    valid_min=valid_min, valid_max=valid_max, typical_min=lo, typical_max=hi,
                    default=default, decimals=0 if is_int else 2)

@@ -281,3 +281,26 @@ def test_a_loaded_record_is_read_once_not_on_every_rerun(monkeypatch):
     app.form_submit_button[0].click().run()
     _no_errors(app)
     assert len(reads) == 1
+
+
+def test_a_model_trained_on_an_inferred_schema_scores_from_the_form(tmp_path, monkeypatch, tiny_config):
+    """An inferred schema's only hard limit is the sign: its form fields are open above, and a patient entered
+    beyond the training range is scored and flagged."""
+    import numpy as np
+
+    from recovery_model.schema import Schema
+    from recovery_model.scoring.predictor import Predictor
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"lactate": rng.gamma(4, 0.5, 500).round(2), "sofa": rng.integers(0, 12, 500)})
+    frame["died"] = (rng.random(500) < 1 / (1 + np.exp(2 - 0.5 * frame["lactate"]))).astype(int)
+    Predictor.fit(frame, Schema.infer(frame, "died", 1), tiny_config, seed=0).save(tmp_path / "icu")
+    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "icu"))
+    app = open_page("patient")
+    field = app.number_input(key="patient_lactate")
+    assert field.min == 0 and field.max is None
+    field.set_value(float(frame["lactate"].max()) * 5)
+    app.form_submit_button[0].click().run()
+    _no_errors(app)
+    assert app.metric[0].label == "Risk of died = 1"
+    assert any("outside the typical range" in w.value for w in app.warning)

@@ -117,3 +117,33 @@ def test_the_top_k_rule(ranks, top_k, flagged):
     from recovery_model.scoring.columns import in_top_k
 
     assert in_top_k(ranks, top_k).tolist() == flagged
+
+
+def test_an_inferred_schema_scores_patients_beyond_the_training_range(tiny_config):
+    """Beyond the training range is unusual, not impossible: scored and flagged on both sides of every feature;
+    only what cannot be (a negative value of a feature never negative) is refused."""
+    from recovery_model.schema import Schema
+    from recovery_model.scoring.predictor import Predictor
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"lactate": rng.gamma(4, 0.5, n).round(2) + 0.5, "sofa": rng.integers(2, 12, n),
+                          "base_excess": rng.normal(0, 3, n).round(1), "ventilated": rng.integers(0, 2, n)})
+    logit = -2 + 0.4 * frame["lactate"] + 0.1 * frame["sofa"]
+    frame["died"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    schema = Schema.infer(frame, "died", 1)
+    predictor = Predictor.fit(frame, schema, tiny_config, seed=0)
+    lows, highs = frame.min(), frame.max()
+    spans = highs - lows
+    beyond = []
+    for name in ("lactate", "sofa", "base_excess"):
+        typical = frame.drop(columns="died").median().round().to_dict() | {"ventilated": 1}
+        below = lows[name] / 2 if lows[name] > 0 else lows[name] - 10 * spans[name]
+        beyond += [typical | {name: below}, typical | {name: highs[name] + 10 * spans[name]}]
+    rows = predictor.predict_risk(pd.DataFrame(beyond).astype({"sofa": int}))
+    assert (rows["status"] == "scored").all(), rows["problems"].tolist()
+    assert (rows["unusual_values"] != "").all()
+    refused = predictor.predict_risk(pd.DataFrame([beyond[0] | {"sofa": -1}, beyond[0] | {"ventilated": 2}]))
+    assert refused["problems"].tolist() == [
+        "sofa = '-1.0': cannot be negative; check the value or its unit",
+        "ventilated = '2': outside the possible range 0–1; check the value or its unit"]
