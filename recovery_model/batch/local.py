@@ -25,6 +25,7 @@ from recovery_model.batch.core import (
 )
 from recovery_model.batch.runs import SortedRuns
 from recovery_model.readers.table import open_frames, output_format
+from recovery_model.scoring.assessment import RankedWard
 from recovery_model.scoring.columns import ROW
 from recovery_model.scoring.predictor import Predictor
 
@@ -63,11 +64,10 @@ class _Ids:
         self.ids: list[pa.Array] = []
         self.rows: list[np.ndarray] = []
 
-    def add(self, ward) -> None:
+    def add(self, ward: RankedWard) -> None:
         for part in (ward.ranked, ward.rejected):
             if self.column in part.columns and len(part):
-                self.ids.append(pa.array(part[self.column].map(lambda v: None if pd.isna(v) else str(v)),
-                                         pa.string()))
+                self.ids.append(pa.array(part[self.column].astype("string"), pa.string()))
                 self.rows.append(part[ROW].to_numpy())
 
     def repeated(self) -> list[tuple[str, list[str]]]:
