@@ -77,7 +77,8 @@ CONSTRAINTS: dict[str, Interval | tuple] = {
 }
 
 # Smaller data sets get more repeats of the folds (more members to average) and a smaller batch so
-# that an epoch still holds several steps. Measured on the six real data sets (README, "Real data").
+# that an epoch still holds several steps. Measured on the six real data sets (docs/model.md, "Results on real
+# patients").
 REPEATS_BELOW_ROWS = ((1000, 3), (3000, 2))
 MIN_STEPS_PER_EPOCH = 8
 

@@ -1,6 +1,6 @@
 """Schema-driven validation of patient rows, shared by the Predictor, the CLI and the dashboard.
 
-Policy (documented in the README):
+Policy (documented in docs/model.md, "Missing values"):
 - a missing required column makes the whole file unusable: `DataValidationError`, naming the
   columns and suggesting close matches;
 - a cell that is not a number, not a whole number where one is needed, or outside the hard
