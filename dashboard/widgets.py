@@ -30,17 +30,18 @@ def feature_input(feature: Feature, value: float, key: str):
     if feature.levels:
         return st.slider(field_label(feature), int(feature.valid_min), int(feature.valid_max), int(value), key=key,
                          help=help_text)
-    low, high = (None if math.isinf(bound) else bound for bound in (feature.valid_min, feature.valid_max))
     if feature.is_integer:
-        return st.number_input(field_label(feature), _int(low), _int(high), int(value), step=1, key=key,
-                               help=help_text)
+        return st.number_input(field_label(feature), _bound(feature.valid_min, int), _bound(feature.valid_max, int),
+                               int(value), step=1, key=key, help=help_text)
     step = 10.0 ** -feature.decimals if feature.decimals else 1.0
-    return st.number_input(field_label(feature), low, high, float(value), step=step,
-                           format=f"%.{feature.decimals}f", key=key, help=help_text)
+    return st.number_input(field_label(feature), _bound(feature.valid_min, float), _bound(feature.valid_max, float),
+                           float(value), step=step, format=f"%.{feature.decimals}f", key=key, help=help_text)
 
 
-def _int(bound: float | None) -> int | None:
-    return None if bound is None else int(bound)
+def _bound(limit: float, kind: type) -> int | float | None:
+    """A hard limit as the widget takes it (of the value's own type); None where there is none (an inferred
+    schema's upper limit)."""
+    return None if math.isinf(limit) else kind(limit)
 
 
 def risk_column(label: str):
