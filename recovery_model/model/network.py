@@ -27,8 +27,11 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(members, width_in, width_out).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(members, 1, width_out).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """x [members, rows, in] → [members, rows, out]; `members`: only these members (x holds just them)."""
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
 
 class Dropout(nn.Module):
@@ -43,10 +46,14 @@ class Dropout(nn.Module):
         self.p = p
         self.generator = np.random.default_rng(0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None, total: int = 0) -> torch.Tensor:
+        """With `members` (x holds only those of `total`), the masks of all `total` are drawn and theirs taken, so
+        a member's masks do not depend on which others are still training."""
         if not self.training or self.p == 0:
             return x
-        dropped = torch.from_numpy(self.generator.random(tuple(x.shape), dtype=np.float32) < self.p)
+        shape = (total, *x.shape[1:]) if members is not None else tuple(x.shape)
+        draw = self.generator.random(shape, dtype=np.float32)
+        dropped = torch.from_numpy(draw[members.numpy()] if members is not None else draw) < self.p
         return x.masked_fill(dropped, 0.0) * (1.0 / (1.0 - self.p))
 
 
@@ -56,6 +63,7 @@ class EnsembleNetwork(nn.Module):
     def __init__(self, members: int, n_inputs: int, hidden: tuple[int, ...], dropout: float,
                  linear_path: bool) -> None:
         super().__init__()
+        self.size = members
         layers: list[nn.Module] = []
         width_in = n_inputs
         for width in hidden:
@@ -71,10 +79,19 @@ class EnsembleNetwork(nn.Module):
             nn.init.zeros_(self.wide.weight)
             nn.init.zeros_(self.wide.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.deep(x)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [members, rows]; `members`: only these members (x holds just their inputs): training leaves the
+        members that have stopped out of the arithmetic."""
+        out = x
+        for layer in self.deep:
+            if isinstance(layer, StackedLinear):
+                out = layer(out, members)
+            elif isinstance(layer, Dropout):
+                out = layer(out, members, self.size)
+            else:
+                out = layer(out)
         if self.wide is not None:
-            out = out + self.wide(x)
+            out = out + self.wide(x, members)
         return out.squeeze(-1)
 
     def member_logits(self, inputs: torch.Tensor) -> torch.Tensor:

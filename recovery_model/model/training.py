@@ -145,8 +145,8 @@ def _train(inputs: torch.Tensor, y: np.ndarray, train_masks: np.ndarray, config:
     report = _Progress(progress, config.max_epochs)
     active = stopper.step(0, held_out.record(history, 0, None, network), network)
     for epoch in range(1, config.max_epochs + 1):
-        train_loss = _run_epoch(network, optimiser, inputs, targets, train_rows, torch.from_numpy(active),
-                                config.batch_size, generator, wide_penalty)
+        train_loss = _run_epoch(network, optimiser, inputs, targets, train_rows, active, config.batch_size,
+                                generator, wide_penalty)
         scores = held_out.record(history, epoch, train_loss, network)
         report.update(epoch, history[-1], int(active.sum()))
         active = stopper.step(epoch, scores, network)
@@ -194,28 +194,30 @@ class _HeldOut:
 
 
 def _run_epoch(network: EnsembleNetwork, optimiser: torch.optim.Optimizer, inputs: torch.Tensor,
-               targets: torch.Tensor, train_rows: list[torch.Tensor], active: torch.Tensor, batch_size: int,
+               targets: torch.Tensor, train_rows: list[torch.Tensor], active: np.ndarray, batch_size: int,
                generator: torch.Generator, wide_penalty: float) -> float:
-    """One pass over every member's training rows; stopped members are carried but not trained."""
+    """One pass over every active member's training rows. Members that have stopped are left out of the arithmetic
+    (their batch orders and dropout masks are still drawn, so the others' are what they would have been)."""
     network.train()
     order = _member_orders(train_rows, generator)
-    members = torch.arange(len(train_rows)).unsqueeze(1)
-    weight = active.to(torch.float32)
+    chosen = None if active.all() else torch.from_numpy(np.flatnonzero(active))
+    members = (torch.arange(len(train_rows)) if chosen is None else chosen).unsqueeze(1)
     total, count = 0.0, 0
     for start in range(0, order.shape[1], batch_size):
-        batch = order[:, start:start + batch_size]
-        logits = network(inputs[members, batch])
+        batch = order[members.squeeze(1), start:start + batch_size]
+        logits = network(inputs[members, batch], chosen)
         losses = nn.functional.binary_cross_entropy_with_logits(logits, targets[batch], reduction="none")
         member_loss = losses.mean(dim=1)
         if wide_penalty:
-            member_loss = member_loss + 0.5 * wide_penalty * network.wide.weight.pow(2).sum(dim=(1, 2))
-        loss = (member_loss * weight).sum()
+            weight = network.wide.weight if chosen is None else network.wide.weight[chosen]
+            member_loss = member_loss + 0.5 * wide_penalty * weight.pow(2).sum(dim=(1, 2))
+        loss = member_loss.sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         total += loss.item() * batch.shape[1]
         count += batch.shape[1]
-    return total / count / max(float(weight.sum()), 1.0)
+    return total / count / max(int(active.sum()), 1)
 
 
 def _member_orders(train_rows: list[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
