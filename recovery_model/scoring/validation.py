@@ -18,6 +18,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from recovery_model.scoring.columns import IMPUTED, PROBLEMS, REJECTED, ROW, SCO
 MAX_MISSING_SHARE = 0.2
 TRUE_WORDS = {"yes", "y", "true", "t"}
 FALSE_WORDS = {"no", "n", "false", "f"}
-_UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z/%²µ]*)\s*$")
+_UNIT_SUFFIX = re.compile(r"^\s*([-+]?[0-9]*[.,]?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([^\s\d.,+-]\S*)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,29 @@ def _parse_text(text: str, feature: Feature) -> tuple[float, str]:
     if not match:
         return np.nan, f"not a number (expected {feature.unit or 'a number'})"
     number, unit = match.groups()
-    if unit and unit.lower() != feature.unit.lower().replace("²", "2") and unit.lower() != feature.unit.lower():
-        return np.nan, f"unit '{unit}' is not {feature.unit or 'expected'}; convert to {feature.unit}"
-    return float(number.replace(",", ".")), ""
+    return _in_feature_unit(number.replace(",", "."), unit or "", feature)
+
+
+def _in_feature_unit(number: str, unit: str, feature: Feature) -> tuple[float, str]:
+    """A number written with a unit, in the feature's unit: the schema's own unit, or one its FHIR mapping converts
+    (glucose '7.5 mmol/L' × 18.016, the same factors as a FHIR record). Any other unit refuses the cell, naming it."""
+    if not unit or _same_unit(unit, feature.unit):
+        return float(number), ""
+    factors = feature.fhir.units if feature.fhir is not None else {}
+    factor = next((f for code, f in factors.items() if _same_unit(unit, code)), None)
+    if factor is None:
+        known = ", ".join(dict.fromkeys(u for u in (feature.unit, *factors) if u))
+        return np.nan, (f"unit '{unit}' is not one this schema converts for {feature.display_name} ({known}); "
+                        f"convert to {feature.unit or 'a plain number'}")
+    return float(Decimal(number) * Decimal(str(factor))), ""
+
+
+def _same_unit(written: str, unit: str) -> bool:
+    """'mmHg' is 'mm[Hg]', 'kg/m2' is 'kg/m²', case aside; a UCUM annotation ('{beats}/min') does not count."""
+    def plain(text: str) -> str:
+        return re.sub(r"\{[^}]*\}|[\[\]\s]", "", text).lower().replace("²", "2")
+
+    return plain(written) == plain(unit)
 
 
 def _duplicate_id_warnings(frame: pd.DataFrame, schema: Schema) -> list[str]:

@@ -68,3 +68,20 @@ def test_random_lines_under_a_valid_header(lines):
         return
     assert result.counts()["rows"] == len(frame)
     assert np.all(result.rows["row"].to_numpy() == np.arange(1, len(frame) + 1))
+
+
+def test_a_cell_in_a_unit_the_schema_converts_gets_the_same_value_as_a_fhir_record(schema):
+    """'7.5 mmol/L' of glucose is read as a FHIR Observation in mmol/L would be: the schema's factor, exactly."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from recovery_model.scoring.validation import validate
+
+    rows = pd.DataFrame([schema.defaults() | {"sugar_level": "7.5 mmol/L", "blood_pressure": "128 mm[Hg]"}],
+                        dtype=object)
+    parsed = validate(rows, schema).rows.iloc[0]
+    assert parsed["status"] == "scored" and parsed["problems"] == ""
+    factor = schema.feature("sugar_level").fhir.units["mmol/L"]
+    assert parsed["sugar_level"] == float(Decimal("7.5") * Decimal(str(factor)))
+    assert parsed["blood_pressure"] == 128.0
