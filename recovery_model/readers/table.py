@@ -104,7 +104,7 @@ def read_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Sch
     from recovery_model.readers.fhir.reader import read_fhir
 
     record = read_fhir(content, schema, name=name)
-    return WardFile(record.frame, [*record.warnings, *(f"Patient {p.patient}: {p}" for p in record.problems)])
+    return WardFile(record.frame, _notes(record.warnings, record.problems))
 
 
 def read_patients(path: Path, schema: Schema, declared: Format | str | None = None,
@@ -113,7 +113,12 @@ def read_patients(path: Path, schema: Schema, declared: Format | str | None = No
     frames = open_frames(path, schema, 1 << 20, declared, as_of)
     chunks = list(frames.chunks)
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    return WardFile(frame, [*frames.warnings, *(f"Patient {p.patient}: {p}" for p in frames.record_problems)])
+    return WardFile(frame, _notes(frames.warnings, frames.record_problems))
+
+
+def _notes(warnings: list[str], problems: list[FhirProblem]) -> list[str]:
+    """What reading noted, for a person: the file's warnings, then each value left blank, by patient."""
+    return [*warnings, *(f"Patient {p.patient}: {p}" for p in problems)]
 
 
 def read_whole(path: Path, declared: Format | str | None = None) -> pd.DataFrame:

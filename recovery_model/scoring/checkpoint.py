@@ -64,11 +64,6 @@ class CheckpointHeader:
         """The event rate of the training data: the risk of the average patient."""
         return average_risk(self.metadata)
 
-    @property
-    def version(self) -> str:
-        """The package version that trained it and when: '0.2.0 trained 2026-12-01T10:00:00Z'."""
-        return f"{self.metadata.get('package_version', '?')} trained {self.metadata.get('trained_at', '?')}"
-
 
 def average_risk(metadata: dict[str, Any]) -> float:
     data = metadata.get("training_data", {})

@@ -133,11 +133,6 @@ class Predictor:
                    folder)
 
     @property
-    def digest(self) -> str | None:
-        """The checkpoint's own SHA-256, naming this model in logs, cards and `/v1/model` (None until saved)."""
-        return self.metadata.get("metadata_sha256")
-
-    @property
     def average_risk(self) -> float:
         """The event rate of the training data: the risk of the average patient."""
         return average_risk(self.metadata)

@@ -179,11 +179,11 @@ def _parse_cell(raw: object, feature: Feature) -> tuple[float, str]:
     if feature.is_integer and value != round(value):
         return np.nan, "must be a whole number"
     if not feature.valid_min <= value <= feature.valid_max:
-        return np.nan, f"{possible_range_text(feature)}; check the value or its unit"
+        return np.nan, f"{_possible_range_text(feature)}; check the value or its unit"
     return value, ""
 
 
-def possible_range_text(feature: Feature) -> str:
+def _possible_range_text(feature: Feature) -> str:
     """'outside the possible range 0–120 years', or 'cannot be negative' where only the sign is a limit."""
     unit = f" {feature.unit}" if feature.unit else ""
     if np.isinf(feature.valid_max):
