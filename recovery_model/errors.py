@@ -11,3 +11,7 @@ class DataValidationError(RecoveryError):
 
 class CheckpointError(RecoveryError):
     """A checkpoint is missing, damaged, tampered with or incompatible."""
+
+
+class LogError(RecoveryError):
+    """The prediction log is configured but cannot be used (unreachable, or at another version)."""

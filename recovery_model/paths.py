@@ -7,6 +7,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
 DEFAULT_AUDIT_LOG = PROJECT_ROOT / "logs" / "audit.jsonl"
+LOCAL_DATA_DIR = DATA_DIR / "local"  # git ignores it: the embedded prediction log lives here
+DEFAULT_DATABASE = LOCAL_DATA_DIR / "predictions.sqlite"
+SIMULATION_DATABASE = LOCAL_DATA_DIR / "simulation.sqlite"
 SAMPLE_WARD = DATA_DIR / "sample_ward.csv"
 CHECKPOINT_ENV = "RECOVERY_CHECKPOINT"
 

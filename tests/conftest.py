@@ -1,3 +1,5 @@
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,25 @@ def audit_log_outside_the_repo(tmp_path_factory):
         os.environ["RECOVERY_AUDIT_LOG"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def prediction_log_outside_the_repo(tmp_path_factory):
+    """Every test (and every app or command it starts) logs predictions to a temporary SQLite file, migrated once;
+    the tests of the log itself open databases of their own."""
+    import os
+
+    from recovery_model.log.database import DATABASE_ENV, _engine, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('log') / 'predictions.sqlite'}"
+    upgrade(_engine(url))
+    previous = os.environ.get(DATABASE_ENV)
+    os.environ[DATABASE_ENV] = url
+    yield url
+    if previous is None:
+        del os.environ[DATABASE_ENV]
+    else:
+        os.environ[DATABASE_ENV] = previous
+
+
 @pytest.fixture(scope="module")
 def plain_main():
     """AppTest, run earlier in the same pytest process, leaves Streamlit's app script as __main__, and
@@ -95,3 +116,58 @@ def dask_cluster(plain_main):
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         yield local
+
+
+# ----- the prediction log's databases -------------------------------------------------------------------------
+# Tests of the log run on a new SQLite file and on a new database in a real PostgreSQL server: $RECOVERY_TEST_POSTGRES
+# (a URL of a database the tests may create databases from; default the local socket's `postgres`). Where none can
+# be reached the PostgreSQL cases skip with a message, except in CI ($RECOVERY_REQUIRE_POSTGRES=1, set by .ci/run),
+# where they fail.
+ADMIN_URL = os.environ.get("RECOVERY_TEST_POSTGRES", "postgresql+psycopg:///postgres")
+
+
+def _postgres_admin():
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return engine
+    except OperationalError as exc:
+        message = f"no PostgreSQL server at {ADMIN_URL} ({str(exc.orig).strip().splitlines()[0]})"
+        if os.environ.get("RECOVERY_REQUIRE_POSTGRES"):
+            pytest.fail(f"{message}; CI requires it (.ci/run starts it)")
+        pytest.skip(f"{message}: the PostgreSQL cases are skipped on this machine")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The URL of an empty database (no tables yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.sqlite'}"
+        return
+    from sqlalchemy import make_url, text
+
+    from recovery_model.log.database import _engine
+
+    admin = _postgres_admin()
+    name = f"recovery_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    _engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def log(database_url):
+    """A migrated, empty prediction log."""
+    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.store import PredictionLog
+
+    upgrade(_engine(database_url))
+    return PredictionLog.open(database_url)

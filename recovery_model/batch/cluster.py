@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
+    from recovery_model.log.writer import LogTarget
     from recovery_model.schema import Schema
     from recovery_model.scoring.drift import DriftReport
     from recovery_model.scoring.predictor import Predictor
@@ -140,9 +141,10 @@ def _predictor(digest: str) -> Predictor:
 
 
 def score_partition(partition: Partition, digest: str, threshold: float | None, explain: bool,
-                    chunk_rows: int) -> tuple[pd.DataFrame, pd.DataFrame, Accounts]:
+                    chunk_rows: int, log: LogTarget | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Accounts]:
     """One partition through the batch core: its ranked rows (with their file and row), its rejected rows, and
-    its accounts (counts, each rejected row's reason, its drift sample)."""
+    its accounts (counts, each rejected row's reason, its drift sample). With a `log`, its scored rows are logged
+    here, on the worker."""
     predictor = _predictor(digest)
     schema = predictor.schema
     name = Path(partition.path).name
@@ -151,6 +153,8 @@ def score_partition(partition: Partition, digest: str, threshold: float | None, 
     scored, rejected = [], []
     for ward in score_frames(predictor, frames.chunks, partition.path, accounts, threshold, explain,
                              partition.first_row, where=f" of {name}"):
+        if log is not None:
+            log.write(ward, schema)
         table = ward.table(schema).assign(**{ROW: ward.ranked[ROW].to_numpy()})
         scored.append(_as_text(table, schema, name, partition.file_order))
         rejected.append(_as_text(ward.rejected, schema, name, partition.file_order))
@@ -189,9 +193,10 @@ def _drift(sample: DriftSample, digest: str) -> DriftReport:
 def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, checkpoint: Path | None = None,
                     top_k: int | None = None, threshold: float | None = None, explain: bool = False,
                     chunk_rows: int = CHUNK_ROWS, scheduler: str | None = None,
-                    workers: int | None = None) -> BatchResult:
+                    workers: int | None = None, log: LogTarget | None = None) -> BatchResult:
     """Score every row of `sources` on a Dask cluster (`scheduler`, else a LocalCluster of `workers`) and write
-    `output` ranked by risk: a folder of Parquet files, or one CSV file when `output` ends in .csv."""
+    `output` ranked by risk: a folder of Parquet files, or one CSV file when `output` ends in .csv. With a `log`,
+    every scored row is logged by the worker that scores it."""
     from distributed import KilledWorker
 
     folder = checkpoint_folder(checkpoint)
@@ -205,11 +210,13 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
         with _client(scheduler, workers) as client:
             plugin = CheckpointPlugin(checkpoint_files, header.digest)
             client.register_plugin(plugin, name=plugin.name)
-            job = _Job(client, header.schema, plugin.digest, top_k)
+            job = _Job(client, header.schema, plugin.digest, top_k, log)
             result, rejected = job.run(partitions, staging, output.suffix.lower() == ".csv", threshold, explain,
                                        chunk_rows)
         _remove(output)
         staging.rename(output)
+        if log is not None and top_k:
+            log.mark_top_k(top_k)
     except KilledWorker as exc:
         raise RecoveryError(f"A Dask worker died while scoring ({exc.task}) more often than the scheduler allows "
                             "(distributed.scheduler.allowed-failures): the run stopped and wrote no output. Check "
@@ -260,6 +267,7 @@ class _Job:
     schema: Schema
     digest: str
     top_k: int | None
+    log: LogTarget | None
 
     def run(self, partitions: list[Partition], staging: Path, as_csv: bool, threshold: float | None, explain: bool,
             chunk_rows: int) -> tuple[BatchResult, pd.DataFrame]:
@@ -268,7 +276,7 @@ class _Job:
 
         client = self.client
         results = client.map(score_partition, partitions, digest=self.digest, threshold=threshold, explain=explain,
-                             chunk_rows=chunk_rows, pure=False)
+                             chunk_rows=chunk_rows, log=self.log, pure=False)
         scored_parts = client.map(_pick, results, index=0, pure=False)
         accounts = client.map(_pick, results, index=2, pure=False)
         samples = client.map(_sample_of, accounts, pure=False)

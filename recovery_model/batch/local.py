@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,14 +30,19 @@ from recovery_model.scoring.assessment import RankedWard
 from recovery_model.scoring.columns import ROW
 from recovery_model.scoring.predictor import Predictor
 
+if TYPE_CHECKING:
+    from recovery_model.log.writer import BatchLog
+
 
 def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output: Path, top_k: int | None = None,
               threshold: float | None = None, explain: bool = False, chunk_rows: int = CHUNK_ROWS,
-              declared_format: str | None = None, as_of: datetime | None = None) -> BatchResult:
+              declared_format: str | None = None, as_of: datetime | None = None,
+              log: BatchLog | None = None) -> BatchResult:
     """Write `output` ranked by risk (highest first) and `rejected_output` (CSV) if any row was rejected.
 
     Input is any format of the reader table (FHIR values as of `as_of`), output CSV or Parquet, each by its
-    extension unless `declared_format` says which.
+    extension unless `declared_format` says which. With a `log`, every scored row is logged (and the top K
+    marked) before this returns.
     """
     schema = predictor.schema
     frames = open_frames(source, schema, chunk_rows, declared_format, as_of)
@@ -46,12 +52,16 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
     with tempfile.TemporaryDirectory(prefix="recovery-rank-") as scratch:
         runs = SortedRuns(Path(scratch), output_format(output, declared_format))
         for ward in score_frames(predictor, frames.chunks, str(source), accounts, threshold, explain):
+            if log is not None:
+                log.add(ward)
             ids.add(ward)
             if len(ward.rejected):
                 append_rejected(rejected_output, ward.rejected, first=not rejected_rows)
                 rejected_rows += len(ward.rejected)
             runs.add(ward.table(schema))
         runs.merge(output, top_k)
+    if log is not None:
+        log.close(top_k)
     return BatchResult(accounts.counts, [*frames.warnings, *duplicate_ids_warning(ids.repeated())],
                        accounts.rejected, predictor.check_drift(accounts.sample.rows()), frames.record_problems)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from recovery_model.cli.options import checkpoint_option, fraction, positive_count
 from recovery_model.errors import RecoveryError
 from recovery_model.extras import require
+from recovery_model.paths import checkpoint_folder
 
 SHOWN_PROBLEMS = 50
 ENGINES = ("local", "dask")
@@ -20,23 +23,36 @@ def _predict(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
+    as_of = _as_of(args.as_of)
+    log = None if args.no_log else _open_log()
     if args.engine == "dask":
         require("distributed", "cluster", "--engine dask")
         from recovery_model.batch.cluster import rank_on_cluster
+        from recovery_model.log.writer import LogTarget
+        from recovery_model.scoring.checkpoint import read_header
 
+        target = None if log is None else LogTarget(log.location.url, _context(read_header(
+            checkpoint_folder(args.checkpoint)), args, as_of))
         result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=args.checkpoint,
                                  top_k=args.top_k, threshold=args.threshold, explain=args.explain,
-                                 chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers)
+                                 chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers,
+                                 log=target)
     else:
         from recovery_model.batch.local import rank_file
+        from recovery_model.log.writer import BatchLog
         from recovery_model.scoring.predictor import Predictor
 
-        result = rank_file(Predictor.load(args.checkpoint), args.input, args.output, rejected_path, top_k=args.top_k,
-                           threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
-                           declared_format=args.format, as_of=_as_of(args.as_of))
+        predictor = Predictor.load(args.checkpoint)
+        batch_log = None if log is None else BatchLog(log, predictor.schema, _context(predictor, args, as_of))
+        with batch_log or contextlib.nullcontext():
+            result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
+                               threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
+                               declared_format=args.format, as_of=as_of, log=batch_log)
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
+    print(f"{counts['scored']} predictions logged to {log.location.shown}." if log is not None else
+          "Not logged (--no-log).")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _print_record_problems(result.record_problems)
@@ -54,17 +70,31 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_log():
+    """The prediction log, opened before anything is scored: a database that cannot be used stops the run."""
+    from recovery_model.log.store import PredictionLog
+
+    return PredictionLog.open()
+
+
+def _context(model, args: argparse.Namespace, as_of):
+    from recovery_model.log.records import Context, Source, input_digest
+
+    return Context.for_model(model, Source.CLI_PREDICT, predicted_at=as_of, ward=args.ward,
+                             input_sha256=input_digest(args.input), user=getpass.getuser())
+
+
 def _as_of(text: str | None):
     if not text:
         return None
-    from recovery_model.readers.fhir.reader import parse_as_of
+    from recovery_model.times import parse_as_of
 
     return parse_as_of(text)
 
 
 def _check_engine_options(args: argparse.Namespace) -> None:
     """Options that one engine would ignore are refused, so nobody believes they took effect."""
-    wrong = ([f"--{name.replace('_', '-')}" for name in ("as_of", "format") if getattr(args, name)]
+    wrong = ([f"--{name}" for name in ("format",) if getattr(args, name)]
              if args.engine == "dask" else
              [f"--{name}" for name in ("scheduler", "workers") if getattr(args, name)])
     if wrong:
@@ -149,8 +179,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="Read (and, for csv and parquet, write) this format. Default: by each file's "
                          "extension: .parquet, .csv, or FHIR for .json (a Bundle), .ndjson or a bulk-export folder.")
     predict.add_argument("--as-of", default=None,
-                         help="FHIR input: the index time; each value is the latest at or before it (ISO date or "
-                         "date-time; default now).")
+                         help="The index time (ISO date or date-time, UTC unless it says otherwise; default now): "
+                         "the prediction time logged, and for FHIR input each value is the latest at or before it.")
+    predict.add_argument("--ward", default=None,
+                         help="The ward or unit these patients are on, logged with each prediction (the monitor "
+                         "counts alerts per ward).")
+    predict.add_argument("--no-log", action="store_true",
+                         help="Do not write these predictions to the prediction log (research runs).")
     predict.add_argument("--drift-report", type=Path, default=None,
                          help="Also write the comparison with the training data (drift) to this JSON file.")
     predict.add_argument("--chunk-rows", type=positive_count, default=50_000,

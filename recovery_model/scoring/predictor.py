@@ -137,6 +137,15 @@ class Predictor:
         """The event rate of the training data: the risk of the average patient."""
         return average_risk(self.metadata)
 
+    @property
+    def digest(self) -> str:
+        """The checkpoint's own SHA-256 (`CheckpointHeader.digest`): the name of this model in the prediction log
+        and the service. A model not yet saved has none."""
+        if "metadata_sha256" not in self.metadata:
+            raise CheckpointError("This model has not been saved, so it has no digest to log predictions under; "
+                                  "save it (`Predictor.save`) and load it again.")
+        return str(self.metadata["metadata_sha256"])
+
     # ----- scoring --------------------------------------------------------------------------
     @property
     def missing_limit(self) -> int:

@@ -18,9 +18,10 @@ import pytest
 from recovery_model.batch.local import rank_file
 from recovery_model.cli import main
 from recovery_model.errors import DataValidationError
-from recovery_model.readers.fhir.reader import form_values, parse_as_of, read_fhir
+from recovery_model.readers.fhir.reader import form_values, read_fhir
 from recovery_model.readers.fhir.sample import to_bundle
 from recovery_model.scoring.columns import FHIR_NOTES, source_column
+from recovery_model.times import parse_as_of
 from tests.conftest import ROOT
 
 BUNDLE = ROOT / "tests" / "fixtures" / "fhir" / "ward_bundle.json"

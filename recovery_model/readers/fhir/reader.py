@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from recovery_model.readers.fhir.values import Extraction, FhirImport, FhirProbl
 from recovery_model.readers.formats import Format, reader
 from recovery_model.schema import Schema
 
-__all__ = ["FhirImport", "FhirProblem", "form_values", "parse_as_of", "read_fhir"]
+__all__ = ["FhirImport", "FhirProblem", "form_values", "read_fhir"]
 
 READ_TYPES = ("Patient", "Observation", "Encounter", "Condition", "QuestionnaireResponse")
 FHIR_SUFFIXES = reader(Format.FHIR).suffixes
@@ -51,18 +51,6 @@ def read_fhir(source: str | Path | bytes | list[tuple[str, bytes]], schema: Sche
     raw, label = _raw_resources(source, name)
     resources, problems, warnings = _validated(raw, label)
     return Extraction(schema, as_of, label).run(resources, problems, warnings)
-
-
-def parse_as_of(text: str) -> datetime:
-    """`--as-of`: an ISO date or date-time; a date means the end of that day (UTC unless a zone is given)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise DataValidationError(f"--as-of '{text}' is not an ISO date or date-time (e.g. 2026-11-30 or "
-                                  "2026-11-30T08:00:00+01:00).") from None
-    if len(text) == 10:
-        moment += timedelta(days=1, microseconds=-1)
-    return as_utc(moment)
 
 
 # ----- reading the file ----------------------------------------------------------------------------------------

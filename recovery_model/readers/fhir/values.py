@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from recovery_model.errors import DataValidationError
 from recovery_model.schema import Feature, FhirMapping, Schema
 from recovery_model.scoring.columns import FHIR_NOTES, source_column
+from recovery_model.times import as_utc as utc
 
 UCUM = "http://unitsofmeasure.org"
 UNUSABLE_STATUSES = {"entered-in-error", "cancelled", "registered", "unknown"}
@@ -386,7 +387,7 @@ def as_utc(moment: datetime | date | str) -> datetime:
         moment = _date_span(moment)[0]
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc(moment)
 
 
 def _date_span(value: date | str) -> tuple[date, date]:

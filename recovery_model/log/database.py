@@ -1,0 +1,142 @@
+"""Opening the log's database: where it is, that it is at the code's version, and migrating it (Alembic).
+
+Without `RECOVERY_DATABASE_URL` the log is an embedded SQLite file (WAL, so readers never wait for a writer;
+a busy timeout, so concurrent writers queue instead of failing), created and migrated on first use: nothing to
+install. A database named by URL is production's: it is never migrated behind anyone's back (`recovery db
+upgrade`), and one at another version than the code is refused with what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from recovery_model.errors import LogError
+from recovery_model.paths import DEFAULT_DATABASE
+
+DATABASE_ENV = "RECOVERY_DATABASE_URL"
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Location:
+    """Which database, shown without its password, and whether it is the embedded default."""
+
+    url: str
+    embedded: bool
+
+    @property
+    def shown(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def locate(url: str | None = None) -> Location:
+    """`url`, else $RECOVERY_DATABASE_URL, else the embedded SQLite file in the data folder git ignores."""
+    given = url or os.environ.get(DATABASE_ENV)
+    if given:
+        return Location(given, embedded=False)
+    return Location(f"sqlite:///{DEFAULT_DATABASE}", embedded=True)
+
+
+def connect(location: Location) -> Engine:
+    """An engine on `location`, checked to be reachable and at the code's version (the embedded file is created
+    and migrated here)."""
+    engine = _engine(location.url)
+    if location.embedded:
+        DEFAULT_DATABASE.parent.mkdir(parents=True, exist_ok=True)
+        upgrade(engine)
+    current, head = revisions(engine, location)
+    if current != head:
+        raise LogError(_version_problem(location, current, head))
+    return engine
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate to the code's version; (the version before, the version now)."""
+    from alembic import command
+
+    before, _ = revisions(engine)
+    with engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, _head()
+
+
+def revisions(engine: Engine, location: Location | None = None) -> tuple[str | None, str]:
+    """(the database's migration version, None when it has none, and the code's)."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        where = location.shown if location else engine.url.render_as_string(hide_password=True)
+        raise LogError(f"The prediction log's database {where} cannot be reached ({_reason(exc)}). Nothing was "
+                       f"logged. Check {DATABASE_ENV} and that the server is running, or run with --no-log.") from None
+    return current, _head()
+
+
+@cache
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise LogError(f"{DATABASE_ENV} is not a database URL ('postgresql+psycopg://user:password@host/db' or "
+                       f"'sqlite:///path/file.sqlite').") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    except (ImportError, SQLAlchemyError) as exc:
+        raise LogError(f"{DATABASE_ENV}={parsed.render_as_string(hide_password=True)} cannot be used: {exc}. "
+                       "PostgreSQL needs the postgres extra (pip install 'recovery-model[postgres]').") from None
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _version_problem(location: Location, current: str | None, head: str) -> str:
+    from alembic.script import ScriptDirectory
+
+    known = {script.revision for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+    if current is not None and current not in known:
+        return (f"The prediction log {location.shown} is at version {current}, newer than this code knows "
+                f"(its newest is {head}). Upgrade recovery-model before using this database.")
+    state = "has no tables yet" if current is None else f"is at version {current}, older than the code's {head}"
+    return f"The prediction log {location.shown} {state}. Run `recovery db upgrade` (with the same {DATABASE_ENV})."
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@cache
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _reason(exc: OperationalError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

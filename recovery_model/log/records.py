@@ -1,0 +1,159 @@
+"""What one logged prediction holds, built for a whole chunk of scored rows at once.
+
+`Context` is what a chunk's rows share (where from, who, when, which model); `prediction_records` adds each
+row's own: the patient, the validated values and which were imputed, risk, range, tier, drivers and flags. The
+records are column-oriented, as a bulk insert (`COPY`, `executemany`) wants them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.scoring.columns import (
+    ABOVE_THRESHOLD,
+    ATYPICAL,
+    IN_TOP_K,
+    PROBLEMS,
+    RISK,
+    RISK_HIGH,
+    RISK_LOW,
+    ROW,
+    TIER,
+)
+from recovery_model.times import as_utc
+
+if TYPE_CHECKING:
+    from recovery_model.model.explain import Explanation
+    from recovery_model.schema import Schema
+    from recovery_model.scoring.checkpoint import CheckpointHeader
+    from recovery_model.scoring.predictor import Predictor
+
+DRIVERS_LOGGED = 3
+
+
+class Source(StrEnum):
+    """Where a risk was shown or sent. What-if risks are logged but never count as predictions."""
+
+    PATIENT = "patient"
+    PATIENT_WHATIF = "patient_whatif"
+    WARD = "ward"
+    CLI_PREDICT = "cli_predict"
+    CDS_HOOKS = "cds_hooks"
+    API = "api"
+
+
+PREDICTION_SOURCES = tuple(s.value for s in Source if s is not Source.PATIENT_WHATIF)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every row of one scoring call shares."""
+
+    source: Source
+    model_version: str
+    model_digest: str
+    predicted_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    input_sha256: str | None = None
+    ward: str | None = None
+    user: str | None = None
+    role: str | None = None
+
+    @classmethod
+    def for_model(cls, model: Predictor | CheckpointHeader, source: Source, **given: Any) -> Context:
+        """The context of rows `model` scores (a loaded predictor, or a checkpoint's header where the model is
+        loaded elsewhere); `predicted_at` (the index time) defaults to now, in UTC."""
+        if given.get("predicted_at") is None:
+            given.pop("predicted_at", None)
+        else:
+            given["predicted_at"] = as_utc(given["predicted_at"])
+        return cls(source, str(model.metadata.get("package_version", "")), model.digest, **given)
+
+
+def input_digest(path: Path) -> str | None:
+    """The SHA-256 of an input file, or of a folder's files (names and contents, in name order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+    if not files:
+        return None
+    for file in files:
+        digest.update(file.name.encode() if path.is_dir() else b"")
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
+                       explanation: Explanation | None = None, **per_call: Any) -> dict[str, list[Any]]:
+    """The records of `rows` (validated rows, scored or not, as `Predictor.assess` or `rank` give them), column by
+    column: every list has one entry per row, and JSON columns hold their text already.
+
+    `explanation`, when given, covers the scored rows of `rows` in their order; `per_call` sets columns every
+    record shares (a card's uuid, the hook instance)."""
+    n = len(rows)
+    values = rows[schema.feature_names].astype(float)
+    risk = rows[RISK].to_numpy(dtype=float)
+    scored = ~np.isnan(risk)
+    shared = {"predicted_at": context.predicted_at, "logged_at": datetime.now(UTC), "source": str(context.source),
+              "run_id": context.run_id, "input_sha256": context.input_sha256, "ward": context.ward,
+              "user_name": context.user, "user_role": context.role, "model_version": context.model_version,
+              "model_digest": context.model_digest, "card_uuid": None, "hook_instance": None, **per_call}
+    return {name: [value] * n for name, value in shared.items()} | {
+        "id": [str(uuid.uuid4()) for _ in range(n)],
+        "patient_id": _text_or_none(rows[schema.id_column]) if schema.id_column in rows else [None] * n,
+        "row_number": rows[ROW].astype(int).tolist() if ROW in rows else [None] * n,
+        "inputs": values.to_json(orient="records", lines=True).splitlines() if n else [],
+        "imputed": _imputed(values, scored),
+        "risk": _floats(risk), "risk_low": _floats(rows[RISK_LOW]), "risk_high": _floats(rows[RISK_HIGH]),
+        "tier": rows[TIER].astype(str).tolist(),
+        "atypical": [None if pd.isna(a) else bool(a) for a in rows[ATYPICAL]],
+        "drivers": _drivers(explanation, schema, scored),
+        "flagged": _flags(rows, ABOVE_THRESHOLD, scored), "in_top_k": _flags(rows, IN_TOP_K, scored),
+        "problems": [p or None for p in rows[PROBLEMS]] if PROBLEMS in rows else [None] * n,
+    }
+
+
+def _text_or_none(column: pd.Series) -> list[str | None]:
+    return [None if pd.isna(v) else str(v) for v in column]
+
+
+def _floats(column: Any) -> list[float | None]:
+    array = np.asarray(column, dtype=float)
+    return [None if np.isnan(v) else float(v) for v in array]
+
+
+def _imputed(values: pd.DataFrame, scored: np.ndarray) -> list[str]:
+    """Per row, the JSON list of the features left blank (and imputed, for a scored row)."""
+    names = np.array(values.columns)
+    missing = values.isna().to_numpy() & scored[:, None]
+    out = ["[]"] * len(values)
+    for i in np.flatnonzero(missing.any(axis=1)):
+        out[i] = json.dumps(names[missing[i]].tolist())
+    return out
+
+
+def _drivers(explanation: Explanation | None, schema: Schema, scored: np.ndarray) -> list[str | None]:
+    """Per row, the JSON list of its top drivers in words (None when not explained)."""
+    out: list[str | None] = [None] * len(scored)
+    if explanation is None:
+        return out
+    for position, i in enumerate(np.flatnonzero(scored)):
+        out[i] = json.dumps(explanation.driver_text(position, schema, DRIVERS_LOGGED), ensure_ascii=False)
+    return out
+
+
+def _flags(rows: pd.DataFrame, column: str, scored: np.ndarray) -> list[bool | None]:
+    if column not in rows:
+        return [None] * len(rows)
+    return [bool(f) if s else None for f, s in zip(rows[column], scored, strict=True)]

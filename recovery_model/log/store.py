@@ -1,0 +1,159 @@
+"""The prediction log's one door: write a chunk of predictions, read them back, link outcomes, purge.
+
+Writes are bulk inserts in batches (one `executemany` per batch), so that logging a large ward costs little
+beside scoring it. Reading is for the pages, the monitor and the exports; who reads is the caller's to audit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from recovery_model.errors import LogError
+from recovery_model.log.database import Location, connect, locate
+from recovery_model.log.records import PREDICTION_SOURCES
+from recovery_model.log.tables import feedback, outcomes, predictions
+from recovery_model.times import as_utc
+
+BATCH_ROWS = 5_000
+
+
+class PredictionLog:
+    """The log in one database (`locate`): opened, checked at the code's version, ready to write."""
+
+    def __init__(self, engine: Engine, location: Location) -> None:
+        self.engine = engine
+        self.location = location
+
+    @classmethod
+    def open(cls, url: str | None = None) -> PredictionLog:
+        """`url`, else $RECOVERY_DATABASE_URL, else the embedded SQLite file (created and migrated here)."""
+        location = locate(url)
+        return cls(connect(location), location)
+
+    # ----- writing --------------------------------------------------------------------------
+    def write(self, records: dict[str, list[Any]]) -> int:
+        """Insert `records` (the columns `prediction_records` builds) in one transaction, all or none; the number
+        written. PostgreSQL takes them by `COPY`, SQLite by one `executemany` per batch, both on the driver's own
+        cursor: SQLAlchemy's per-value processing would cost more than the scoring."""
+        names = [c.name for c in predictions.columns]
+        count = len(records["id"])
+        if not count:
+            return 0
+        with self.transaction() as connection:
+            cursor = connection.connection.dbapi_connection.cursor()
+            if self.engine.dialect.name == "postgresql":
+                with cursor.copy(f"COPY predictions ({', '.join(names)}) FROM STDIN") as copy:
+                    for row in zip(*(records[name] for name in names), strict=True):
+                        copy.write_row(row)
+            else:
+                columns = [_sqlite_times(records[n]) if n.endswith("_at") else records[n] for n in names]
+                statement = f"INSERT INTO predictions ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+                rows = zip(*columns, strict=True)
+                while batch := list(islice(rows, BATCH_ROWS)):
+                    cursor.executemany(statement, batch)
+            cursor.close()
+        return count
+
+    def mark_top_k(self, run_id: str, top_k: int) -> None:
+        """Flag the K highest risks of a run, as its ranked list does (ties: the earlier row)."""
+        top = (select(predictions.c.id).where(predictions.c.run_id == run_id)
+               .order_by(predictions.c.risk.desc(), predictions.c.row_number).limit(top_k))
+        with self.transaction() as connection:
+            connection.execute(update(predictions).where(predictions.c.run_id == run_id)
+                               .values(in_top_k=predictions.c.id.in_(top)))
+
+    def purge(self, before: datetime) -> dict[str, int]:
+        """Delete predictions made before `before` (their outcomes stay, unlinked; their feedback goes)."""
+        cutoff = as_utc(before)
+        with self.transaction() as connection:
+            old = select(predictions.c.id).where(predictions.c.predicted_at < cutoff)
+            removed = connection.execute(delete(feedback).where(feedback.c.prediction_id.in_(old)))
+            counts = {"feedback": removed.rowcount}
+            connection.execute(update(outcomes).where(outcomes.c.prediction_id.in_(old)).values(prediction_id=None))
+            counts["predictions"] = connection.execute(delete(predictions)
+                                                       .where(predictions.c.predicted_at < cutoff)).rowcount
+        return counts
+
+    # ----- reading --------------------------------------------------------------------------
+    def get(self, prediction_id: str) -> dict[str, Any] | None:
+        with self.connection() as connection:
+            row = connection.execute(select(predictions).where(predictions.c.id == prediction_id)).mappings().first()
+        return None if row is None else _utc_record(dict(row))
+
+    def history(self, patient_id: str, limit: int = 50) -> pd.DataFrame:
+        """A patient's logged predictions (what-ifs left out), oldest first: when, from where, risk and tier."""
+        query = (select(predictions.c.predicted_at, predictions.c.source, predictions.c.risk, predictions.c.risk_low,
+                        predictions.c.risk_high, predictions.c.tier, predictions.c.model_version)
+                 .where(predictions.c.patient_id == str(patient_id), predictions.c.source.in_(PREDICTION_SOURCES))
+                 .order_by(predictions.c.predicted_at.desc()).limit(limit))
+        frame = self.read_frame(query)
+        return frame.iloc[::-1].reset_index(drop=True)
+
+    def count(self) -> int:
+        with self.connection() as connection:
+            return int(connection.execute(select(func.count()).select_from(predictions)).scalar_one())
+
+    def read_frame(self, query: Any) -> pd.DataFrame:
+        """The rows of a query; its times (columns ending _at or _time) as UTC."""
+        with self.connection() as connection:
+            frame = pd.read_sql(query, connection)
+        for column in frame.columns:
+            if column.endswith(("_at", "_time")):
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
+        return frame
+
+    def connection(self):
+        return _Guarded(self.engine.connect, self.location, self._errors())
+
+    def transaction(self):
+        return _Guarded(self.engine.begin, self.location, self._errors())
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        """SQLAlchemy's errors, and the driver's own (raised by the bulk inserts on its cursor)."""
+        return SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error
+
+
+def _sqlite_times(moments: list[datetime]) -> list[str]:
+    """The text SQLAlchemy's SQLite dialect writes and reads for a time (UTC, no offset); a batch's rows share
+    a few times, each formatted once."""
+    text = {moment: as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f") for moment in set(moments)}
+    return [text[moment] for moment in moments]
+
+
+def _utc_record(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in record.items()}
+
+
+class _Guarded:
+    """A connection (or transaction) whose database errors say plainly that nothing was logged or read."""
+
+    def __init__(self, opener: Any, location: Location, errors: tuple[type[BaseException], ...]) -> None:
+        self.opener, self.location, self.errors = opener, location, errors
+
+    def __enter__(self):
+        try:
+            self.context = self.opener()
+            return self.context.__enter__()
+        except self.errors as exc:
+            raise LogError(_problem(self.location, exc)) from None
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        try:
+            self.context.__exit__(kind, value, traceback)
+        except self.errors as exc:
+            raise LogError(_problem(self.location, exc)) from None
+        if isinstance(value, self.errors):
+            raise LogError(_problem(self.location, value)) from None
+        return False
+
+
+def _problem(location: Location, exc: BaseException) -> str:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (f"The prediction log {location.shown} failed ({reason}); this change was not logged. "
+            "Check the database, or run with --no-log.")

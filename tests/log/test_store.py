@@ -1,0 +1,124 @@
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from recovery_model.errors import LogError
+from recovery_model.log.database import _engine, locate, revisions, upgrade
+from recovery_model.log.records import Context, Source, prediction_records
+from recovery_model.log.store import PredictionLog
+from recovery_model.log.tables import metadata
+from tests.conftest import DATA
+
+
+def ward_records(predictor, when=None, source=Source.CLI_PREDICT, explain=False, rows=None):
+    ward = pd.read_csv(DATA / "sample_ward.csv")
+    ranked = predictor.rank(ward if rows is None else ward.iloc[rows], explain=explain)
+    context = Context.for_model(predictor, source, predicted_at=when, ward="W1")
+    return ranked, prediction_records(ranked.ranked, predictor.schema, context, ranked.explanation)
+
+
+def test_the_migrations_create_exactly_the_tables_the_code_declares(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = _engine(database_url)
+    assert upgrade(engine) == (None, "0001")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    assert upgrade(engine) == ("0001", "0001")  # again: nothing to do
+
+
+def test_a_database_not_migrated_is_refused_with_the_command_to_run(database_url):
+    with pytest.raises(LogError, match=r"no tables yet.*recovery db upgrade"):
+        PredictionLog.open(database_url)
+
+
+def test_a_database_newer_than_the_code_is_refused(log, database_url):
+    with _engine(database_url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(LogError, match=r"version 9999, newer than this code knows.*Upgrade recovery-model"):
+        PredictionLog.open(database_url)
+
+
+def test_an_unreachable_server_says_nothing_was_logged():
+    url = "postgresql+psycopg://someone:secret@127.0.0.1:9/nowhere"
+    with pytest.raises(LogError, match=r"cannot be reached.*Nothing was logged.*--no-log") as caught:
+        PredictionLog.open(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_a_url_that_is_not_one_is_named():
+    with pytest.raises(LogError, match="is not a database URL"):
+        PredictionLog.open("not a url at all")
+
+
+def test_the_embedded_default_is_a_sqlite_file_in_the_ignored_data_folder(monkeypatch):
+    monkeypatch.delenv("RECOVERY_DATABASE_URL")
+    location = locate()
+    assert location.embedded and location.url.endswith("data/local/predictions.sqlite")
+
+
+def test_a_written_prediction_reads_back_whole(log, default_predictor):
+    when = datetime(2026, 11, 3, 8, 30, tzinfo=UTC)
+    ranked, records = ward_records(default_predictor, when, explain=True)
+    assert log.write(records) == len(ranked.ranked) == log.count()
+    first = ranked.ranked.iloc[0]
+    stored = log.get(records["id"][0])
+    assert stored["patient_id"] == str(first["patient_id"]) and stored["predicted_at"] == when
+    assert stored["risk"] == pytest.approx(first["risk"], abs=0) and stored["tier"] == first["tier"]
+    assert stored["model_digest"] == default_predictor.digest and stored["ward"] == "W1"
+    assert stored["inputs"]["age"] == first["age"] and stored["imputed"] == []
+    assert len(stored["drivers"]) == 3 and stored["flagged"] == bool(first["above_threshold"])
+
+
+def test_imputed_features_are_named(log, default_predictor):
+    ward = pd.read_csv(DATA / "sample_ward.csv").iloc[:2]
+    ward.loc[0, "cholesterol"] = None
+    ranked = default_predictor.rank(ward, explain=False)
+    context = Context.for_model(default_predictor, Source.CLI_PREDICT)
+    records = prediction_records(ranked.ranked, default_predictor.schema, context)
+    log.write(records)
+    by_patient = {log.get(i)["patient_id"]: log.get(i) for i in records["id"]}
+    assert by_patient[str(ward.loc[0, "patient_id"])]["imputed"] == ["cholesterol"]
+    assert by_patient[str(ward.loc[0, "patient_id"])]["inputs"]["cholesterol"] is None
+
+
+def test_the_top_k_of_a_run_is_marked_once_it_is_ranked(log, default_predictor):
+    ranked, records = ward_records(default_predictor)
+    log.write(records)
+    log.mark_top_k(records["run_id"][0], 5)
+    marked = {log.get(i)["patient_id"] for i in records["id"] if log.get(i)["in_top_k"]}
+    assert marked == set(ranked.ranked["patient_id"].astype(str).iloc[:5])
+
+
+def test_history_is_oldest_first_and_leaves_what_ifs_out(log, default_predictor):
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for day in range(3):
+        log.write(ward_records(default_predictor, start + timedelta(days=day), rows=[0])[1])
+    log.write(ward_records(default_predictor, start + timedelta(days=5), Source.PATIENT_WHATIF, rows=[0])[1])
+    patient = str(pd.read_csv(DATA / "sample_ward.csv")["patient_id"].iloc[0])
+    history = log.history(patient)
+    assert list(history["predicted_at"]) == [pd.Timestamp(start + timedelta(days=d)) for d in range(3)]
+
+
+def test_purge_deletes_what_is_older_than_the_date(log, default_predictor):
+    log.write(ward_records(default_predictor, datetime(2025, 1, 1, tzinfo=UTC))[1])
+    _, kept = ward_records(default_predictor, datetime(2026, 6, 1, tzinfo=UTC))
+    log.write(kept)
+    assert log.purge(datetime(2026, 1, 1, tzinfo=UTC))["predictions"] == 48
+    assert log.count() == 48 and log.get(kept["id"][0]) is not None
+
+
+def test_a_failed_write_logs_nothing_and_says_so(log, default_predictor):
+    _, records = ward_records(default_predictor)
+    log.write(records)
+    with pytest.raises(LogError, match=r"failed.*was not logged"):
+        log.write(records)  # the same ids again: the whole batch is refused
+    assert log.count() == 48
+
+
+def test_revisions_of_a_migrated_database(log, database_url):
+    assert revisions(_engine(database_url)) == ("0001", "0001")
