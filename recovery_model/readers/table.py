@@ -121,12 +121,13 @@ def _notes(warnings: list[str], problems: list[FhirProblem]) -> list[str]:
     return [*warnings, *(f"Patient {p.patient}: {p}" for p in problems)]
 
 
-def read_whole(path: Path, declared: Format | str | None = None) -> pd.DataFrame:
-    """Every row of a CSV or Parquet file in one frame (training data): the same checks as scoring reads."""
+def read_whole(path: Path, declared: Format | str | None = None,
+               contents: str = "training data (one row per patient and its outcome)") -> pd.DataFrame:
+    """Every row of a CSV or Parquet file in one frame (training data, outcomes): the same checks as scoring
+    reads. `contents` says what the file should hold, for the message when it is another format."""
     kind = file_format(path, declared)
     if kind not in TABULAR:
-        raise DataValidationError(f"{path}: training data must be a CSV or Parquet file with one row per patient "
-                                  f"and its outcome, not {reader(kind).what}.")
+        raise DataValidationError(f"{path}: {contents} must be a CSV or Parquet file, not {reader(kind).what}.")
     from recovery_model.readers.csv import iter_patient_csv
     from recovery_model.readers.parquet import iter_patient_parquet
 
