@@ -1,0 +1,1 @@
+"""Monitoring a deployed model: the prediction log joined to observed outcomes, per period."""

@@ -1,0 +1,42 @@
+"""The monitoring report in words and tables, for `recovery monitor --output report.md`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    reference = report["reference"]
+    lines = [f"# Monitoring report: per {report['period']}", "",
+             f"Generated {report['generated_at']}; outcomes recorded through {report['outcomes_through'] or 'none yet'}"
+             f"; outcome window {report['window_days']} days. Training AUROC {_number(reference['auroc'], 3)}, "
+             f"high-tier rate {_percent(reference['flag_rate'])}.", "", "## Alerts", ""]
+    lines += [f"- **{a['period']} · {a['kind']}**: {a['message']}" for a in report["alerts"]] or ["No alerts."]
+    lines += ["", "## Periods", "",
+              "| Period | Scored | With outcome | Matured | Events | Expected | O/E (95 % CI) | AUROC (95 % CI) | "
+              "High tier | Drift | Models |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in report["periods"]:
+        expected = p["expected_events"] if p["matured"] else p["estimated"]["expected_events"]
+        lines.append(f"| {p['start']} | {p['scored']} | {p['with_outcome']} | {'yes' if p['matured'] else 'not yet'} | "
+                     f"{_number(p['events'], 0)} | {_number(expected, 1)}{'' if p['matured'] else ' (estimate)'} | "
+                     f"{_interval(p, 'observed_expected', 2)} | {_interval(p, 'auroc', 3)} | "
+                     f"{_percent(p['flag_rate'])} | {'yes' if p['drift']['drifted'] else 'no'} | "
+                     f"{', '.join(p['model_versions'])} |")
+    lines += ["", "## Methods", ""] + [f"- {name}: {text}" for name, text in report["methods"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _interval(period: dict[str, Any], name: str, digits: int) -> str:
+    value, low, high = period.get(name), period.get(f"{name}_low"), period.get(f"{name}_high")
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" + (f" ({low:.{digits}f}–{high:.{digits}f})" if low is not None else "")
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"

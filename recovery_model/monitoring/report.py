@@ -1,0 +1,289 @@
+"""The monitoring report: per period (UTC; ISO weeks from Monday, or calendar months), what the model predicted
+and, once outcomes have arrived, how right it was; and the alerts that follow from it.
+
+A period's outcome figures are over its predictions that are linked to an outcome (each outcome counts once,
+with the prediction it is linked to); `scored` counts all of them. A period is *matured* when its end plus the
+outcome window lies at or before the latest outcome recorded: before that, a missing outcome may still come, so
+its figures are not reported as observed, and the calibrated risks alone give an estimate (expected events, and
+the AUROC to expect if the model is calibrated). Undefined values are None (null in JSON), never NaN.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.monitoring.data import MonitoringData
+from recovery_model.monitoring.statistics import (
+    auroc_interval,
+    average_precision,
+    calibration_intercept_slope,
+    expected_auroc,
+    observed_expected,
+    proportion_interval,
+    threshold_metrics,
+)
+
+if TYPE_CHECKING:
+    from recovery_model.scoring.predictor import Predictor
+
+PERIODS = {"week": "W-SUN", "month": "M"}
+DRIFT_SAMPLE = 5_000
+MIN_CELL = 10  # subgroup cells under this are suppressed
+FAIR_LOW, FAIR_HIGH = 0.8, 1.25  # seismometer's default fairness bounds
+BURDEN_FACTOR = 1.5
+STRONG_LEVEL = 0.999
+ALERT_KINDS = ("calibration", "discrimination", "drift", "subgroup", "alert_burden")
+METHODS = {
+    "observed_expected": "observed events / the sum of the risks of the same predictions; exact Poisson "
+                         "(Garwood) 95 % interval on the count",
+    "auroc": "AUROC with DeLong's 95 % interval",
+    "calibration": "intercept: logistic calibration-in-the-large (logit risk as offset); slope: logistic "
+                   "regression of the outcome on logit risk",
+    "estimate": "for periods not yet matured: expected events = sum of risks; expected AUROC = the AUROC if "
+                "outcomes were drawn from the risks (assumes the model is calibrated on this population)",
+    "subgroups": f"each group's figure over the reference group's (the largest); groups under {MIN_CELL} are "
+                 f"suppressed; outside {FAIR_LOW}–{FAIR_HIGH} is noted",
+    "drift": f"the scoring drift test on a uniform sample of at most {DRIFT_SAMPLE} of the period's inputs",
+}
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    period: str = "week"
+    window_days: int = 30
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.period not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {self.period!r}")
+
+
+def monitoring_report(data: MonitoringData, predictor: Predictor, settings: ReportSettings) -> dict[str, Any]:
+    """The report as plain data (what `recovery monitor --output report.json` writes)."""
+    frame = data.predictions
+    starts = _period_starts(frame["predicted_at"], settings.period)
+    reference = _reference(predictor)
+    periods = []
+    for start, rows in frame.groupby(starts, sort=True):
+        end = _period_end(start, settings.period)
+        matured = (data.outcomes_through is not None and
+                   end + timedelta(days=settings.window_days) <= data.outcomes_through)
+        periods.append(_period(rows, start, end, matured, predictor, data.feedback))
+    return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "period": settings.period,
+            "since": _iso(settings.since), "until": _iso(settings.until), "window_days": settings.window_days,
+            "outcomes_through": _iso(data.outcomes_through), "reference": reference, "methods": METHODS,
+            "periods": periods, "alerts": alerts(periods, reference)}
+
+
+def _period_starts(times: pd.Series, period: str) -> pd.Series:
+    naive = times.dt.tz_convert(UTC).dt.tz_localize(None)
+    return naive.dt.to_period(PERIODS[period]).dt.start_time.dt.tz_localize(UTC)
+
+
+def _period_end(start: pd.Timestamp, period: str) -> pd.Timestamp:
+    return start + (pd.Timedelta(days=7) if period == "week" else pd.offsets.MonthBegin(1))
+
+
+def _reference(predictor: Predictor) -> dict[str, Any]:
+    """What the model showed in training (out of fold), for the alert rules to compare against."""
+    risk, event = predictor.model.oof_risk_, predictor.model.oof_event_
+    auroc, low, high = auroc_interval(event, risk)
+    return {"auroc": auroc, "auroc_low": low, "auroc_high": high,
+            "flag_rate": float(np.mean(risk >= predictor.thresholds.high)),
+            "thresholds": {"high": predictor.thresholds.high, "moderate": predictor.thresholds.moderate},
+            "model_digest": predictor.digest}
+
+
+def _period(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, matured: bool, predictor: Predictor,
+            cards: pd.DataFrame) -> dict[str, Any]:
+    risk = rows["risk"].to_numpy(dtype=float)
+    linked = rows[rows["event"].notna()]
+    out: dict[str, Any] = {
+        "start": start.date().isoformat(), "end": end.date().isoformat(), "scored": len(rows),
+        "with_outcome": len(linked), "matured": bool(matured),
+        "flag_rate": float(np.mean(rows["tier"] == "high")),
+        "range_width": float(np.mean(rows["risk_high"] - rows["risk_low"])),
+        "atypical_rate": float(rows["atypical"].astype(float).mean()),
+        "model_versions": sorted({f"{v} ({d[:12]})" for v, d in zip(rows["model_version"], rows["model_digest"],
+                                                                   strict=True)}),
+        "estimated": {"expected_events": float(risk.sum()), "expected_auroc": expected_auroc(risk)},
+        "alert_burden": _burden(rows, start, end),
+        "drift": _drift(rows, predictor),
+        "feedback": _feedback(rows, cards),
+    }
+    out |= _outcome_figures(linked, predictor) if matured else _outcome_figures(linked.iloc[:0], predictor)
+    out["subgroups"] = _subgroups(linked, predictor) if matured else []
+    return out
+
+
+def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> dict[str, Any]:
+    y = linked["event"].to_numpy(dtype=bool).astype(int)
+    risk = linked["risk"].to_numpy(dtype=float)
+    events, expected = int(y.sum()), float(risk.sum())
+    ratio, low, high = observed_expected(events, expected) if len(linked) else (None, None, None)
+    auroc, auroc_low, auroc_high = auroc_interval(y, risk)
+    intercept, slope = calibration_intercept_slope(y, risk)
+    thresholds = {"high": predictor.thresholds.high, "moderate": predictor.thresholds.moderate}
+    return {"events": events if len(linked) else None, "expected_events": expected if len(linked) else None,
+            "observed_expected": ratio, "observed_expected_low": low, "observed_expected_high": high,
+            "auroc": auroc, "auroc_low": auroc_low, "auroc_high": auroc_high, "auprc": average_precision(y, risk),
+            "calibration_intercept": intercept, "calibration_slope": slope,
+            "at_thresholds": {tier: {"threshold": value, **threshold_metrics(y, risk, value)}
+                              for tier, value in thresholds.items()}}
+
+
+def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+    """Patients in the high tier per ward per day of the period."""
+    days = (min(end, pd.Timestamp.now(UTC)) - start) / pd.Timedelta(days=1)
+    wards = rows["ward"].fillna("(no ward)")
+    flagged = (rows["tier"] == "high").groupby(wards).sum()
+    return {str(ward): float(count / max(days, 1.0)) for ward, count in flagged.items()}
+
+
+def _drift(rows: pd.DataFrame, predictor: Predictor) -> dict[str, Any]:
+    sample = rows.sample(min(len(rows), DRIFT_SAMPLE), random_state=0) if len(rows) > DRIFT_SAMPLE else rows
+    values = _inputs(sample, predictor)
+    report = predictor.check_drift(values)
+    return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested}
+
+
+def _inputs(rows: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
+    names = predictor.schema.feature_names
+    if not len(rows):
+        return pd.DataFrame(columns=names, dtype=float)
+    parsed = pd.DataFrame.from_records([json.loads(text) for text in rows["inputs"]], index=rows.index)
+    return parsed.reindex(columns=names).astype(float)
+
+
+def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:
+    mine = cards[cards["card_uuid"].isin(rows["card_uuid"].dropna())]
+    shown = int(rows["card_uuid"].notna().sum())
+    accepted = int((mine["outcome"] == "accepted").sum())
+    overridden = int((mine["outcome"] == "overridden").sum())
+    reasons: dict[str, int] = {}
+    for listed in mine.loc[mine["outcome"] == "overridden", "reasons"]:
+        for reason in listed or []:
+            reasons[str(reason)] = reasons.get(str(reason), 0) + 1
+    answered = accepted + overridden
+    return {"cards": shown, "accepted": accepted, "overridden": overridden,
+            "accept_rate": accepted / answered if answered else None, "override_reasons": reasons}
+
+
+def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[dict[str, Any]]:
+    """Per schema subgroup, each group's O/E, sensitivity and flag rate, and their ratios to the largest group's."""
+    schema = predictor.schema
+    values = _inputs(linked, predictor)
+    y = linked["event"].to_numpy(dtype=bool)
+    risk = linked["risk"].to_numpy(dtype=float)
+    high = linked["tier"].to_numpy() == "high"
+    out = []
+    for subgroup in schema.subgroups:
+        feature = schema.feature(subgroup.feature)
+        groups = []
+        for label, mask in subgroup.masks(feature, values[subgroup.feature].to_numpy()):
+            n = int(mask.sum())
+            figures = {"group": label, "n": n, "suppressed": n < MIN_CELL}
+            if n >= MIN_CELL:
+                ratio, low, high_ = observed_expected(int(y[mask].sum()), float(risk[mask].sum()))
+                events = int(y[mask].sum())
+                figures |= {"events": events, "observed_expected": ratio, "observed_expected_low": low,
+                            "observed_expected_high": high_, "flag_rate": float(high[mask].mean()),
+                            "sensitivity": float((high[mask] & y[mask]).sum() / events) if events else None}
+            groups.append(figures)
+        out.append({"feature": feature.name, "label": feature.display_name, "groups": _ratios(groups)})
+    return out
+
+
+def _ratios(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shown = [g for g in groups if not g["suppressed"]]
+    if not shown:
+        return groups
+    reference = max(shown, key=lambda g: g["n"])
+    for group in shown:
+        group["reference"] = group is reference
+        for name in ("flag_rate", "sensitivity"):
+            mine, theirs = group.get(name), reference.get(name)
+            ratio = mine / theirs if mine is not None and theirs else None
+            group[f"{name}_ratio"] = ratio
+            group[f"{name}_outside_bounds"] = ratio is not None and not FAIR_LOW <= ratio <= FAIR_HIGH
+    return groups
+
+
+def alerts(periods: list[dict[str, Any]], reference: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rules, each over matured periods unless it needs no outcome:
+
+    - calibration: the O/E 95 % interval excludes 1 in this and the previous matured period, on the same side
+      (one period alone does so 1 time in 20 by chance), or its 99.9 % interval does in this period alone (a
+      departure that large needs no second period);
+    - discrimination: the AUROC's upper bound lies below the training AUROC's lower bound;
+    - subgroup: a group's O/E 95 % interval excludes 1 in this and the previous matured period, on the same
+      side (one alert per period, naming the groups);
+    - drift: the period's inputs differ from the training data (needs no outcome);
+    - alert_burden: the high-tier rate is half again the training's (the thresholds were set for that rate) and
+      its exact 95 % interval lies above the training's rate (not a busy week by chance).
+    """
+    found = []
+    matured = [p for p in periods if p["matured"]]
+    for previous, period in zip([None, *matured], matured, strict=False):
+        if _calibration_off(previous, period):
+            direction = "more" if period["observed_expected"] > 1 else "fewer"
+            found.append(_alert(period, "calibration", f"{direction} events than the risks predicted (observed/"
+                                f"expected {period['observed_expected']:.2f}, 95 % CI "
+                                f"{period['observed_expected_low']:.2f}–{period['observed_expected_high']:.2f})"))
+        if period["auroc_high"] is not None and reference["auroc_low"] is not None and \
+                period["auroc_high"] < reference["auroc_low"]:
+            found.append(_alert(period, "discrimination", f"AUROC {period['auroc']:.3f} (up to "
+                                f"{period['auroc_high']:.3f}) is below training's {reference['auroc']:.3f}"))
+        found += _subgroup_alerts(previous, period)
+    for period in periods:
+        if period["drift"]["drifted"]:
+            found.append(_alert(period, "drift", period["drift"]["summary"]))
+        rate, low, _ = proportion_interval(round(period["flag_rate"] * period["scored"]), period["scored"])
+        if rate is not None and rate > BURDEN_FACTOR * reference["flag_rate"] and low > reference["flag_rate"]:
+            found.append(_alert(period, "alert_burden", f"{rate:.1%} of predictions in the high tier (95 % CI from "
+                                f"{low:.1%}) against {reference['flag_rate']:.1%} in training"))
+    return sorted(found, key=lambda a: (a["period"], ALERT_KINDS.index(a["kind"])))
+
+
+def _calibration_off(previous: dict[str, Any] | None, period: dict[str, Any]) -> bool:
+    if period.get("observed_expected") is None:
+        return False
+    _, low, high = observed_expected(period["events"], period["expected_events"], STRONG_LEVEL)
+    return _side(period) != 0 and (_side(period) == _side(previous) or not low <= 1 <= high)
+
+
+def _side(figures: dict[str, Any] | None) -> int:
+    """+1 when the O/E 95 % interval lies above 1, -1 below, 0 when it holds 1 (or there is none)."""
+    low, high = (figures or {}).get("observed_expected_low"), (figures or {}).get("observed_expected_high")
+    if low is None or high is None:
+        return 0
+    return 1 if low > 1 else -1 if high < 1 else 0
+
+
+def _subgroup_alerts(previous: dict[str, Any] | None, period: dict[str, Any]) -> list[dict[str, Any]]:
+    if previous is None:
+        return []
+    before = {(s["feature"], g["group"]): g for s in previous["subgroups"] for g in s["groups"]}
+    off = [f"{subgroup['label']} {group['group']} ({group['observed_expected']:.2f})"
+           for subgroup in period["subgroups"] for group in subgroup["groups"]
+           if not group["suppressed"] and _side(group) != 0
+           and _side(group) == _side(before.get((subgroup["feature"], group["group"])))]
+    if not off:
+        return []
+    return [_alert(period, "subgroup", f"observed/expected off in two periods running for {len(off)} group"
+                   f"{'s' if len(off) > 1 else ''}: {', '.join(off)}")]
+
+
+def _alert(period: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
+    return {"period": period["start"], "kind": kind, "message": message}
+
+
+def _iso(moment: datetime | pd.Timestamp | None) -> str | None:
+    return None if moment is None else pd.Timestamp(moment).isoformat()
