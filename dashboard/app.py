@@ -19,6 +19,8 @@ ROLE_PAGES = {
     Page.PATIENT: st.Page("views/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),
     Page.WARD: st.Page("views/ward.py", title="Ward", icon=":material/bed:", url_path="ward"),
     Page.MODEL: st.Page("views/model.py", title="Model", icon=":material/monitoring:", url_path="model"),
+    Page.MONITORING: st.Page("views/monitoring.py", title="Monitoring", icon=":material/query_stats:",
+                             url_path="monitoring"),
 }
 allowed = pages_for(user.role)
 navigation = st.navigation([st.Page("views/home.py", title="Home", icon=":material/home:", default=True),

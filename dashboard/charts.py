@@ -6,9 +6,11 @@ so a clinician reads percentages while the bars still sum exactly.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from recovery_model.evaluation.report import AtThreshold, CalibrationBin, Curves, DecisionCurve, Epoch
@@ -16,6 +18,7 @@ from recovery_model.model.explain import Explanation
 from recovery_model.model.risk_model import sigmoid
 from recovery_model.schema import Schema
 from recovery_model.scoring.narrative import percent
+from recovery_model.scoring.thresholds import Thresholds
 
 RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
 OURS_COLOUR = "#1f6f8b"
@@ -227,3 +230,57 @@ def confusion_plot(counts: AtThreshold, schema: Schema) -> go.Figure:
                                colorscale="Blues", showscale=False))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, "Confusion matrix (out-of-fold risks)", height=300)
+
+
+def risk_history(history: pd.DataFrame, thresholds: Thresholds) -> go.Figure:
+    """A patient's logged risks over time with their ranges, the tier thresholds and the model version of each."""
+    fig = go.Figure(go.Scatter(
+        x=history["predicted_at"], y=100 * history["risk"], mode="lines+markers", name="Risk",
+        error_y={"type": "data", "symmetric": False, "array": 100 * (history["risk_high"] - history["risk"]),
+                 "arrayminus": 100 * (history["risk"] - history["risk_low"])},
+        customdata=np.stack([history["source"], history["model_version"]], axis=-1),
+        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.1f} % (%{customdata[0]}, model %{customdata[1]})<extra></extra>"))
+    for name, value in (("high", thresholds.high), ("moderate", thresholds.moderate)):
+        fig.add_hline(y=100 * value, line_dash="dot", annotation_text=f"{name} tier from {100 * value:.1f} %")
+    fig.update_yaxes(title="Risk (%)", rangemode="tozero")
+    return _layout(fig, "Earlier estimates", height=300)
+
+
+def monitoring_chart(periods: list[dict], value: str, title: str, axis: str, reference: float | None = None,
+                     reference_label: str = "") -> go.Figure:
+    """One monitoring figure per period with its 95 % interval (when it has one); periods not yet matured are
+    hollow, and a dashed line marks where the model version changes."""
+    starts = [p["start"] for p in periods]
+    values = [p.get(value) for p in periods]
+    low, high = [p.get(f"{value}_low") for p in periods], [p.get(f"{value}_high") for p in periods]
+    has_interval = any(v is not None for v in low)
+    fig = go.Figure(go.Scatter(
+        x=starts, y=values, mode="lines+markers", name=title, connectgaps=False,
+        marker={"symbol": ["circle" if p["matured"] else "circle-open" for p in periods], "size": 9},
+        error_y={"type": "data", "symmetric": False,
+                 "array": [h - v if h is not None and v is not None else 0 for v, h in zip(values, high, strict=True)],
+                 "arrayminus": [v - lo if lo is not None and v is not None else 0
+                                for v, lo in zip(values, low, strict=True)]} if has_interval else None))
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dot", annotation_text=reference_label)
+    for before, after in itertools.pairwise(periods):
+        if before["model_versions"] != after["model_versions"]:
+            fig.add_vline(x=after["start"], line_dash="dash", line_color=NEUTRAL,
+                          annotation_text=f"model {', '.join(after['model_versions'])}")
+    fig.update_yaxes(title=axis)
+    fig.update_xaxes(title="Period starting")
+    return _layout(fig, title, height=320)
+
+
+def monitoring_counts(periods: list[dict]) -> go.Figure:
+    """Scored, with an outcome, and events (observed, or expected where the period has not matured)."""
+    starts = [p["start"] for p in periods]
+    fig = go.Figure([go.Bar(x=starts, y=[p["scored"] for p in periods], name="Scored", marker_color=NEUTRAL),
+                     go.Bar(x=starts, y=[p["with_outcome"] for p in periods], name="With an outcome",
+                            marker_color=OURS_COLOUR),
+                     go.Bar(x=starts, y=[p["events"] if p["matured"] else p["estimated"]["expected_events"]
+                                         for p in periods], name="Events (expected where not matured)",
+                            marker_color=RAISES)])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="Patients")
+    return _layout(fig, "Predictions and outcomes", height=320)

@@ -36,13 +36,14 @@ class Page(StrEnum):
     PATIENT = "patient"
     WARD = "ward"
     MODEL = "model"
+    MONITORING = "monitoring"
 
 
 ROLES: dict[str, frozenset[str]] = {
     Role.CLINICIAN: frozenset({Page.PATIENT}),
     Role.BED_MANAGER: frozenset({Page.WARD}),
-    Role.ANALYST: frozenset({Page.MODEL}),
-    Role.ADMIN: frozenset({Page.PATIENT, Page.WARD, Page.MODEL}),
+    Role.ANALYST: frozenset({Page.MODEL, Page.MONITORING}),
+    Role.ADMIN: frozenset({Page.PATIENT, Page.WARD, Page.MODEL, Page.MONITORING}),
 }
 OPEN_ACCESS = "open"
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300

@@ -1,4 +1,5 @@
 import streamlit as st
+from prediction_log import alerts_banner
 
 from recovery_model.access import Page, pages_for
 from recovery_model.scoring.narrative import percent
@@ -27,10 +28,13 @@ DESTINATIONS = [
      "training data, ready to download."),
     ("model", "**Model** — analysts", ":material/monitoring:",
      "Performance with confidence intervals, calibration, baselines, learning curve, explanations."),
+    ("monitoring", "**Monitoring** — analysts", ":material/query_stats:",
+     "The deployed model week by week: what it predicted, what happened, calibration, alerts."),
 ]
 allowed = pages_for(current_user().role)
+alerts_banner(Page.MONITORING in allowed)
 st.subheader("Where to go")
-for column, (page, label, icon, text) in zip(st.columns(3), [d for d in DESTINATIONS if d[0] in allowed],
+for column, (page, label, icon, text) in zip(st.columns(4), [d for d in DESTINATIONS if d[0] in allowed],
                                              strict=False):
     with column:
         st.page_link(f"views/{page}.py", label=label, icon=icon)

@@ -1,8 +1,10 @@
 import pandas as pd
 import streamlit as st
+from prediction_log import log_rows, prediction_log
 
 from recovery_model import DataValidationError
 from recovery_model.access import Page, file_digest
+from recovery_model.log.records import Source
 from recovery_model.readers.fhir.reader import form_values, read_fhir
 from recovery_model.scoring.columns import (
     ATYPICAL,
@@ -26,7 +28,7 @@ from recovery_model.scoring.narrative import (
     wide_interval_note,
 )
 
-from charts import driver_comparison, waterfall, waterfall_placeholder
+from charts import driver_comparison, risk_history, waterfall, waterfall_placeholder
 from gate import audit
 from loading import page_setup
 from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
@@ -36,6 +38,19 @@ st.caption("Enter one patient's values. Every field shows its unit and typical r
            "impossible cannot be entered.")
 predictor = page_setup(Page.PATIENT)
 schema = predictor.schema
+
+if (opened := st.query_params.get("prediction")) and st.session_state.get("opened_prediction") != opened:
+    st.session_state["opened_prediction"] = opened  # a link from a card: the logged values, never in the URL
+    log = prediction_log()
+    record = log.get(opened) if log is not None else None
+    if record is None:
+        st.error("No logged assessment has the id in this link; it may have been purged. Enter the values below.")
+    else:
+        audit("log_read", page="patient", what="opened_prediction", rows=1)
+        values = {name: value for name, value in record["inputs"].items() if value is not None}
+        notes = [f"{schema.feature(name).display_name}: not in the record it was scored from (it was imputed); the "
+                 "form keeps its default" for name in record["imputed"]]
+        fill_form(values, notes, record["patient_id"] or "")
 
 with st.expander("Load the patient from a FHIR record", icon=":material/upload_file:"):
     record_file = st.file_uploader("FHIR R4 Bundle (.json) or NDJSON (.ndjson)", type=["json", "ndjson"],
@@ -64,6 +79,9 @@ if filled := st.session_state.get("form_filled_from"):
 with st.form("patient_form"):
     entered = {}
     start = st.session_state.get("form_start", {})
+    patient_id = st.text_input("Patient id (optional: links this estimate to the patient's earlier ones)",
+                               value=st.session_state.get("form_filled_from") or "",
+                               key=f"patient_id_{st.session_state.get('form_round', 0)}").strip()
     groups = list(schema.by_group().items())
     for row_start in range(0, len(groups), 3):
         columns = st.columns(3)
@@ -77,6 +95,7 @@ with st.form("patient_form"):
 
 if submitted:
     st.session_state["patient"] = entered
+    st.session_state["patient_id"] = patient_id or None
     st.session_state.pop("what_if_start", None)
     st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
     audit("score_patient", page="patient", rows=1)
@@ -87,8 +106,12 @@ if patient is None:
     st.plotly_chart(waterfall_placeholder(schema), key="patient_waterfall_placeholder")
     st.stop()
 
-assessment = predictor.assess(pd.DataFrame([patient]))
+patient_id = st.session_state.get("patient_id")
+assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **patient}]))
 scored, explanation = assessment.rows.iloc[0], assessment.explanation
+if st.session_state.get("logged_version") != st.session_state["patient_version"]:  # once per estimate, not per rerun
+    st.session_state["logged_version"] = st.session_state["patient_version"]
+    log_rows(predictor, assessment, Source.PATIENT)
 risk, tier = float(scored[RISK]), str(scored[TIER])
 
 st.divider()
@@ -115,6 +138,13 @@ with right:
         f"log-odds over reference patients; the average *risk*, {percent(predictor.average_risk)}, is higher "
         "because a few patients carry very high risk). Bars add up in log-odds; the axis shows risk. They "
         "explain the model, not the cause.")
+
+if patient_id and (log := prediction_log()) is not None:
+    history = log.history(patient_id)
+    audit("log_read", page="patient", what="patient_history", rows=len(history))
+    if len(history) > 1:
+        with st.expander(f"Earlier estimates for {patient_id} ({len(history) - 1})", icon=":material/history:"):
+            st.plotly_chart(risk_history(history, predictor.thresholds), key="patient_history")
 
 st.subheader("What could lower the risk")
 version = st.session_state["patient_version"]
@@ -149,8 +179,12 @@ for i, feature in enumerate(schema.modifiable):
         start = st.session_state.get("what_if_start", {}).get(feature.name, patient[feature.name])
         changed[feature.name] = feature_input(feature, start, key=what_if_key(feature, version))
 
-changed_assessment = predictor.assess(pd.DataFrame([changed]))
+changed_assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **changed}]))
 changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
+what_if = (st.session_state["patient_version"], tuple(sorted(changed.items())))
+if changed != patient and st.session_state.get("logged_what_if") != what_if:  # shown: logged, never as a prediction
+    st.session_state["logged_what_if"] = what_if
+    log_rows(predictor, changed_assessment, Source.PATIENT_WHATIF)
 before, after, chart = st.columns([1, 1, 3])
 with before:
     st.metric("As entered", percent(risk))

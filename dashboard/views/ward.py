@@ -1,8 +1,10 @@
 import pandas as pd
 import streamlit as st
+from prediction_log import log_rows
 
 from recovery_model import DataValidationError
 from recovery_model.access import Page, file_digest
+from recovery_model.log.records import Source
 from recovery_model.paths import SAMPLE_WARD
 from recovery_model.readers.csv import to_safe_csv
 from recovery_model.readers.table import read_upload
@@ -85,6 +87,8 @@ try:
         ranked = predictor.rank(ward_file.frame)
         cached = (digest, ranked, predictor.check_drift(ranked), ward_file.notes)
         st.session_state["ward_scored"] = cached
+        log_rows(predictor, ranked.flagged(int(slots) or None, threshold), Source.WARD, ward=name,
+                 input_sha256=digest)
 except DataValidationError as exc:
     if digest not in audited:
         audit("upload_ward", page="ward", outcome="refused", file_sha256=digest, file_bytes=len(raw))

@@ -28,6 +28,8 @@ def _monitor(args: argparse.Namespace) -> int:
     data = read_monitoring_data(log, settings.since, settings.until)
     AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=len(data.predictions))
     report = monitoring_report(data, Predictor.load(args.checkpoint), settings)
+    if not (settings.since or settings.until):
+        log.keep_alerts(settings.period, report["alerts"])  # Home shows the alerts of the whole log's report
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1, allow_nan=False) + "\n" if suffix == ".json" else report_markdown(report)
     args.output.write_text(text, encoding="utf-8")

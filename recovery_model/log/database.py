@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -21,7 +21,9 @@ from recovery_model.errors import LogError
 from recovery_model.paths import DEFAULT_DATABASE
 
 DATABASE_ENV = "RECOVERY_DATABASE_URL"
+HEAD = "0002"  # the newest migration (a test holds it to the scripts): checked without importing Alembic
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"
 BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 5
 
@@ -52,10 +54,12 @@ def connect(location: Location) -> Engine:
     engine = _engine(location.url)
     if location.embedded:
         DEFAULT_DATABASE.parent.mkdir(parents=True, exist_ok=True)
+    current = _current(engine, location)
+    if location.embedded and current != HEAD:
         upgrade(engine)
-    current, head = revisions(engine, location)
-    if current != head:
-        raise LogError(_version_problem(location, current, head))
+        current = _current(engine, location)
+    if current != HEAD:
+        raise LogError(_version_problem(location, current, HEAD))
     return engine
 
 
@@ -63,26 +67,30 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Migrate to the code's version; (the version before, the version now)."""
     from alembic import command
 
-    before, _ = revisions(engine)
+    before = _current(engine, None)
     with engine.begin() as connection:
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    return before, _head()
+    return before, _current(engine, None)
 
 
 def revisions(engine: Engine, location: Location | None = None) -> tuple[str | None, str]:
     """(the database's migration version, None when it has none, and the code's)."""
-    from alembic.runtime.migration import MigrationContext
+    return _current(engine, location), HEAD
 
+
+def _current(engine: Engine, location: Location | None) -> str | None:
+    """The version Alembic recorded, read with one query (a CLI run need not import Alembic)."""
     try:
         with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     except OperationalError as exc:
         where = location.shown if location else engine.url.render_as_string(hide_password=True)
         raise LogError(f"The prediction log's database {where} cannot be reached ({_reason(exc)}). Nothing was "
                        f"logged. Check {DATABASE_ENV} and that the server is running, or run with --no-log.") from None
-    return current, _head()
 
 
 @cache
@@ -131,8 +139,8 @@ def _alembic_config():
     return config
 
 
-@cache
-def _head() -> str:
+def script_head() -> str:
+    """The newest migration among the scripts (what `HEAD` must name)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()

@@ -6,18 +6,18 @@ beside scoring it. Reading is for the pages, the monitor and the exports; who re
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from recovery_model.errors import LogError
 from recovery_model.log.database import Location, connect, locate
 from recovery_model.log.records import PREDICTION_SOURCES
-from recovery_model.log.tables import feedback, outcomes, predictions
+from recovery_model.log.tables import feedback, monitor_alerts, outcomes, predictions
 from recovery_model.times import as_utc
 
 BATCH_ROWS = 5_000
@@ -79,6 +79,22 @@ class PredictionLog:
             counts["predictions"] = connection.execute(delete(predictions)
                                                        .where(predictions.c.predicted_at < cutoff)).rowcount
         return counts
+
+    def keep_alerts(self, period_kind: str, alerts: list[dict[str, Any]]) -> None:
+        """The alerts of the newest report per period kind replace the ones before."""
+        now = datetime.now(UTC)
+        with self.transaction() as connection:
+            connection.execute(delete(monitor_alerts).where(monitor_alerts.c.period_kind == period_kind))
+            if alerts:
+                connection.execute(insert(monitor_alerts), [
+                    {"period_kind": period_kind, "period": a["period"], "kind": a["kind"], "message": a["message"],
+                     "raised_at": now} for a in alerts])
+
+    def current_alerts(self) -> pd.DataFrame:
+        """The kept alerts, newest period first."""
+        return self.read_frame(select(monitor_alerts.c.period_kind, monitor_alerts.c.period, monitor_alerts.c.kind,
+                                      monitor_alerts.c.message, monitor_alerts.c.raised_at)
+                               .order_by(monitor_alerts.c.period.desc()))
 
     # ----- reading --------------------------------------------------------------------------
     def get(self, prediction_id: str) -> dict[str, Any] | None:

@@ -107,3 +107,13 @@ seen_tokens = Table(
     Column("jti", String(200), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+monitor_alerts = Table(
+    "monitor_alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period_kind", String(8), nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+)

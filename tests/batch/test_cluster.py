@@ -192,7 +192,7 @@ def test_a_run_with_nothing_to_score_writes_an_empty_list_and_every_refusal(clus
     assert len(pd.read_parquet(tmp_path / "ranked")) == 0 and len(pd.read_csv(tmp_path / "r.csv")) == 3
 
 
-IGNORED_OPTIONS = [(["--engine", "dask", "--as-of", "2026-11-30"], "--as-of is for --engine local"),
+IGNORED_OPTIONS = [(["--engine", "dask", "--format", "csv"], "--format is for --engine local"),
                    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --engine dask")]
 
 

@@ -9,7 +9,7 @@ from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA, ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
-PAGES = ["home", "patient", "ward", "model"]
+PAGES = ["home", "patient", "ward", "model", "monitoring"]
 
 
 def open_page(page: str) -> AppTest:

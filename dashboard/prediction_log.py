@@ -1,0 +1,70 @@
+"""The pages' door to the prediction log: opened once per process, written through, and loud when it fails.
+
+A page that shows a risk logs it here (the Patient page its estimate and what-ifs, the Ward page each scored row)
+with the signed-in user and role. If the log is configured but cannot be used, the page says so plainly and goes
+on showing the risk: the clinician is not left without it, and nothing pretends to be logged.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from recovery_model import RecoveryError
+from recovery_model.access import OPEN_ACCESS, User
+from recovery_model.log.database import locate
+from recovery_model.log.records import Context, Source, prediction_records
+from recovery_model.log.store import PredictionLog
+from recovery_model.scoring.assessment import Assessment, RankedWard
+from recovery_model.scoring.predictor import Predictor
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str) -> PredictionLog:
+    return PredictionLog.open(None if locate().embedded else url)
+
+
+def prediction_log() -> PredictionLog | None:
+    """The log, or None after saying on the page why it cannot be used (a failed open is tried again next run)."""
+    try:
+        return _open(locate().url)
+    except RecoveryError as exc:
+        _cannot_log(exc)
+        return None
+
+
+def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Source, **context) -> list[str]:
+    """Log the rows of an assessment (all of them) or a ranked ward (its scored rows); their ids, [] if not logged."""
+    log = prediction_log()
+    if log is None:
+        return []
+    user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
+    rows = scored.ranked if isinstance(scored, RankedWard) else scored.rows
+    records = prediction_records(rows, predictor.schema, Context.for_model(predictor, source, user=user.name,
+                                                                           role=user.role, **context),
+                                 scored.explanation)
+    try:
+        log.write(records)
+    except RecoveryError as exc:
+        _cannot_log(exc)
+        return []
+    return records["id"]
+
+
+def alerts_banner(can_open_monitoring: bool) -> None:
+    """The alerts of the latest monitoring report (kept in the log: nothing is computed here)."""
+    log = prediction_log()
+    if log is None:
+        return
+    alerts = log.current_alerts()
+    if not len(alerts):
+        return
+    kinds = ", ".join(sorted(set(alerts["kind"])))
+    latest = alerts.iloc[0]
+    where = "See the Monitoring page." if can_open_monitoring else "The analysts who watch the model can say more."
+    st.error(f"**Monitoring: {len(alerts)} alert{'s' if len(alerts) > 1 else ''} ({kinds}).** Latest, for the period "
+             f"from {latest['period']}: {latest['message']}. {where}", icon=":material/notifications_active:")
+
+
+def _cannot_log(exc: Exception) -> None:
+    st.error(f"**The prediction log cannot be used: risks shown here are not being logged.** {exc} The risks "
+             "themselves are still correct; tell the team that runs this service.", icon=":material/database_off:")

@@ -1,0 +1,117 @@
+import json
+from datetime import UTC, datetime, time
+
+import pandas as pd
+import streamlit as st
+from prediction_log import alerts_banner, prediction_log
+
+from recovery_model.access import Page
+from recovery_model.monitoring.data import read_monitoring_data
+from recovery_model.monitoring.report import ReportSettings, monitoring_report
+from recovery_model.scoring.narrative import percent
+
+from charts import monitoring_chart, monitoring_counts
+from gate import audit
+from loading import page_setup
+
+st.title("Monitoring")
+st.caption("How the deployed model does: every risk the pages, the CLI and the EHR service showed, joined to the "
+           "outcomes recorded since (`recovery outcomes`). Periods are in UTC.")
+predictor = page_setup(Page.MONITORING)
+log = prediction_log()
+if log is None:
+    st.stop()
+
+period, window, since, until = st.columns(4)
+kind = period.radio("Period", ["week", "month"], horizontal=True, key="monitor_period",
+                    help="ISO weeks from Monday, or calendar months.")
+window_days = window.number_input("Outcome window (days)", 1, 365, 30, key="monitor_window",
+                                  help="A period matures this many days after it ends, once outcomes have arrived "
+                                  "that far; before that its outcome figures are not shown as observed.")
+first = since.date_input("From (inclusive)", value=None, key="monitor_since")
+last = until.date_input("Until (exclusive)", value=None, key="monitor_until")
+settings = ReportSettings(kind, int(window_days), first and datetime.combine(first, time(), UTC),
+                          last and datetime.combine(last, time(), UTC))
+data = read_monitoring_data(log, settings.since, settings.until)
+audit("log_read", page="monitoring", what="monitor", rows=len(data.predictions))
+if not len(data.predictions):
+    st.info("No predictions logged in this span yet. Score patients on the Patient or Ward page or with "
+            "`recovery predict`, then record what happened with `recovery outcomes --input outcomes.csv`.")
+    st.stop()
+report = monitoring_report(data, predictor, settings)
+if settings.since is None and settings.until is None:
+    log.keep_alerts(kind, report["alerts"])
+alerts_banner(can_open_monitoring=True)
+for alert in report["alerts"]:
+    st.warning(f"**{alert['period']} · {alert['kind'].replace('_', ' ')}**: {alert['message']}",
+               icon=":material/warning:")
+
+periods, reference = report["periods"], report["reference"]
+matured = [p for p in periods if p["matured"]]
+cols = st.columns(4)
+cols[0].metric("Predictions", f"{sum(p['scored'] for p in periods):,}")
+cols[1].metric("With an outcome", f"{sum(p['with_outcome'] for p in periods):,}")
+cols[2].metric("Matured periods", f"{len(matured)} of {len(periods)}")
+cols[3].metric("Outcomes recorded through", (report["outcomes_through"] or "none yet")[:10])
+
+left, right = st.columns(2)
+left.plotly_chart(monitoring_chart(periods, "observed_expected", "Observed / expected events", "O/E", 1.0,
+                                   "calibrated"), key="monitor_oe")
+right.plotly_chart(monitoring_chart(periods, "auroc", "AUROC", "AUROC", reference["auroc"],
+                                    f"training {reference['auroc']:.3f}"), key="monitor_auroc")
+left.plotly_chart(monitoring_counts(periods), key="monitor_counts")
+right.plotly_chart(monitoring_chart(periods, "flag_rate", "High-tier rate", "Share of predictions",
+                                    reference["flag_rate"], f"training {percent(reference['flag_rate'])}"),
+                   key="monitor_flag_rate")
+st.caption("Hollow points: periods not yet matured (their outcomes may still come). Bars: 95 % intervals (exact "
+           "Poisson for O/E, DeLong for AUROC). A dashed vertical line marks a change of model version.")
+
+st.subheader("Per period")
+table = pd.DataFrame([{
+    "Period": p["start"], "Scored": p["scored"], "With outcome": p["with_outcome"], "Matured": p["matured"],
+    "Events": p["events"], "Expected": p["expected_events"] if p["matured"] else p["estimated"]["expected_events"],
+    "O/E": p["observed_expected"], "AUROC": p["auroc"], "Expected AUROC": p["estimated"]["expected_auroc"],
+    "Calibration slope": p["calibration_slope"], "High tier": p["flag_rate"], "Atypical": p["atypical_rate"],
+    "Range width": p["range_width"], "Drift": p["drift"]["drifted"], "Cards accepted": p["feedback"]["accept_rate"],
+    "Models": ", ".join(p["model_versions"])} for p in periods])
+st.dataframe(table, hide_index=True, key="monitor_table", column_config={
+    "Expected": st.column_config.NumberColumn(format="%.1f", help="Sum of risks; an estimate where not matured."),
+    "O/E": st.column_config.NumberColumn(format="%.2f"), "AUROC": st.column_config.NumberColumn(format="%.3f"),
+    "Expected AUROC": st.column_config.NumberColumn(format="%.3f", help=report["methods"]["estimate"]),
+    "Calibration slope": st.column_config.NumberColumn(format="%.2f"),
+    "High tier": st.column_config.NumberColumn(format="percent"),
+    "Atypical": st.column_config.NumberColumn(format="percent"),
+    "Range width": st.column_config.NumberColumn(format="percent"),
+    "Cards accepted": st.column_config.NumberColumn(format="percent")})
+
+chosen = st.selectbox("Details of a period", [p["start"] for p in periods], index=len(periods) - 1,
+                      key="monitor_detail")
+detail = next(p for p in periods if p["start"] == chosen)
+drift_col, burden_col = st.columns(2)
+drift_col.markdown(f"**Inputs against training.** {detail['drift']['summary']}")
+burden_col.markdown("**High-tier patients per ward per day.** " + ("; ".join(
+    f"{ward}: {rate:.1f}" for ward, rate in detail["alert_burden"].items()) or "none"))
+if detail["subgroups"]:
+    rows = [{"Subgroup": s["label"], "Group": g["group"], "Patients": g["n"],
+             "O/E": g.get("observed_expected"), "Sensitivity": g.get("sensitivity"),
+             "Sensitivity ratio": g.get("sensitivity_ratio"), "High-tier rate": g.get("flag_rate"),
+             "Rate ratio": g.get("flag_rate_ratio"), "Reference": g.get("reference", False),
+             "Suppressed": g["suppressed"]} for s in detail["subgroups"] for g in s["groups"]]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="monitor_subgroups", column_config={
+        "O/E": st.column_config.NumberColumn(format="%.2f"),
+        "Sensitivity": st.column_config.NumberColumn(format="percent"),
+        "Sensitivity ratio": st.column_config.NumberColumn(format="%.2f"),
+        "High-tier rate": st.column_config.NumberColumn(format="percent"),
+        "Rate ratio": st.column_config.NumberColumn(format="%.2f")})
+    st.caption(report["methods"]["subgroups"])
+else:
+    st.caption("Subgroup figures appear once the period has matured.")
+feedback = detail["feedback"]
+if feedback["cards"]:
+    reasons = ", ".join(f"{reason} ×{count}" for reason, count in feedback["override_reasons"].items())
+    st.markdown(f"**EHR cards.** {feedback['cards']} shown; {feedback['accepted']} accepted, "
+                f"{feedback['overridden']} overridden{f' (reasons: {reasons})' if reasons else ''}.")
+st.download_button("Download the report (JSON)", json.dumps(report, indent=1, allow_nan=False), "monitoring.json",
+                   "application/json", on_click="ignore")
+with st.expander("How each figure is computed"):
+    st.markdown("\n".join(f"- **{name.replace('_', ' ')}**: {text}" for name, text in report["methods"].items()))

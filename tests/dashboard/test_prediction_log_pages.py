@@ -1,0 +1,103 @@
+"""The pages and the prediction log: what is shown is logged, once; the Monitoring page and Home's banner."""
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recovery_model.log.database import _engine, upgrade
+from recovery_model.log.store import PredictionLog
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def fresh_log(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'pages.sqlite'}"
+    upgrade(_engine(url))
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
+    return PredictionLog.open(url)
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.switch_page(f"views/{page}.py").run()
+    return app
+
+
+def logged(log: PredictionLog) -> pd.DataFrame:
+    from sqlalchemy import select
+
+    from recovery_model.log.tables import predictions
+
+    return log.read_frame(select(predictions.c.id, predictions.c.source, predictions.c.patient_id,
+                                 predictions.c.risk, predictions.c.ward))
+
+
+def submit_patient(app: AppTest, patient_id: str, oxygen: float) -> AppTest:
+    app.text_input(key="patient_id_0").set_value(patient_id)
+    app.number_input(key="patient_oxygen_level").set_value(oxygen)
+    app.form_submit_button[0].click().run()
+    return app
+
+
+def test_an_estimate_is_logged_once_and_its_history_shown(fresh_log):
+    app = submit_patient(open_page("patient"), "BED-7", 91.0)
+    assert not app.exception and not app.error
+    rows = logged(fresh_log)
+    assert list(rows["source"]) == ["patient"] and list(rows["patient_id"]) == ["BED-7"]
+    app.run()  # a rerun is not a new estimate
+    assert len(logged(fresh_log)) == 1
+    submit_patient(app, "BED-7", 88.0)
+    assert len(logged(fresh_log)) == 2
+    assert any("Earlier estimates for BED-7" in e.label for e in app.expander)
+
+
+def test_a_what_if_is_logged_as_one_and_never_counts_in_the_history(fresh_log):
+    app = submit_patient(open_page("patient"), "BED-8", 91.0)
+    app.slider(key="whatif_medication_adherence_1_0").set_value(1).run()
+    app.run()
+    assert sorted(logged(fresh_log)["source"]) == ["patient", "patient_whatif"]
+    assert len(fresh_log.history("BED-8")) == 1
+
+
+def test_a_link_to_a_logged_assessment_fills_the_form_with_its_values(fresh_log):
+    submit_patient(open_page("patient"), "BED-9", 89.5)
+    prediction = logged(fresh_log)["id"].iloc[0]
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.query_params["prediction"] = prediction
+    app.switch_page("views/patient.py").run()
+    assert app.number_input(key="patient_oxygen_level_1").value == 89.5
+    assert app.text_input(key="patient_id_1").value == "BED-9"
+
+
+def test_a_ward_upload_logs_every_scored_row_once(fresh_log):
+    app = open_page("ward")
+    app.toggle(key="use_sample").set_value(True).run()
+    rows = logged(fresh_log)
+    assert len(rows) == 48 and set(rows["source"]) == {"ward"} and set(rows["ward"]) == {"sample_ward.csv"}
+    app.number_input(key="slots").set_value(7).run()  # re-flagging is not re-scoring
+    assert len(logged(fresh_log)) == 48
+
+
+def test_a_log_that_cannot_be_used_is_said_plainly_and_the_risk_still_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", f"sqlite:///{tmp_path / 'never-migrated.sqlite'}")
+    app = submit_patient(open_page("patient"), "BED-1", 91.0)
+    assert any("risks shown here are not being logged" in e.value and "recovery db upgrade" in e.value
+               for e in app.error)
+    assert app.metric[0].label == "Risk of not recovering"
+
+
+def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banner(fresh_log, default_predictor):
+    from recovery_model.monitoring.simulation import Deployment, simulate_deployment
+
+    simulate_deployment(fresh_log, default_predictor, Deployment(months=3, drift_from_month=2, shift=1.5,
+                                                                 patients_per_week=120, seed=2))
+    app = open_page("monitoring")
+    assert not app.exception
+    app.number_input(key="monitor_window").set_value(15).run()
+    app.radio(key="monitor_period").set_value("month").run()
+    assert any("calibration" in w.value for w in app.warning)
+    assert len(app.dataframe) >= 1 and app.metric[0].label == "Predictions"
+    home = open_page("home")
+    assert any("Monitoring:" in e.value and "calibration" in e.value for e in home.error)
