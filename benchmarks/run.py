@@ -275,7 +275,7 @@ def overnight(predictor: Predictor, sizes: list[int]) -> dict:
 _PREDICT_AND_REPORT_MEMORY = """
 import json, sys
 from recovery_model.cli import main
-code = main(["predict", "--input", sys.argv[1], "--output", sys.argv[2]])
+code = main(["predict", "--input", sys.argv[1], "--output", sys.argv[2], "--no-log"])
 assert code == 0
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
@@ -303,7 +303,7 @@ def fhir(patients: int, repeats: int) -> dict:
         scored, _ = timed(lambda: predictor.rank(read_fhir(bundle, predictor.schema, as_of).frame, explain=False),
                           repeats)
         command = [str(Path(sys.executable).parent / "recovery"), "predict", "--input", str(bundle), "--output",
-                   str(Path(scratch) / "ranked.csv"), "--as-of", as_of.isoformat()]
+                   str(Path(scratch) / "ranked.csv"), "--as-of", as_of.isoformat(), "--no-log"]
         cli, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
     values = record.frame[predictor.schema.feature_names].to_numpy(dtype=float)
     return {"patients": patients, "resources": len(document["entry"]), "bundle_mb": bundle_size(document),
@@ -335,11 +335,12 @@ def cluster(rows: int, files: int) -> dict:
         for workers in (1, 2):
             started = time.perf_counter()
             subprocess.run([recovery, "predict", "--engine", "dask", "--workers", str(workers), "--input", str(folder),
-                            "--output", str(Path(scratch) / f"ranked_{workers}")], check=True, capture_output=True)
+                            "--output", str(Path(scratch) / f"ranked_{workers}"), "--no-log"], check=True,
+                           capture_output=True)
             out[f"workers_{workers}_s"] = time.perf_counter() - started
         started = time.perf_counter()
         subprocess.run([recovery, "predict", "--input", str(Path(scratch) / "all.parquet"), "--output",
-                        str(Path(scratch) / "single.parquet")], check=True, capture_output=True)
+                        str(Path(scratch) / "single.parquet"), "--no-log"], check=True, capture_output=True)
         out["one_process_s"] = time.perf_counter() - started
         columns = ["patient_id", "risk", "rank", "tier"]
         single = pd.read_parquet(Path(scratch) / "single.parquet", columns=columns)

@@ -12,7 +12,7 @@ import streamlit as st
 from recovery_model import RecoveryError
 from recovery_model.access import OPEN_ACCESS, User
 from recovery_model.log.database import locate
-from recovery_model.log.records import Context, Source, prediction_records
+from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.scoring.assessment import Assessment, RankedWard
 from recovery_model.scoring.predictor import Predictor
@@ -41,7 +41,7 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
     rows = scored.ranked if isinstance(scored, RankedWard) else scored.rows
     records = prediction_records(rows, predictor.schema, Context.for_model(predictor, source, user=user.name,
                                                                            role=user.role, **context),
-                                 scored.explanation)
+                                 driver_texts(scored.explanation, predictor.schema))
     try:
         log.write(records)
     except RecoveryError as exc:

@@ -420,6 +420,16 @@ OPTION_CORPUS: list[OptionCase] = [
     OptionCase("an adverse value the target lacks", ("train", "--target", "recovered", "--event", "2"),
                "(2 is not one of them.)"),
     OptionCase("an adverse value without a target", ("train", "--event", "0"), "give both"),
+    OptionCase("a report in another format", ("monitor", "--output", "report.txt"),
+               "--output report.txt: the report is written as .json or .md"),
+    OptionCase("a period the monitor lacks", ("monitor", "--period", "year", "--output", "r.json"),
+               "argument --period: invalid choice: 'year'"),
+    OptionCase("a start that is not a date", ("monitor", "--since", "soon", "--output", "r.json"),
+               "--since 'soon' is not an ISO date"),
+    OptionCase("a purge date that is not one", ("db", "purge", "--before", "last year"),
+               "--before 'last year' is not an ISO date or date-time"),
+    OptionCase("an outcome window of zero", ("outcomes", "--input", WARD, "--window-days", "0"),
+               "argument --window-days: must be a whole number ≥ 1, not 0"),
 ]
 
 # Model-side: the same constraints when the Python API is called directly (the faces pass values through).
@@ -445,4 +455,48 @@ CONFIG_CORPUS: list[tuple[str, dict, str]] = [
     ("no strengths", {"linear_c": ()}, "NetworkConfig.linear_c needs at least one candidate strength"),
     ("unknown scaling", {"scaling": "minmax"}, "NetworkConfig.scaling must be one of standard, robust, not 'minmax'"),
     ("linear path as 1", {"linear_path": 1}, "NetworkConfig.linear_path must be one of True, False, not 1"),
+]
+
+
+# ----- the prediction log ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutcomesCase:
+    """An outcomes file for `recovery outcomes`: refused whole (exit 2) or read with its bad rows named (exit 0)."""
+
+    name: str
+    content: bytes
+    filename: str
+    exit_code: int
+    says: str
+
+
+_OUTCOMES_HEADER = "patient_id,outcome_time,recovered\n"
+OUTCOMES_CORPUS: list[OutcomesCase] = [
+    OutcomesCase("no outcome_time column", b"patient_id,recovered\nP1,1\n", "o.csv", 2,
+                 "lacks the column outcome_time"),
+    OutcomesCase("no target column", b"patient_id,outcome_time\nP1,2026-11-10\n", "o.csv", 2,
+                 "lacks the column recovered"),
+    OutcomesCase("a FHIR file", b'{"resourceType": "Bundle"}', "o.json", 2,
+                 "an outcomes file (patient id, outcome_time, outcome) must be a CSV or Parquet file"),
+    OutcomesCase("an unreadable time", (_OUTCOMES_HEADER + "P1,last tuesday,1\n").encode(), "o.csv", 0,
+                 "1 have an outcome_time that is not an ISO date or date-time: row 2 ('last tuesday')"),
+    OutcomesCase("a third value", (_OUTCOMES_HEADER + "P1,2026-11-10,2\n").encode(), "o.csv", 0,
+                 "1 have a value that is not one of the target's two values: row 2 ('2')"),
+    OutcomesCase("a blank id", (_OUTCOMES_HEADER + ",2026-11-10,1\n").encode(), "o.csv", 0,
+                 "1 have no patient id: row 2"),
+    OutcomesCase("both values at once", (_OUTCOMES_HEADER + "P1,2026-11-10,1\nP1,2026-11-10,0\n").encode(), "o.csv",
+                 0, "patient P1 at 2026-11-10 00:00: both values in this file (rows 2, 3)"),
+    OutcomesCase("a patient never scored", (_OUTCOMES_HEADER + "NOBODY,2026-11-10,1\n").encode(), "o.csv", 0,
+                 "1 are for patients never scored: patient NOBODY (row 2)"),
+    OutcomesCase("only a header", _OUTCOMES_HEADER.encode(), "o.csv", 2, "o.csv has a header but no patient rows"),
+]
+
+# $RECOVERY_DATABASE_URL as `recovery predict` meets it: refused before anything is scored, the password never shown.
+DATABASE_CORPUS: list[tuple[str, str, str]] = [
+    ("not a URL", "just some words", "RECOVERY_DATABASE_URL is not a database URL"),
+    ("a server that is down", "postgresql+psycopg://recovery:secret@127.0.0.1:9/log",
+     "cannot be reached (connection failed"),
+    ("a driver that is not installed", "mysql+mysqldb://recovery:secret@127.0.0.1/log", "cannot be used"),
+    ("a SQLite file in no folder", "sqlite:////no/such/folder/log.sqlite", "cannot be reached (unable to open"),
+    ("a database never migrated", "sqlite:///{tmp}/empty.sqlite", "has no tables yet. Run `recovery db upgrade`"),
 ]

@@ -15,12 +15,15 @@ from recovery_model.readers.table import read_upload
 from tests.bad_input_corpus import (
     CONFIG_CORPUS,
     CORPUS,
+    DATABASE_CORPUS,
     FHIR_CORPUS,
     OPTION_CORPUS,
+    OUTCOMES_CORPUS,
     PARAMETER_CORPUS,
     PARQUET_CORPUS,
     FileRefused,
 )
+from tests.conftest import DATA
 
 CASES = [pytest.param(case, id=case.name) for case in CORPUS]
 
@@ -202,3 +205,23 @@ def test_every_network_config_field_is_checked(name, fields, says):
     with pytest.raises(ParameterError) as error:
         NetworkConfig(**fields)
     assert says in str(error.value)
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in OUTCOMES_CORPUS])
+def test_outcome_files_are_refused_or_read_with_every_bad_row_named(case, tmp_path, capsys):
+    path = tmp_path / case.filename
+    path.write_bytes(case.content)
+    code = main(["outcomes", "--input", str(path)])
+    captured = capsys.readouterr()
+    assert code == case.exit_code and "Traceback" not in captured.err
+    assert case.says in (captured.out if code == 0 else captured.err)
+
+
+@pytest.mark.parametrize(("name", "url", "says"), DATABASE_CORPUS, ids=[c[0] for c in DATABASE_CORPUS])
+def test_a_log_that_cannot_be_used_stops_predict_before_it_scores(name, url, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", url.format(tmp=tmp_path))
+    output = tmp_path / "ranked.csv"
+    code = main(["predict", "--input", str(DATA / "sample_ward.csv"), "--output", str(output)])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "secret" not in err and "Traceback" not in err
+    assert not output.exists()

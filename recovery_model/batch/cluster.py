@@ -215,8 +215,10 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
                                        chunk_rows)
         _remove(output)
         staging.rename(output)
-        if log is not None and top_k:
-            log.mark_top_k(top_k)
+        if log is not None:
+            result.logged = result.counts["scored"]  # each partition's rows were logged whole, or the run failed
+            if top_k:
+                log.mark_top_k(top_k)
     except KilledWorker as exc:
         raise RecoveryError(f"A Dask worker died while scoring ({exc.task}) more often than the scheduler allows "
                             "(distributed.scheduler.allowed-failures): the run stopped and wrote no output. Check "

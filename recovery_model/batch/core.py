@@ -47,13 +47,14 @@ def add_counts(total: dict[str, int], part: dict[str, int]) -> None:
 @dataclass
 class BatchResult:
     """What a run added up to: counts, warnings, each rejected row ("row 4" or "4 of ward7.csv") with its reason,
-    the drift test, and for a FHIR record the values it left blank."""
+    the drift test, for a FHIR record the values it left blank, and how many rows were logged."""
 
     counts: dict[str, int] = field(default_factory=empty_counts)
     warnings: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     drift: DriftReport | None = None
     record_problems: list[FhirProblem] = field(default_factory=list)
+    logged: int | None = None  # rows written to the prediction log; None when the run was not logged
 
 
 class DriftSample:

@@ -60,10 +60,10 @@ def rank_file(predictor: Predictor, source: Path, output: Path, rejected_output:
                 rejected_rows += len(ward.rejected)
             runs.add(ward.table(schema))
         runs.merge(output, top_k)
-    if log is not None:
-        log.close(top_k)
+    logged = log.close(top_k) if log is not None else None
     return BatchResult(accounts.counts, [*frames.warnings, *duplicate_ids_warning(ids.repeated())],
-                       accounts.rejected, predictor.check_drift(accounts.sample.rows()), frames.record_problems)
+                       accounts.rejected, predictor.check_drift(accounts.sample.rows()), frames.record_problems,
+                       logged)
 
 
 class _Ids:

@@ -51,7 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
-    print(f"{counts['scored']} predictions logged to {log.location.shown}." if log is not None else
+    print(f"{result.logged} predictions logged to {log.location.shown}." if log is not None else
           "Not logged (--no-log).")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

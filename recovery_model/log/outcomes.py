@@ -25,6 +25,7 @@ from recovery_model.schema import Schema
 OUTCOME_TIME = "outcome_time"
 SHOWN = 10
 QUERY_IDS = 500
+TIME_DTYPE = "datetime64[us, UTC]"  # one resolution for both sides of the as-of join
 
 
 @dataclass
@@ -132,12 +133,12 @@ def _link(log: PredictionLog, fresh: pd.DataFrame, window: timedelta, report: Ou
     scored = (pd.concat(parts, ignore_index=True) if parts else
               pd.DataFrame({"prediction_id": pd.Series([], dtype=object), "patient_id": pd.Series([], dtype=object),
                             "predicted_at": pd.Series([], dtype="datetime64[ns, UTC]")}))
-    scored = scored.astype({"patient_id": object})
+    scored = scored.astype({"patient_id": object, "predicted_at": TIME_DTYPE})
     scored_patients = set(scored["patient_id"])
     never = ~fresh["patient_id"].isin(scored_patients)
     report.never_scored = [f"patient {p} (row {r})" for p, r in fresh.loc[never, ["patient_id", "row"]]
                            .itertuples(index=False)]
-    outcomes_sorted = fresh.sort_values("outcome_time")
+    outcomes_sorted = fresh.astype({"outcome_time": TIME_DTYPE}).sort_values("outcome_time")
     linked = pd.merge_asof(outcomes_sorted, scored.sort_values("predicted_at"), left_on="outcome_time",
                            right_on="predicted_at", by="patient_id", direction="backward", tolerance=window)
     unlinked = linked["prediction_id"].isna() & linked["patient_id"].isin(scored_patients)

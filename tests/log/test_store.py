@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from recovery_model.errors import LogError
 from recovery_model.log.database import _engine, locate, revisions, upgrade
-from recovery_model.log.records import Context, Source, prediction_records
+from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import metadata
 from tests.conftest import DATA
@@ -16,7 +16,8 @@ def ward_records(predictor, when=None, source=Source.CLI_PREDICT, explain=False,
     ward = pd.read_csv(DATA / "sample_ward.csv")
     ranked = predictor.rank(ward if rows is None else ward.iloc[rows], explain=explain)
     context = Context.for_model(predictor, source, predicted_at=when, ward="W1")
-    return ranked, prediction_records(ranked.ranked, predictor.schema, context, ranked.explanation)
+    drivers = driver_texts(ranked.explanation, predictor.schema)
+    return ranked, prediction_records(ranked.ranked, predictor.schema, context, drivers)
 
 
 def test_the_migrations_create_exactly_the_tables_the_code_declares(database_url):
