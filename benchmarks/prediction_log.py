@@ -118,32 +118,36 @@ def patient_submit(predictor: Predictor, repeats: int) -> dict:
     return out
 
 
-def monitor(predictor: Predictor, rows: int) -> dict:
-    """`recovery monitor` (the whole command, a fresh process) over `rows` logged predictions, all with outcomes."""
+def fill_log(log: PredictionLog, predictor: Predictor, rows: int, folder: Path) -> int:
+    """`rows` predictions over 26 weeks on 4 wards, each with its true outcome 5 days later; the outcomes linked."""
     from datetime import UTC, datetime, timedelta
 
     from recovery_model.log.outcomes import import_outcomes
 
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    chunk, outcomes = 50_000, []
+    for i in range(rows // chunk):
+        cohort = generate_cohort(chunk, 100 + i)
+        cohort.insert(0, "patient_id", [f"M{i:03d}-{j:05d}" for j in range(chunk)])
+        when = start + timedelta(days=7 * i * 26 // (rows // chunk))
+        ranked = predictor.rank(cohort.drop(columns="recovered"), explain=False)
+        log.write(prediction_records(ranked.ranked, predictor.schema,
+                                     Context.for_model(predictor, Source.CLI_PREDICT, predicted_at=when,
+                                                       ward=f"ward {i % 4}")))
+        outcomes.append(cohort[["patient_id", "recovered"]].assign(outcome_time=(when + timedelta(days=5)).isoformat()))
+    pd.concat(outcomes).to_csv(folder / "outcomes.csv", index=False)
+    return import_outcomes(log, folder / "outcomes.csv", predictor.schema).linked
+
+
+def monitor(predictor: Predictor, rows: int) -> dict:
+    """`recovery monitor` (the whole command, a fresh process) over `rows` logged predictions, all with outcomes."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         url = sqlite_url(folder, "monitor.sqlite")
         log = PredictionLog.open(url)
-        start = datetime(2026, 1, 5, tzinfo=UTC)
-        chunk, outcomes = 50_000, []
-        filled = time.perf_counter()
-        for i in range(rows // chunk):
-            cohort = generate_cohort(chunk, 100 + i)
-            cohort.insert(0, "patient_id", [f"M{i:03d}-{j:05d}" for j in range(chunk)])
-            when = start + timedelta(days=7 * i * 26 // (rows // chunk))
-            ranked = predictor.rank(cohort.drop(columns="recovered"), explain=False)
-            log.write(prediction_records(ranked.ranked, predictor.schema,
-                                         Context.for_model(predictor, Source.CLI_PREDICT, predicted_at=when,
-                                                           ward=f"ward {i % 4}")))
-            outcomes.append(cohort[["patient_id", "recovered"]].assign(
-                outcome_time=(when + timedelta(days=5)).isoformat()))
-        pd.concat(outcomes).to_csv(folder / "outcomes.csv", index=False)
-        imported = import_outcomes(log, folder / "outcomes.csv", predictor.schema)
-        filled = time.perf_counter() - filled
+        started = time.perf_counter()
+        linked = fill_log(log, predictor, rows, folder)
+        filled = time.perf_counter() - started
         env = {**os.environ, "RECOVERY_DATABASE_URL": url}
         times = []
         for period in ("week", "month"):
@@ -152,7 +156,7 @@ def monitor(predictor: Predictor, rows: int) -> dict:
                            check=True, capture_output=True, env=env)
             times.append(time.perf_counter() - started)
         report = json.loads((folder / "report.json").read_text())
-    return {"rows": log.count(), "linked_outcomes": imported.linked, "fill_s": filled, "monitor_week_s": times[0],
+    return {"rows": log.count(), "linked_outcomes": linked, "fill_s": filled, "monitor_week_s": times[0],
             "monitor_month_s": times[1], "periods_month": len(report["periods"])}
 
 

@@ -32,7 +32,7 @@ first = since.date_input("From (inclusive)", value=None, key="monitor_since")
 last = until.date_input("Until (exclusive)", value=None, key="monitor_until")
 settings = ReportSettings(kind, int(window_days), first and datetime.combine(first, time(), UTC),
                           last and datetime.combine(last, time(), UTC))
-data = read_monitoring_data(log, settings.since, settings.until)
+data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
 audit("log_read", page="monitoring", what="monitor", rows=len(data.predictions))
 if not len(data.predictions):
     st.info("No predictions logged in this span yet. Score patients on the Patient or Ward page or with "

@@ -25,9 +25,10 @@ def _monitor(args: argparse.Namespace) -> int:
     settings = ReportSettings(args.period, args.window_days, _start(args.since, "--since"),
                               _start(args.until, "--until"))
     log = PredictionLog.open()
-    data = read_monitoring_data(log, settings.since, settings.until)
+    predictor = Predictor.load(args.checkpoint)
+    data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
     AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=len(data.predictions))
-    report = monitoring_report(data, Predictor.load(args.checkpoint), settings)
+    report = monitoring_report(data, predictor, settings)
     if not (settings.since or settings.until):
         log.keep_alerts(settings.period, report["alerts"])  # Home shows the alerts of the whole log's report
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def _export(args: argparse.Namespace) -> int:
 
     header = read_header(checkpoint_folder(args.checkpoint))
     log = PredictionLog.open()
-    data = read_monitoring_data(log, _start(args.since, "--since"), _start(args.until, "--until"))
+    data = read_monitoring_data(log, header.schema, _start(args.since, "--since"), _start(args.until, "--until"))
     counts = export_seismometer(log, data, header.schema, header.thresholds, args.output, args.window_days)
     AuditLog().record("log_export", user=getpass.getuser(), what="seismometer", rows=counts["predictions"])
     print(f"{counts['predictions']} predictions and {counts['events']} outcomes written to {args.output} in "

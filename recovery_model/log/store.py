@@ -121,7 +121,7 @@ class PredictionLog:
             frame = pd.read_sql(query, connection)
         for column in frame.columns:
             if column.endswith(("_at", "_time")):
-                frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
 
     def connection(self):

@@ -1,50 +1,91 @@
 """The rows a monitoring report is computed from: the logged predictions of a time span joined to the outcome each
-is linked to, and the card feedback. Reading them is audited by the caller (who, when, how many rows)."""
+is linked to, and the card feedback. Reading them is audited by the caller (who, when, how many rows).
+
+A million predictions must read in seconds, so the query asks the database for exactly what the report uses: the
+subgroups' input values are taken out of the JSON by the database itself, and the full inputs are read only for
+the sample each period's drift test needs (`MonitoringData.inputs`).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Float, String, cast, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from recovery_model.log.records import PREDICTION_SOURCES
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import feedback, outcomes, predictions
+from recovery_model.schema import Schema
 from recovery_model.times import as_utc
 
-PREDICTION_COLUMNS = ("id", "predicted_at", "source", "ward", "patient_id", "model_version", "model_digest", "risk",
-                      "risk_low", "risk_high", "tier", "atypical", "flagged", "card_uuid")
+PREDICTION_COLUMNS = ("id", "patient_id", "ward", "model_version", "model_digest", "risk", "risk_low", "risk_high",
+                      "tier", "atypical", "card_uuid")
+IDS_PER_QUERY = 5_000
+
+
+def input_column(feature: str) -> str:
+    """The frame's column holding a logged input value (`input_age`)."""
+    return f"input_{feature}"
 
 
 @dataclass(frozen=True)
 class MonitoringData:
     """`predictions`: one row per scored prediction in the span, with `event` (True, False, or missing when no
-    outcome is linked to it) and `inputs` (the validated values, as JSON text); `feedback`: the card feedback on
-    them; `outcomes_through`: the latest outcome time recorded at all (how far outcomes have arrived)."""
+    outcome is linked to it) and the subgroup features' inputs (`input_column`); `feedback`: the card feedback;
+    `outcomes_through`: the latest outcome time recorded at all (how far outcomes have arrived)."""
 
     predictions: pd.DataFrame
     feedback: pd.DataFrame
     outcomes_through: pd.Timestamp | None
+    log: PredictionLog
+    schema: Schema
+
+    def inputs(self, ids: list[str]) -> pd.DataFrame:
+        """The full logged inputs of these predictions, one column per feature, in the order of `ids`."""
+        parts = []
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start:start + IDS_PER_QUERY]
+            query = select(predictions.c.id, type_coerce(predictions.c.inputs, String).label("inputs")).where(
+                predictions.c.id.in_(chunk))
+            with self.log.connection() as connection:
+                parts += connection.execute(query).all()
+        by_id = {pid: json.loads(text) for pid, text in parts}
+        return pd.DataFrame([by_id[i] for i in ids], columns=self.schema.feature_names, dtype=float)
 
 
-def read_monitoring_data(log: PredictionLog, since: datetime | None = None,
+def read_monitoring_data(log: PredictionLog, schema: Schema, since: datetime | None = None,
                          until: datetime | None = None) -> MonitoringData:
-    """The scored predictions made in [since, until) (what-ifs and unscored rows left out), each with its outcome.
-    The inputs stay JSON text: only the rows a drift or subgroup figure needs are parsed."""
-    columns = [predictions.c[name] for name in PREDICTION_COLUMNS]
-    query = (select(*columns, type_coerce(predictions.c.inputs, Text).label("inputs"), outcomes.c.event)
+    """The scored predictions made in [since, until) (what-ifs and unscored rows left out), each with its outcome."""
+    subgroup_inputs = [_input_value(log, s.feature).label(input_column(s.feature)) for s in schema.subgroups]
+    query = (select(_time(log), *[predictions.c[name] for name in PREDICTION_COLUMNS], outcomes.c.event,
+                    *subgroup_inputs)
              .select_from(predictions.outerjoin(outcomes, outcomes.c.prediction_id == predictions.c.id))
              .where(predictions.c.source.in_(PREDICTION_SOURCES), predictions.c.risk.is_not(None)))
     if since is not None:
         query = query.where(predictions.c.predicted_at >= as_utc(since))
     if until is not None:
         query = query.where(predictions.c.predicted_at < as_utc(until))
-    frame = log.read_frame(query.order_by(predictions.c.predicted_at))
+    frame = log.read_frame(query).sort_values("predicted_at", kind="stable", ignore_index=True)
     frame["event"] = frame["event"].astype("boolean")
     cards = log.read_frame(select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.reasons))
     with log.connection() as connection:
-        latest = connection.execute(select(outcomes.c.outcome_time).order_by(outcomes.c.outcome_time.desc())
-                                    .limit(1)).scalar()
-    return MonitoringData(frame, cards, None if latest is None else pd.Timestamp(as_utc(latest)))
+        latest = connection.execute(select(func.max(outcomes.c.outcome_time))).scalar()
+    return MonitoringData(frame, cards, None if latest is None else pd.Timestamp(as_utc(latest)), log, schema)
+
+
+def _time(log: PredictionLog):
+    """The prediction time as the database stores it: SQLite's text is parsed by pandas in one pass, not row by
+    row by the driver."""
+    column = predictions.c.predicted_at
+    return (type_coerce(column, String) if log.engine.dialect.name == "sqlite" else column).label("predicted_at")
+
+
+def _input_value(log: PredictionLog, feature: str):
+    """One input value out of the JSON text, by the database (SQLite's json_extract, PostgreSQL's ->>)."""
+    if log.engine.dialect.name == "postgresql":
+        return cast(cast(predictions.c.inputs, JSONB).op("->>")(feature), Float)
+    return func.json_extract(predictions.c.inputs, f"$.{feature}")

@@ -10,7 +10,6 @@ the AUROC to expect if the model is calibrated). Undefined values are None (null
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recovery_model.monitoring.data import MonitoringData
+from recovery_model.monitoring.data import MonitoringData, input_column
 from recovery_model.monitoring.statistics import (
     auroc_interval,
     average_precision,
@@ -75,7 +74,7 @@ def monitoring_report(data: MonitoringData, predictor: Predictor, settings: Repo
         end = _period_end(start, settings.period)
         matured = (data.outcomes_through is not None and
                    end + timedelta(days=settings.window_days) <= data.outcomes_through)
-        periods.append(_period(rows, start, end, matured, predictor, data.feedback))
+        periods.append(_period(rows, start, end, matured, predictor, data))
     return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "period": settings.period,
             "since": _iso(settings.since), "until": _iso(settings.until), "window_days": settings.window_days,
             "outcomes_through": _iso(data.outcomes_through), "reference": reference, "methods": METHODS,
@@ -102,7 +101,7 @@ def _reference(predictor: Predictor) -> dict[str, Any]:
 
 
 def _period(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, matured: bool, predictor: Predictor,
-            cards: pd.DataFrame) -> dict[str, Any]:
+            data: MonitoringData) -> dict[str, Any]:
     risk = rows["risk"].to_numpy(dtype=float)
     linked = rows[rows["event"].notna()]
     out: dict[str, Any] = {
@@ -111,12 +110,12 @@ def _period(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, matured:
         "flag_rate": float(np.mean(rows["tier"] == "high")),
         "range_width": float(np.mean(rows["risk_high"] - rows["risk_low"])),
         "atypical_rate": float(rows["atypical"].astype(float).mean()),
-        "model_versions": sorted({f"{v} ({d[:12]})" for v, d in zip(rows["model_version"], rows["model_digest"],
-                                                                   strict=True)}),
+        "model_versions": sorted(f"{v} ({d[:12]})" for v, d in
+                                 rows.groupby(["model_version", "model_digest"], observed=True).size().index),
         "estimated": {"expected_events": float(risk.sum()), "expected_auroc": expected_auroc(risk)},
         "alert_burden": _burden(rows, start, end),
-        "drift": _drift(rows, predictor),
-        "feedback": _feedback(rows, cards),
+        "drift": _drift(rows, predictor, data),
+        "feedback": _feedback(rows, data.feedback),
     }
     out |= _outcome_figures(linked, predictor) if matured else _outcome_figures(linked.iloc[:0], predictor)
     out["subgroups"] = _subgroups(linked, predictor) if matured else []
@@ -147,19 +146,10 @@ def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[
     return {str(ward): float(count / max(days, 1.0)) for ward, count in flagged.items()}
 
 
-def _drift(rows: pd.DataFrame, predictor: Predictor) -> dict[str, Any]:
-    sample = rows.sample(min(len(rows), DRIFT_SAMPLE), random_state=0) if len(rows) > DRIFT_SAMPLE else rows
-    values = _inputs(sample, predictor)
-    report = predictor.check_drift(values)
+def _drift(rows: pd.DataFrame, predictor: Predictor, data: MonitoringData) -> dict[str, Any]:
+    sample = rows.sample(DRIFT_SAMPLE, random_state=0) if len(rows) > DRIFT_SAMPLE else rows
+    report = predictor.check_drift(data.inputs(sample["id"].tolist()))
     return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested}
-
-
-def _inputs(rows: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
-    names = predictor.schema.feature_names
-    if not len(rows):
-        return pd.DataFrame(columns=names, dtype=float)
-    parsed = pd.DataFrame.from_records([json.loads(text) for text in rows["inputs"]], index=rows.index)
-    return parsed.reindex(columns=names).astype(float)
 
 
 def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:
@@ -179,7 +169,6 @@ def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:
 def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[dict[str, Any]]:
     """Per schema subgroup, each group's O/E, sensitivity and flag rate, and their ratios to the largest group's."""
     schema = predictor.schema
-    values = _inputs(linked, predictor)
     y = linked["event"].to_numpy(dtype=bool)
     risk = linked["risk"].to_numpy(dtype=float)
     high = linked["tier"].to_numpy() == "high"
@@ -187,7 +176,7 @@ def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[dict[str, Any
     for subgroup in schema.subgroups:
         feature = schema.feature(subgroup.feature)
         groups = []
-        for label, mask in subgroup.masks(feature, values[subgroup.feature].to_numpy()):
+        for label, mask in subgroup.masks(feature, linked[input_column(subgroup.feature)].to_numpy(dtype=float)):
             n = int(mask.sum())
             figures = {"group": label, "n": n, "suppressed": n < MIN_CELL}
             if n >= MIN_CELL:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import outcomes
-from recovery_model.monitoring.data import MonitoringData
+from recovery_model.monitoring.data import MonitoringData, input_column
 from recovery_model.schema import Schema
 from recovery_model.scoring.thresholds import Thresholds
 
@@ -66,13 +66,11 @@ def _predictions(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, lis
                         "model_version": frame["model_version"].astype(str)})
     cohorts = [{"source": name, "display_name": name.replace("_", " ").capitalize()}
                for name in ("tier", "ward", "model_version")]
-    values = pd.DataFrame.from_records([json.loads(text) for text in frame["inputs"]]) if len(frame) else None
     for subgroup in schema.subgroups:
         feature = schema.feature(subgroup.feature)
         labels = np.full(len(frame), None, dtype=object)
-        if values is not None:
-            for label, mask in subgroup.masks(feature, values[feature.name].to_numpy(dtype=float)):
-                labels[mask] = label
+        for label, mask in subgroup.masks(feature, frame[input_column(feature.name)].to_numpy(dtype=float)):
+            labels[mask] = label
         out[feature.name] = labels
         cohorts.append({"source": feature.name, "display_name": feature.display_name})
     return out, cohorts

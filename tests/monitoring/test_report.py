@@ -37,8 +37,8 @@ def two_weeks(log, default_predictor, cohort_unseen, tmp_path):
 
 
 def report_of(log, predictor, **settings):
-    return monitoring_report(read_monitoring_data(log, settings.get("since"), settings.get("until")), predictor,
-                             ReportSettings(**settings))
+    data = read_monitoring_data(log, predictor.schema, settings.get("since"), settings.get("until"))
+    return monitoring_report(data, predictor, ReportSettings(**settings))
 
 
 def test_every_figure_equals_a_hand_computation_on_the_joined_rows(log, default_predictor, two_weeks):
