@@ -21,3 +21,12 @@ def parse_as_of(text: str, option: str = "--as-of") -> datetime:
     if len(text) == 10:
         moment += timedelta(days=1, microseconds=-1)
     return as_utc(moment)
+
+
+def parse_start(text: str, option: str) -> datetime:
+    """An ISO date or date-time as the first moment it names: a date is its midnight (UTC unless a zone is given).
+    For bounds: --since (inclusive), --until and --before (exclusive)."""
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise DataValidationError(f"{option} '{text}' is not an ISO date or date-time (e.g. 2026-11-30).") from None

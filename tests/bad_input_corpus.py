@@ -428,6 +428,8 @@ OPTION_CORPUS: list[OptionCase] = [
                "--since 'soon' is not an ISO date"),
     OptionCase("a purge date that is not one", ("db", "purge", "--before", "last year"),
                "--before 'last year' is not an ISO date or date-time"),
+    OptionCase("a retention of no days", ("db", "purge", "--retention-days", "0"),
+               "argument --retention-days: must be a whole number ≥ 1, not 0"),
     OptionCase("an outcome window of zero", ("outcomes", "--input", WARD, "--window-days", "0"),
                "argument --window-days: must be a whole number ≥ 1, not 0"),
 ]

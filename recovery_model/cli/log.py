@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 from pathlib import Path
 
 from recovery_model.cli.options import positive_count
+
+RETENTION_ENV = "RECOVERY_RETENTION_DAYS"
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -32,15 +35,32 @@ def _status(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from recovery_model.access import AuditLog
     from recovery_model.log.store import PredictionLog
-    from recovery_model.times import parse_as_of
 
-    before = parse_as_of(args.before, "--before")
+    before = _purge_before(args)
     log = PredictionLog.open()
     counts = log.purge(before)
     AuditLog().record("log_purge", user=getpass.getuser(), rows=counts["predictions"])
     print(f"{counts['predictions']} predictions made before {before:%Y-%m-%d %H:%M} UTC deleted from "
           f"{log.location.shown} (with {counts['feedback']} card feedback messages; their outcomes are kept).")
     return 0
+
+
+def _purge_before(args: argparse.Namespace):
+    """--before, else --retention-days (default $RECOVERY_RETENTION_DAYS) days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from recovery_model.errors import RecoveryError
+    from recovery_model.times import parse_start
+
+    if args.before:
+        return parse_start(args.before, "--before")
+    days = args.retention_days or os.environ.get(RETENTION_ENV)
+    if not days:
+        raise RecoveryError(f"Say what to purge: --before DATE, or --retention-days N (or set {RETENTION_ENV}).")
+    try:
+        return datetime.now(UTC) - timedelta(days=positive_count(str(days)))
+    except argparse.ArgumentTypeError as exc:
+        raise RecoveryError(f"{RETENTION_ENV}: {exc}") from None
 
 
 def _outcomes(args: argparse.Namespace) -> int:
@@ -66,7 +86,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     actions.add_parser("status", help="The database's version, and whether it needs an upgrade.").set_defaults(
         handler=_status)
     purge = actions.add_parser("purge", help="Delete the predictions made before a date (retention).")
-    purge.add_argument("--before", required=True, help="An ISO date or date-time (UTC unless it says otherwise).")
+    when = purge.add_mutually_exclusive_group()
+    when.add_argument("--before", help="An ISO date or date-time (UTC unless it says otherwise).")
+    when.add_argument("--retention-days", type=positive_count, default=None,
+                      help=f"Keep this many days (default ${RETENTION_ENV}): purge what is older.")
     purge.set_defaults(handler=_purge)
 
     outcomes = commands.add_parser("outcomes", help="Record observed outcomes and link each to the patient's latest "

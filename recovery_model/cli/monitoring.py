@@ -61,17 +61,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _start(text: str | None, option: str):
     """--since and --until are the first moment of the day they name (--since inclusive, --until exclusive)."""
-    if not text:
-        return None
-    from datetime import datetime
+    from recovery_model.times import parse_start
 
-    from recovery_model.errors import DataValidationError
-    from recovery_model.times import as_utc
-
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise DataValidationError(f"{option} '{text}' is not an ISO date or date-time (e.g. 2026-11-30).") from None
+    return parse_start(text, option) if text else None
 
 
 def _simulate(args: argparse.Namespace) -> int:

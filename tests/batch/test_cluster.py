@@ -222,3 +222,27 @@ def test_a_file_the_workers_cannot_use_is_named_on_the_command_line(cluster, sma
     err = capsys.readouterr().err
     assert code == 2 and "ward7.csv: Missing required columns: oxygen_level" in err and "Traceback" not in err
     assert not (tmp_path / "ranked").exists()
+
+
+def test_each_partition_logs_its_rows_on_the_worker_and_the_top_k_is_marked(cluster, small_predictor, ward_files,
+                                                                            tmp_path):
+    from sqlalchemy import select
+
+    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.records import Context, Source
+    from recovery_model.log.store import PredictionLog
+    from recovery_model.log.tables import predictions
+    from recovery_model.log.writer import LogTarget
+
+    url = f"sqlite:///{tmp_path / 'cluster.sqlite'}"
+    upgrade(_engine(url))
+    target = LogTarget(url, Context.for_model(small_predictor, Source.CLI_PREDICT, ward="W8"))
+    result = rank_on_cluster(ward_files[0], tmp_path / "ranked", tmp_path / "rejected.csv",
+                             checkpoint=small_predictor.folder, top_k=5, chunk_rows=6,
+                             scheduler=cluster.scheduler_address, log=target)
+    log = PredictionLog.open(url)
+    stored = log.read_frame(select(predictions.c.patient_id, predictions.c.in_top_k, predictions.c.ward))
+    ranked = pd.read_parquet(tmp_path / "ranked")
+    assert result.logged == len(stored) == 47 and set(stored["ward"]) == {"W8"}
+    assert set(stored.loc[stored["in_top_k"].astype(bool), "patient_id"]) == set(
+        ranked.loc[ranked["in_top_k"], "patient_id"])
