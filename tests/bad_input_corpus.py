@@ -502,3 +502,64 @@ DATABASE_CORPUS: list[tuple[str, str, str]] = [
     ("a SQLite file in no folder", "sqlite:////no/such/folder/log.sqlite", "cannot be reached (unable to open"),
     ("a database never migrated", "sqlite:///{tmp}/empty.sqlite", "has no tables yet. Run `recovery db upgrade`"),
 ]
+
+
+# ----- the EHR's bearer token (recovery serve) ------------------------------------------------------------------
+# Each case makes the Authorization header from a `Signer` (tests/service/conftest.py) and the audience; every one
+# must get a bare 401, with the reason logged and the token never.
+def _alg_none(signer, audience):
+    import jwt
+
+    claims = jwt.decode(signer.token(audience), options={"verify_signature": False})
+    return "Bearer " + jwt.encode(claims, None, algorithm="none", headers={"kid": "ec-1"})
+
+
+def _hs256_with_the_public_key(signer, audience):
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+
+    public = signer.keys["rsa-1"][1].public_key().public_bytes(serialization.Encoding.PEM,
+                                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    claims = {"iss": "https://ehr.example.org", "aud": audience, "exp": 4102444800, "iat": 1700000000, "jti": "x1"}
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    signing = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': 'rsa-1'})}.{part(claims)}"
+    mac = base64.urlsafe_b64encode(hmac.new(public, signing.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"Bearer {signing}.{mac}"
+
+
+def _another_key_under_a_known_kid(signer, audience):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return "Bearer " + signer.token(audience, key=ec.generate_private_key(ec.SECP384R1()))
+
+
+TOKEN_CORPUS: list[tuple[str, object]] = [
+    ("no Authorization header", lambda s, a: None),
+    ("not a JWT", lambda s, a: "Bearer not-a-token"),
+    ("another scheme", lambda s, a: "Basic dXNlcjpwYXNz"),
+    ("alg none", _alg_none),
+    ("HS256 signed with the public key as secret", _hs256_with_the_public_key),
+    ("another audience", lambda s, a: "Bearer " + s.token("https://elsewhere.example.org/cds-services/recovery-risk")),
+    ("expired", lambda s, a: "Bearer " + s.token(a, exp=1_700_000_000, iat=1_699_999_000)),
+    ("issued in the future", lambda s, a: "Bearer " + s.token(a, iat=4_000_000_000, exp=4_000_000_300)),
+    ("an unknown issuer", lambda s, a: "Bearer " + s.token(a, iss="https://forger.example.org")),
+    ("an unknown kid", lambda s, a: _unknown_kid(s, a)),
+    ("another key under a known kid", _another_key_under_a_known_kid),
+    ("no jti", lambda s, a: "Bearer " + s.token(a, jti=None)),
+    ("no exp", lambda s, a: "Bearer " + s.token(a, exp=None)),
+]
+
+
+def _unknown_kid(signer, audience):
+    import jwt
+
+    alg, key = signer.keys["ec-1"]
+    claims = jwt.decode(signer.token(audience), options={"verify_signature": False})
+    return "Bearer " + jwt.encode(claims, key, algorithm=alg, headers={"kid": "nobody-knows"})

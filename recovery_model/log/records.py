@@ -117,7 +117,8 @@ def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
     shared = {"predicted_at": context.predicted_at, "logged_at": datetime.now(UTC), "source": str(context.source),
               "run_id": context.run_id, "input_sha256": context.input_sha256, "ward": context.ward,
               "user_name": context.user, "user_role": context.role, "model_version": context.model_version,
-              "model_digest": context.model_digest, "card_uuid": None, "hook_instance": None, **per_call}
+              "model_digest": context.model_digest, "card_uuid": None, "hook_instance": None,
+              "encounter_id": None, "card_shown": None, **per_call}
     return {name: [value] * n for name, value in shared.items()} | {
         "id": time_ordered_ids(n),
         "patient_id": _text_or_none(rows[schema.id_column]) if schema.id_column in rows else [None] * n,

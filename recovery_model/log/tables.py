@@ -72,6 +72,8 @@ predictions = Table(
     Column("problems", Text),
     Column("card_uuid", String(UUID_LENGTH), unique=True),
     Column("hook_instance", String(200)),
+    Column("encounter_id", String(200)),
+    Column("card_shown", Boolean),
     Index("ix_predictions_patient_time", "patient_id", "predicted_at"),
     Index("ix_predictions_time", "predicted_at"),
 )
@@ -116,4 +118,12 @@ monitor_alerts = Table(
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
+)
+
+service_settings = Table(
+    "service_settings", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200)),
 )

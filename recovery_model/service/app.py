@@ -1,0 +1,299 @@
+"""The HTTP faces of the `Predictor`: CDS Hooks 2.0 (discovery, service calls, feedback) and a plain JSON API.
+
+Each endpoint reads as protocol: authenticate the EHR, read its request, hand the record to the one FHIR reader
+and `Predictor.assess`, log what is returned, answer. The model is loaded (and warmed up) once per process, when
+the worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from recovery_model.errors import DataValidationError, RecoveryError
+from recovery_model.log.records import Context, Source, driver_texts, prediction_records
+from recovery_model.log.store import PredictionLog
+from recovery_model.readers.fhir.reader import read_fhir
+from recovery_model.scoring.columns import (
+    ATYPICAL,
+    PROBLEMS,
+    RISK,
+    RISK_HIGH,
+    RISK_LOW,
+    ROW,
+    STATUS,
+    TIER,
+    driver_columns,
+)
+from recovery_model.scoring.predictor import Predictor
+from recovery_model.service.auth import Caller, Refused, TokenVerifier
+from recovery_model.service.cards import not_scored_card, risk_card
+from recovery_model.service.discovery import discovery, prefetch_templates, service
+from recovery_model.service.prefetch import PrefetchNeeded, WrongPatient, gather
+from recovery_model.service.settings import ServiceSettings
+from recovery_model.service.switch import CardSwitch
+
+logger = logging.getLogger("recovery.service")
+
+
+class HookRequest(BaseModel):
+    """A CDS Hooks service call (the fields this service reads; others are allowed and ignored)."""
+
+    hook: str
+    hookInstance: str
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+    fhirServer: str | None = None
+    fhirAuthorization: dict[str, Any] | None = None
+
+
+class FeedbackItem(BaseModel):
+    card: str
+    outcome: str = Field(pattern="^(accepted|overridden)$")
+    overrideReason: dict[str, Any] | None = None
+    acceptedSuggestions: list[dict[str, Any]] = []
+    outcomeTimestamp: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    feedback: list[FeedbackItem]
+
+
+class Service:
+    """What one worker holds: the model, the log, the token verifier and the cards switch."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.predictor = Predictor.load(settings.checkpoint)
+        self.predictor.warm_up()
+        self.log = PredictionLog.open()
+        self.verifier = None if settings.no_auth else TokenVerifier(settings.issuers, self.log)
+        self.switch = CardSwitch(self.log)
+        self.model = {"version": str(self.predictor.metadata.get("package_version", "")),
+                      "digest": self.predictor.digest}
+
+
+def the_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(the_service)]
+
+
+def caller(request: Request, svc: ServiceDep) -> Caller | None:
+    """The EHR that signed the request's token (None with --no-auth); anything else is a bare 401."""
+    if svc.verifier is None:
+        return None
+    public = svc.settings.public_url
+    base = public.rstrip("/") if public else str(request.base_url).rstrip("/")
+    try:
+        return svc.verifier.verify(request.headers.get("authorization"), base + request.url.path)
+    except Refused as refused:
+        logger.warning("refused %s %s: %s", request.method, request.url.path, refused)
+        raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+CallerDep = Annotated[Caller | None, Depends(caller)]
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service = Service(settings)
+        if settings.no_auth:
+            logger.warning("recovery serve runs WITHOUT AUTHENTICATION (--no-auth): for one machine only, never for "
+                           "patients.")
+        yield
+
+    app = FastAPI(title="recovery", version="1", lifespan=lifespan,
+                  description="The risk of not recovering, for the EHR (CDS Hooks 2.0) and other systems.")
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def size_cap(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.body_limit_bytes:
+            return JSONResponse({"detail": f"the body is over {settings.body_limit_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/cds-services", summary="CDS Hooks discovery")
+    def discover(svc: ServiceDep) -> dict:
+        return discovery(svc.predictor.schema, settings.no_auth)
+
+    @app.post("/cds-services/{service_id}", summary="A CDS Hooks service call")
+    def call(service_id: str, body: HookRequest, svc: ServiceDep,
+             who: CallerDep) -> dict:
+        offered = service(service_id)
+        if offered is None:
+            raise HTTPException(404, f"no service {service_id!r}; GET /cds-services lists them")
+        if body.hook != offered.hook:
+            raise HTTPException(400, f"{service_id} answers the {offered.hook} hook, not {body.hook!r}")
+        if not body.context.get("patientId"):
+            raise HTTPException(400, "context.patientId is missing")
+        as_of = datetime.now(UTC)
+        try:
+            record = gather(body.model_dump(), prefetch_templates(svc.predictor.schema, offered.hook),
+                            settings.fhir_timeout_s)
+        except PrefetchNeeded as exc:
+            raise HTTPException(412, str(exc)) from None
+        except WrongPatient as exc:
+            raise HTTPException(400, str(exc)) from None
+        card, shown = _assess_and_log(svc, body, record, as_of)
+        return {"cards": [card] if shown else []}
+
+    @app.post("/cds-services/{service_id}/feedback", summary="Feedback on a card")
+    def feedback(service_id: str, body: FeedbackRequest, svc: ServiceDep,
+                 who: CallerDep) -> dict:
+        if service(service_id) is None:
+            raise HTTPException(404, f"no service {service_id!r}")
+        from recovery_model.service.feedback import UnknownCard, record_feedback
+
+        try:
+            counted = record_feedback(svc.log, [item.model_dump() for item in body.feedback])
+        except UnknownCard as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"recorded": counted, "already_recorded": len(body.feedback) - counted}
+
+    @app.post("/v1/score", summary="Score rows or a FHIR Bundle")
+    def score(body: Annotated[dict[str, Any], Body()], svc: ServiceDep,
+              who: CallerDep) -> dict:
+        schema = svc.predictor.schema
+        try:
+            if isinstance(body.get("rows"), list):
+                frame = pd.DataFrame(body["rows"])
+            elif body.get("resourceType") == "Bundle":
+                import json
+
+                frame = read_fhir(json.dumps(body).encode(), schema, name="the Bundle sent").frame
+            else:
+                raise HTTPException(400, 'send {"rows": [{feature: value, ...}, ...]} or a FHIR Bundle')
+            assessment = svc.predictor.assess(frame)
+        except DataValidationError as exc:
+            raise HTTPException(400, str(exc)) from None
+        rows = assessment.rows
+        drivers = driver_texts(assessment.explanation, schema)
+        _log(svc, rows, Source.API, drivers, user=who.subject if who else None)
+        return {"results": _results(rows, drivers, schema), "model_digest": svc.model["digest"]}
+
+    @app.get("/v1/model", summary="The model: version, digest, schema, thresholds")
+    def model(svc: ServiceDep, who: CallerDep) -> dict:
+        thresholds = svc.predictor.thresholds
+        return {"version": svc.model["version"], "model_digest": svc.model["digest"],
+                "schema": svc.predictor.schema.to_dict(),
+                "thresholds": {"high": thresholds.high, "moderate": thresholds.moderate}}
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz(svc: ServiceDep) -> dict:
+        return {"status": "ok", "model_digest": svc.model["digest"]}
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app a uvicorn worker builds (`recovery serve` passes the settings in the environment)."""
+    return create_app(ServiceSettings.from_environment())
+
+
+def _assess_and_log(svc: Service, body: HookRequest, record: Any, as_of: datetime) -> tuple[dict, bool]:
+    schema = svc.predictor.schema
+    patient = str(body.context["patientId"])
+    reason, frame = None, None
+    if record.unread:
+        reason = "the record could not be read: " + "; ".join(record.unread)
+    else:
+        try:
+            frame = read_fhir(record.bundle(), schema, as_of=as_of, name="the EHR's record").frame
+        except DataValidationError as exc:
+            reason = f"the record could not be read: {exc}"
+    if frame is not None:
+        frame = frame[frame[schema.id_column].astype(str) == patient]
+        if not len(frame):
+            reason = "the record holds no Patient resource for this patient"
+    if reason is not None:  # nothing to score: a row of blanks, so that the log and the card say so
+        frame = pd.DataFrame([{schema.id_column: patient} | dict.fromkeys(schema.feature_names, np.nan)])
+    assessment = svc.predictor.assess(frame.reset_index(drop=True))
+    row = assessment.rows.iloc[0]
+    drivers = driver_texts(assessment.explanation, schema)
+    missing = [f.name for f in schema.features if pd.isna(row[f.name])]
+    per_call = {"hook_instance": body.hookInstance, "encounter_id": body.context.get("encounterId")}
+    records = prediction_records(assessment.rows.iloc[[0]], schema, _context(svc, Source.CDS_HOOKS, as_of,
+                                                                              body.context.get("userId")),
+                                 drivers[:1] if drivers else None, **per_call)
+    card_uuid = records["id"][0]
+    records["card_uuid"] = [card_uuid]
+    links = _links(svc.settings, card_uuid)
+    if reason is None and row[STATUS] == "scored":
+        card = risk_card(row, drivers[0] if drivers else [], missing, schema, svc.predictor.thresholds, svc.model,
+                         as_of, card_uuid, links, svc.settings.no_auth)
+    else:
+        card = not_scored_card(reason or str(row[PROBLEMS]), missing, schema, svc.model, as_of, card_uuid, links,
+                               svc.settings.no_auth)
+    shown = _should_show(svc, patient, body.context.get("encounterId"), str(row[TIER]))
+    records["card_shown"] = [shown]
+    try:
+        svc.log.write(records)
+    except RecoveryError as exc:
+        logger.error("card %s not logged: %s", card_uuid, exc)
+        card.pop("links", None)
+        card["detail"] += "\n\n**Not logged:** the prediction log cannot be reached; tell the team that runs it."
+    return card, shown
+
+
+def _should_show(svc: Service, patient: str, encounter: str | None, tier: str) -> bool:
+    """Silent mode and a switched-off service show nothing; otherwise once per encounter unless the tier changes."""
+    if svc.settings.silent or not svc.switch.cards_on():
+        return False
+    from recovery_model.service.feedback import last_shown_tier
+
+    return last_shown_tier(svc.log, patient, encounter) != tier
+
+
+def _context(svc: Service, source: Source, as_of: datetime, user: str | None) -> Context:
+    return Context.for_model(svc.predictor, source, predicted_at=as_of, user=user)
+
+
+def _log(svc: Service, rows: pd.DataFrame, source: Source, drivers: list[list[str]] | None, user: str | None) -> None:
+    try:
+        svc.log.write(prediction_records(rows, svc.predictor.schema, _context(svc, source, datetime.now(UTC), user),
+                                         drivers))
+    except RecoveryError as exc:
+        logger.error("scores not logged: %s", exc)
+
+
+def _links(settings: ServiceSettings, card_uuid: str) -> dict[str, str]:
+    if not settings.dashboard_url:
+        return {}
+    base = settings.dashboard_url.rstrip("/")
+    return {"patient": f"{base}/patient?prediction={card_uuid}", "model": f"{base}/model"}
+
+
+def _results(rows: pd.DataFrame, drivers: list[list[str]] | None, schema) -> list[dict[str, Any]]:
+    """One result per input row, with the output column names `recovery predict` writes."""
+    names = [c for c in (schema.id_column, ROW, STATUS, PROBLEMS, RISK, RISK_LOW, RISK_HIGH, TIER, ATYPICAL)
+             if c in rows.columns]
+    out = []
+    texts = iter(drivers or [])
+    for _, row in rows.iterrows():
+        result = {name: _plain(row[name]) for name in names}
+        if row[STATUS] == "scored" and drivers is not None:
+            result |= dict(zip(driver_columns(), next(texts), strict=False))
+        out.append(result)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+

@@ -1,0 +1,84 @@
+"""A CDS Hooks card for one assessed patient, in the clinician's words and, for machines, `extension.recovery`.
+
+The summary fits the spec's 140 characters; the indicator follows the tier; the detail (Markdown) gives the top
+drivers in the patient's own values, the range and what it means, an atypical-patient warning, what the record
+lacked and was imputed, and the model. A patient who cannot be scored gets a card that says why, with a null
+risk: never an empty answer, never a guessed risk.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from recovery_model.schema import Schema
+from recovery_model.scoring.columns import (
+    ATYPICAL,
+    ATYPICAL_FEATURES,
+    RISK,
+    RISK_HIGH,
+    RISK_LOW,
+    TIER,
+    TYPICALITY,
+)
+from recovery_model.scoring.narrative import atypical_note, interval_text, percent, tier_rule
+from recovery_model.scoring.thresholds import Thresholds, Tier
+
+SUMMARY_LIMIT = 140
+INDICATORS = {Tier.HIGH: "critical", Tier.MODERATE: "warning", Tier.LOW: "info", Tier.NOT_SCORED: "warning"}
+NO_AUTH_NOTE = "**Not for patients:** this service runs without authentication (`--no-auth`)."
+
+
+def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Schema, thresholds: Thresholds,
+              model: dict[str, str], as_of: datetime, card_uuid: str, links: dict[str, str],
+              no_auth: bool) -> dict[str, Any]:
+    """The card of a scored patient."""
+    risk, low, high, tier = float(row[RISK]), float(row[RISK_LOW]), float(row[RISK_HIGH]), str(row[TIER])
+    summary = f"{schema.target.risk_of.capitalize()} {percent(risk)} ({percent(low)}–{percent(high)}): {tier}"
+    detail = [f"**{percent(risk)}** ({percent(low)}–{percent(high)}), **{tier}** tier ({tier_rule(tier, thresholds)})."]
+    if drivers:
+        detail.append("Top drivers: " + "; ".join(drivers) + ". They explain the model, not the cause.")
+    detail.append(interval_text(low, high, schema.target))
+    if bool(row[ATYPICAL]):
+        detail.append(f"**{atypical_note(float(row[TYPICALITY]), str(row[ATYPICAL_FEATURES]))}**")
+    if imputed:
+        names = ", ".join(schema.feature(n).display_name for n in imputed)
+        detail.append(f"The record lacked {names}: filled with the training median.")
+    return _card(summary, INDICATORS[Tier(tier)], detail, schema, model, card_uuid, links, no_auth,
+                 _extension(risk, low, high, tier, bool(row[ATYPICAL]), imputed, as_of, model))
+
+
+def not_scored_card(reason: str, missing: list[str], schema: Schema, model: dict[str, str], as_of: datetime,
+                    card_uuid: str, links: dict[str, str], no_auth: bool) -> dict[str, Any]:
+    """The card of a patient the model cannot score: why, and what the record lacks."""
+    summary = _fit(f"{schema.target.risk_of.capitalize()}: not scored ({reason})")
+    detail = [f"This patient was **not scored**: {reason}."]
+    if missing:
+        detail.append("The record lacks: " + ", ".join(schema.feature(n).display_name for n in missing) + ".")
+    return _card(summary, INDICATORS[Tier.NOT_SCORED], detail, schema, model, card_uuid, links, no_auth,
+                 _extension(None, None, None, str(Tier.NOT_SCORED), None, missing, as_of, model))
+
+
+def _card(summary: str, indicator: str, detail: list[str], schema: Schema, model: dict[str, str], card_uuid: str,
+          links: dict[str, str], no_auth: bool, extension: dict[str, Any]) -> dict[str, Any]:
+    detail.append(f"Model {model['version']} (`{model['digest'][:12]}`). Decision support, not a diagnosis.")
+    if no_auth:
+        detail.insert(0, NO_AUTH_NOTE)
+    source = {"label": f"recovery: {schema.target.risk_of}"} | ({"url": links["model"]} if "model" in links else {})
+    card = {"uuid": card_uuid, "summary": _fit(summary), "indicator": indicator, "detail": "\n\n".join(detail),
+            "source": source, "extension": {"recovery": extension}}
+    if "patient" in links:
+        card["links"] = [{"label": "Open in recovery", "url": links["patient"], "type": "absolute"}]
+    return card
+
+
+def _extension(risk: float | None, low: float | None, high: float | None, tier: str, atypical: bool | None,
+               missing: list[str], as_of: datetime, model: dict[str, str]) -> dict[str, Any]:
+    return {"risk": risk, "risk_low": low, "risk_high": high, "tier": tier, "atypical": atypical,
+            "missing": list(missing), "as_of": as_of.isoformat(), "model_digest": model["digest"]}
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= SUMMARY_LIMIT else text[:SUMMARY_LIMIT - 1] + "…"

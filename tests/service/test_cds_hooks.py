@@ -1,0 +1,212 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from recovery_model.service.discovery import prefetch_templates
+from tests.service.conftest import BASE, hook_call, prefetch_for, sample_bundle
+
+SERVICE = "/cds-services/recovery-risk"
+
+
+def auth(signer, path: str, **claims) -> dict:
+    return {"Authorization": f"Bearer {signer.token(BASE + path, **claims)}"}
+
+
+def test_discovery_offers_both_hooks_with_prefetch_generated_from_the_schema(client, schema):
+    services = {s["id"]: s for s in client.get("/cds-services").json()["services"]}
+    assert services["recovery-risk"]["hook"] == "patient-view"
+    assert services["recovery-risk-discharge"]["hook"] == "encounter-discharge"
+    prefetch = services["recovery-risk"]["prefetch"]
+    assert prefetch == prefetch_templates(schema, "patient-view")
+    assert prefetch["patient"] == "Patient/{{context.patientId}}"
+    assert "combo-code=" in prefetch["observations"] and "http://loinc.org|8480-6" in prefetch["observations"]
+    assert "_count" not in prefetch["observations"]
+    assert services["recovery-risk-discharge"]["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
+    assert prefetch["conditions"].endswith("clinical-status=active")
+
+
+def test_a_hospital_schema_changes_the_prefetch(schema):
+    from dataclasses import replace
+
+    from recovery_model.schema import FhirMapping
+
+    feature = replace(schema.features[1], fhir=FhirMapping(codes=("http://loinc.org|99999-9",)))
+    own = replace(schema, features=(schema.features[0], feature, *schema.features[2:]))
+    assert "http://loinc.org|99999-9" in prefetch_templates(own, "patient-view")["observations"]
+
+
+def test_a_card_gives_the_risk_recovery_predict_gives_for_the_same_record(client, signer, service_log, tmp_path,
+                                                                          default_predictor):
+    import json
+
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    answer = client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
+                         headers=auth(signer, SERVICE))
+    assert answer.status_code == 200
+    card = answer.json()["cards"][0]
+    extension = card["extension"]["recovery"]
+    (tmp_path / "record.json").write_text(json.dumps(bundle))
+    from recovery_model.cli import main
+
+    assert main(["predict", "--input", str(tmp_path / "record.json"), "--output", str(tmp_path / "r.csv"),
+                 "--as-of", extension["as_of"], "--no-log"]) == 0
+    assert extension["risk"] == pd.read_csv(tmp_path / "r.csv")["risk"].iloc[0]
+    assert len(card["summary"]) <= 140 and card["summary"].startswith("Risk of not recovering")
+    assert card["indicator"] == {"high": "critical", "moderate": "warning", "low": "info"}[extension["tier"]]
+    assert extension["model_digest"] == default_predictor.digest and extension["risk_low"] <= extension["risk"]
+    assert "Top drivers" in card["detail"] and card["source"]["url"].endswith("/model")
+    assert card["links"][0]["url"] == f"https://recovery.example.org/patient?prediction={card['uuid']}"
+    stored = service_log.get(card["uuid"])
+    assert stored["source"] == "cds_hooks" and stored["card_uuid"] == card["uuid"] and stored["card_shown"]
+    assert stored["user_name"] == "Practitioner/7" and stored["risk"] == extension["risk"]
+
+
+def test_a_card_is_shown_once_per_encounter_unless_the_tier_changes(client, signer, service_log):
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    body = hook_call(patient, prefetch_for(bundle, patient))
+    body["context"]["encounterId"] = "E1"
+    first = client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]
+    again = client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]
+    assert len(first) == 1 and again == [] and service_log.count() == 2
+    body["context"]["encounterId"] = "E2"
+    assert len(client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]) == 1
+
+
+def test_a_patient_the_record_cannot_describe_gets_a_card_that_says_why(client, signer):
+    answer = client.post(SERVICE, json=hook_call("P404", {"patient": {"resourceType": "Patient", "id": "P404"},
+                                                          "observations": None, "encounter": None,
+                                                          "conditions": None, "questionnaires": None}),
+                         headers=auth(signer, SERVICE))
+    card = answer.json()["cards"][0]
+    assert answer.status_code == 200 and card["extension"]["recovery"]["risk"] is None
+    assert card["extension"]["recovery"]["tier"] == "not scored" and "not scored" in card["summary"]
+    assert card["extension"]["recovery"]["missing"]
+
+
+def test_missing_prefetch_without_a_fhir_server_is_412(client, signer):
+    answer = client.post(SERVICE, json=hook_call("P1", {"patient": {"resourceType": "Patient", "id": "P1"}}),
+                         headers=auth(signer, SERVICE))
+    assert answer.status_code == 412 and "observations" in answer.json()["detail"]
+
+
+def test_a_prefetch_about_another_patient_is_refused(client, signer):
+    bundle = sample_bundle(2)
+    first, second = (e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    prefetch = prefetch_for(bundle, first) | {"observations": prefetch_for(bundle, second)["observations"]}
+    answer = client.post(SERVICE, json=hook_call(first, prefetch), headers=auth(signer, SERVICE))
+    assert answer.status_code == 400 and f"Patient/{second}" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(("change", "status", "says"), [
+    ({"hook": "order-select"}, 400, "answers the patient-view hook"),
+    ({"context": {"userId": "Practitioner/7"}}, 400, "context.patientId is missing"),
+])
+def test_a_malformed_call_is_a_clear_4xx(client, signer, change, status, says):
+    answer = client.post(SERVICE, json=hook_call("P1", None) | change, headers=auth(signer, SERVICE))
+    assert answer.status_code == status and says in answer.json()["detail"]
+
+
+def test_a_body_that_is_not_json_or_too_big_is_a_4xx(client, signer):
+    headers = auth(signer, SERVICE) | {"Content-Type": "application/json"}
+    assert client.post(SERVICE, content=b"{not json", headers=headers).status_code == 422
+    big = b"[" + b"0," * (3 * 1024 * 1024) + b"0]"
+    assert client.post(SERVICE, content=big, headers=auth(signer, SERVICE)).status_code == 413
+
+
+def test_feedback_is_stored_with_its_card_once(client, signer, service_log):
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    card = client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
+                       headers=auth(signer, SERVICE)).json()["cards"][0]
+    path = SERVICE + "/feedback"
+    message = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp":
+                             "2026-12-02T10:00:00Z", "overrideReason": {"reason": {"code": "already-seen",
+                                                                                   "display": "Already reviewed"}}}]}
+    assert client.post(path, json=message, headers=auth(signer, path)).json() == {"recorded": 1,
+                                                                                    "already_recorded": 0}
+    assert client.post(path, json=message, headers=auth(signer, path)).json() == {"recorded": 0,
+                                                                                    "already_recorded": 1}
+    unknown = {"feedback": [{"card": "00000000-0000-0000-0000-000000000000", "outcome": "accepted"}]}
+    assert client.post(path, json=unknown, headers=auth(signer, path)).status_code == 404
+
+
+def test_silent_mode_scores_and_logs_but_shows_nothing(tmp_path, signer, service_log):
+    from tests.service.conftest import make_client
+
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    with make_client(tmp_path, signer, silent=True) as silent:
+        answer = silent.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
+                             headers=auth(signer, SERVICE))
+    assert answer.json() == {"cards": []} and service_log.count() == 1
+
+
+def test_an_admin_switches_cards_off_without_stopping_the_service(client, signer, service_log, monkeypatch):
+    from recovery_model.service import switch
+
+    monkeypatch.setattr(switch, "READ_EVERY_S", 0.0)
+    switch.set_cards(service_log, False, "admin")
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    assert client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
+                       headers=auth(signer, SERVICE)).json() == {"cards": []}
+    switch.set_cards(service_log, True, "admin")
+    assert len(client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
+                           headers=auth(signer, SERVICE)).json()["cards"]) == 1
+
+
+def test_the_json_api_scores_rows_and_names_the_model(client, signer, default_predictor):
+    ward = pd.read_csv(pd.io.common.stringify_path(__import__("tests.conftest", fromlist=["DATA"]).DATA /
+                                                   "sample_ward.csv")).iloc[:3]
+    rows = ward.to_dict(orient="records")
+    rows[1]["oxygen_level"] = 250
+    answer = client.post("/v1/score", json={"rows": rows}, headers=auth(signer, "/v1/score")).json()
+    results = answer["results"]
+    assert [r["status"] for r in results] == ["scored", "rejected", "scored"]
+    expected = default_predictor.predict_risk(ward.iloc[[0]])["risk"].iloc[0]
+    assert results[0]["risk"] == expected and results[0]["driver_1"] and results[1]["risk"] is None
+    assert "oxygen_level" in results[1]["problems"]
+    model = client.get("/v1/model", headers=auth(signer, "/v1/model")).json()
+    assert model["model_digest"] == default_predictor.digest and model["schema"]["name"] == "recovery"
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_serve_refuses_to_start_without_issuers_or_no_auth(capsys):
+    from recovery_model.cli import main
+
+    assert main(["serve"]) == 2
+    assert "--issuers FILE" in capsys.readouterr().err
+
+
+def test_serve_answers_discovery_through_real_uvicorn(tmp_path, service_log, monkeypatch):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "recovery_model.cli", "serve", "--no-auth", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        assert answer.status_code == 200 and "NOT FOR PATIENTS" in answer.json()["services"][0]["description"]
+        bundle = sample_bundle(1)
+        patient = bundle["entry"][0]["resource"]["id"]
+        card = httpx.post(f"http://127.0.0.1:{port}{SERVICE}", json=hook_call(patient, prefetch_for(bundle, patient)),
+                          timeout=30).json()["cards"][0]
+        assert "Not for patients" in card["detail"]
+    finally:
+        server.terminate()
+        err = server.communicate(timeout=30)[1]
+    assert "WITHOUT AUTHENTICATION" in err or "no authentication" in err
