@@ -61,8 +61,9 @@ def alerts_banner(can_open_monitoring: bool) -> None:
     kinds = ", ".join(sorted(set(alerts["kind"])))
     latest = alerts.iloc[0]
     where = "See the Monitoring page." if can_open_monitoring else "The analysts who watch the model can say more."
-    st.error(f"**Monitoring: {len(alerts)} alert{'s' if len(alerts) > 1 else ''} ({kinds}).** Latest, for the period "
-             f"from {latest['period']}: {latest['message']}. {where}", icon=":material/notifications_active:")
+    st.warning(f"**Monitoring: {len(alerts)} alert{'s' if len(alerts) > 1 else ''} ({kinds}).** Latest, for the "
+               f"period from {latest['period']}: {latest['message'].rstrip('.')}. {where}",
+               icon=":material/notifications_active:")
 
 
 def _cannot_log(exc: Exception) -> None:

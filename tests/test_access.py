@@ -42,8 +42,8 @@ def test_passwords_are_stored_only_as_argon2_hashes():
 def test_roles_decide_pages():
     assert pages_for("clinician") == {"patient"}
     assert pages_for("bed_manager") == {"ward"}
-    assert pages_for("analyst") == {"model"}
-    assert pages_for("admin") == {"patient", "ward", "model"}
+    assert pages_for("analyst") == {"model", "monitoring"}
+    assert pages_for("admin") == {"patient", "ward", "model", "monitoring"}
     assert pages_for("stranger") == frozenset()
     with pytest.raises(AccessConfigError, match="role 'doctor'"):
         Users.from_secrets({"x": {"password_hash": hash_password("p"), "role": "doctor"}})

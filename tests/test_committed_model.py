@@ -61,9 +61,20 @@ def test_report_describes_the_committed_model(report, default_predictor):
 
 @pytest.mark.slow
 def test_retraining_reproduces_the_committed_model(default_predictor, schema):
+    """Seeded training is deterministic on a machine: trained twice, the model is the same to the bit. Across
+    processors it is close, not identical: the committed model was trained on an AMD EPYC, and AVX-512 Intel cores
+    round sums differently, which can move a member's early stop (measured: one member stopped at epoch 5 rather
+    than 14, risks within 0.006, out-of-fold AUROC 0.8685 against 0.8689)."""
+    from sklearn.metrics import roc_auc_score
+
     frame = pd.read_csv(DATA / "patients.csv")
-    retrained = Predictor.fit(frame, schema, "default", seed=default_predictor.metadata["seed"])
+    seed = default_predictor.metadata["seed"]
+    first, second = (Predictor.fit(frame, schema, "default", seed=seed) for _ in range(2))
     sample = frame.sample(500, random_state=0)
-    np.testing.assert_allclose(retrained.predict_risk(sample)["risk"], default_predictor.predict_risk(sample)["risk"],
-                               atol=1e-6)
-    assert retrained.model.best_epochs_ == default_predictor.model.best_epochs_
+    np.testing.assert_array_equal(first.predict_risk(sample)["risk"], second.predict_risk(sample)["risk"])
+    assert first.model.best_epochs_ == second.model.best_epochs_
+    np.testing.assert_allclose(first.predict_risk(sample)["risk"], default_predictor.predict_risk(sample)["risk"],
+                               atol=0.02)
+    event = default_predictor.model.oof_event_
+    assert roc_auc_score(event, first.model.oof_risk_) == pytest.approx(
+        roc_auc_score(event, default_predictor.model.oof_risk_), abs=0.005)

@@ -2,16 +2,17 @@
 
 Building a chunk's records and inserting them hold the interpreter lock for most of their time, so a thread would
 only take turns with the scoring; a process runs them on another core. Each scored chunk travels to it as the
-columns a record needs (and the driver texts, when explained); the queue holds at most two chunks, so memory
-stays bounded however large the input. `close` waits for the last chunk, marks the run's top K (known only once
+columns a record needs (and the driver texts, when explained) through a pipe, which holds little, so memory stays
+bounded however large the input. `close` waits for the last chunk, marks the run's top K (known only once
 all of it is ranked) and raises what went wrong: a run never reports rows as logged that are not. The Dask
 engine's workers are processes already: each logs its own partitions (`LogTarget`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
+import pickle
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,6 @@ from recovery_model.scoring.columns import (
     TIER,
 )
 
-QUEUED_CHUNKS = 2
-WAIT_S = 1.0
 RECORD_COLUMNS = (ROW, RISK, RISK_LOW, RISK_HIGH, TIER, ATYPICAL, ABOVE_THRESHOLD, IN_TOP_K, PROBLEMS)
 
 
@@ -57,18 +56,17 @@ class LogTarget:
 
 
 class BatchLog:
-    """`add` each ranked chunk of one run; `close` once the run is ranked (or leave the `with` block)."""
+    """`add` each ranked chunk of one run; `close` once the run is ranked (or leave the `with` block).
+
+    The writer is `python -m recovery_model.log.writer`, fed pickled chunks through its standard input: a plain
+    child process, which (unlike multiprocessing's spawn) never re-runs the parent's main script. The pipe is the
+    queue: a write waits only when the writer is a chunk behind."""
 
     def __init__(self, log: PredictionLog, schema: Schema, context: Context) -> None:
         self.log, self.schema, self.context = log, schema, context
-        spawn = multiprocessing.get_context("spawn")  # never fork a process that holds torch's threads
-        self._chunks = spawn.Queue(maxsize=QUEUED_CHUNKS)
-        self._results = spawn.Queue()
-        self._process = spawn.Process(target=_write_chunks, name="prediction-log", daemon=True,
-                                      args=(LogTarget(log.location.url, context), schema, self._chunks,
-                                            self._results))
-        self._process.start()
-        self._outcome: tuple[str, Any] | None = None
+        self._process = subprocess.Popen([sys.executable, "-m", "recovery_model.log.writer"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._send((LogTarget(log.location.url, context), schema))
 
     def add(self, ward: RankedWard) -> None:
         """Log the scored rows of a chunk (rejected rows were never shown a risk: they go to the rejected file)."""
@@ -76,12 +74,12 @@ class BatchLog:
             return
         columns = [c for c in (self.schema.id_column, *self.schema.feature_names, *RECORD_COLUMNS)
                    if c in ward.ranked.columns]
-        self._put((ward.ranked[columns], driver_texts(ward.explanation, self.schema)))
+        self._send((ward.ranked[columns], driver_texts(ward.explanation, self.schema)))
 
     def close(self, top_k: int | None = None) -> int:
         """Wait until every chunk is written and mark the K highest risks; the rows written."""
-        self._put(None)
-        kind, value = self._finish()
+        self._send(None)
+        kind, value = self._outcome()
         if kind == "error":
             raise LogError(value)
         if top_k:
@@ -92,43 +90,44 @@ class BatchLog:
         return self
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
-        if self._process.is_alive():  # the run failed before `close`: stop, and let its own error be reported
-            self._process.terminate()
-            self._process.join()
+        if self._process.poll() is None:  # the run failed before `close`: stop, and let its own error be reported
+            self._process.kill()
+            self._process.communicate()
 
-    def _put(self, item: Any) -> None:
-        """Hand a chunk over, or stop waiting (with the reason) if the writer has failed or died."""
-        while True:
-            try:
-                self._chunks.put(item, timeout=WAIT_S)
-                return
-            except queue.Full:
-                if not self._process.is_alive() or not self._results.empty():
-                    kind, value = self._finish()
-                    raise LogError(value if kind == "error" else "The prediction log's writer stopped early.") from None
+    def _send(self, item: Any) -> None:
+        try:
+            pickle.dump(item, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise LogError(self._outcome()[1]) from None
 
-    def _finish(self) -> tuple[str, Any]:
-        if self._outcome is None:
-            try:
-                self._outcome = self._results.get(timeout=None if self._process.is_alive() else WAIT_S)
-            except queue.Empty:
-                self._outcome = ("error", f"The prediction log's writer died (exit code {self._process.exitcode}); "
-                                          "this run's predictions are not all logged.")
-            self._process.join()
-        return self._outcome
+    def _outcome(self) -> tuple[str, Any]:
+        out, err = self._process.communicate()
+        try:
+            return pickle.loads(out)
+        except (pickle.UnpicklingError, EOFError):
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+            return "error", (f"The prediction log's writer stopped (exit code {self._process.returncode}: "
+                             f"{last[0]}); this run's predictions are not all logged.")
 
 
-def _write_chunks(target: LogTarget, schema: Schema, chunks: Any, results: Any) -> None:
+def _write_chunks() -> None:
     """The writer process: each chunk's records into the log until the end; then how many, or what failed."""
-    written, problem = 0, None
-    log = None
-    while (item := chunks.get()) is not None:
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    target, schema = pickle.load(source)
+    written, problem, log = 0, None, None
+    while (item := pickle.load(source)) is not None:
         if problem is not None:
-            continue  # drain, so the scoring side never blocks on a full queue
+            continue  # drain, so the scoring side never blocks on a full pipe
         rows, drivers = item
         try:
             log = log or PredictionLog.open(target.url)
             written += log.write(prediction_records(pd.DataFrame(rows), schema, target.context, drivers))
         except Exception as exc:  # reported to the run, which raises it
             problem = str(exc)
-    results.put(("error", problem) if problem else ("done", written))
+    pickle.dump(("error", problem) if problem else ("done", written), sink)
+    sink.flush()
+
+
+if __name__ == "__main__":
+    _write_chunks()

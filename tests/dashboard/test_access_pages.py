@@ -13,8 +13,8 @@ from tests.dashboard.test_pages import APP, PAGES
 
 PASSWORDS = {"alice": ("clinician", "alice-pw"), "bob": ("bed_manager", "bob-pw"), "ann": ("analyst", "ann-pw"),
              "root": ("admin", "root-pw")}
-ALLOWED = {"clinician": {"home", "patient"}, "bed_manager": {"home", "ward"}, "analyst": {"home", "model"},
-           "admin": {"home", "patient", "ward", "model"}}
+ALLOWED = {"clinician": {"home", "patient"}, "bed_manager": {"home", "ward"},
+           "analyst": {"home", "model", "monitoring"}, "admin": {"home", "patient", "ward", "model", "monitoring"}}
 
 
 @pytest.fixture(scope="module")

@@ -100,4 +100,4 @@ def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banne
     assert any("calibration" in w.value for w in app.warning)
     assert len(app.dataframe) >= 1 and app.metric[0].label == "Predictions"
     home = open_page("home")
-    assert any("Monitoring:" in e.value and "calibration" in e.value for e in home.error)
+    assert any("Monitoring:" in w.value and "calibration" in w.value for w in home.warning)

@@ -63,3 +63,43 @@ def test_discovery_and_health_are_open_and_the_rest_is_not(client):
     assert client.get("/v1/model").status_code == 401
     assert client.post("/v1/score", json={"rows": []}).status_code == 401
     assert client.post(SERVICE + "/feedback", json={"feedback": []}).status_code == 401
+
+
+def test_a_jwks_url_is_fetched_cached_and_fetched_again_for_a_new_key(tmp_path, signer, service_log):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from recovery_model.service.settings import Issuer
+    from tests.service.conftest import ISSUER, Signer
+
+    rotated = Signer()
+    served = {"jwks": signer.jwks(), "fetches": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            served["fetches"] += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(served["jwks"]).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/jwks.json"
+    try:
+        with make_client(tmp_path, signer, issuers=(Issuer(ISSUER, url),)) as client:
+            def status(token: str) -> int:
+                return client.get("/v1/model", headers={"Authorization": f"Bearer {token}"}).status_code
+
+            assert status(signer.token(BASE + "/v1/model")) == 200
+            assert status(signer.token(BASE + "/v1/model")) == 200 and served["fetches"] == 1  # cached
+            rotated.keys = {"ec-2": ("ES384", ec.generate_private_key(ec.SECP384R1()))}
+            served["jwks"] = {"keys": signer.jwks()["keys"] + rotated.jwks()["keys"]}
+            assert status(rotated.token(BASE + "/v1/model", kid="ec-2")) == 200 and served["fetches"] == 2
+    finally:
+        server.shutdown()

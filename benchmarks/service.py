@@ -1,0 +1,171 @@
+"""`recovery serve`'s targets: `python -m benchmarks.service` (real uvicorn on loopback, real JWTs).
+
+- start to the first discovery answer;
+- 200 sequential patient-view calls with full prefetch, model warm: p50 and p95, beside `Predictor.assess` on the
+  same rows in process (the difference is our HTTP, authentication, FHIR reading and logging);
+- 16 concurrent clients × 20 calls, with 2 workers and with 1: errors, p95, calls/s;
+- the server's memory over 10,000 calls.
+Writes benchmarks/results/service.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from recovery_model import Predictor
+from recovery_model.log.database import _engine, upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SERVICE = "/cds-services/recovery-risk"
+sys.path.insert(0, str(ROOT))
+from tests.service.conftest import ISSUER, Signer, hook_call, prefetch_for, sample_bundle  # noqa: E402
+
+
+class Server:
+    """`recovery serve` in a process of its own, with an issuers file trusting `signer`'s keys."""
+
+    def __init__(self, folder: Path, signer: Signer, workers: int) -> None:
+        (folder / "jwks.json").write_text(json.dumps(signer.jwks()))
+        (folder / "issuers.toml").write_text(f'[[issuer]]\niss = "{ISSUER}"\njwks = "jwks.json"\n')
+        url = f"sqlite:///{folder / f'service_{workers}.sqlite'}"
+        upgrade(_engine(url))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "recovery"), "serve", "--port", str(self.port), "--workers",
+             str(workers), "--issuers", str(folder / "issuers.toml")],
+            env={**os.environ, "RECOVERY_DATABASE_URL": url}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            try:
+                if httpx.get(self.base + "/cds-services", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.start_s = time.perf_counter() - started
+
+    def rss_mb(self) -> float:
+        """The resident memory of the server and its workers."""
+        pids = [self.process.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()]
+        total = 0
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        return total / 1024
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def calls(bundle: dict, patients: list[str]) -> list[dict]:
+    return [hook_call(p, prefetch_for(bundle, p)) for p in patients]
+
+
+def timed_calls(server: Server, signer: Signer, bodies: list[dict], count: int) -> tuple[list[float], int]:
+    times, errors = [], 0
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        for i in range(count):
+            headers = {"Authorization": f"Bearer {signer.token(server.base + SERVICE)}"}
+            started = time.perf_counter()
+            answer = client.post(SERVICE, json=bodies[i % len(bodies)], headers=headers)
+            times.append(time.perf_counter() - started)
+            errors += answer.status_code != 200
+    return times, errors
+
+
+def concurrent(server: Server, signer: Signer, bodies: list[dict], clients: int, each: int) -> dict:
+    results: list[tuple[list[float], int]] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        outcome = timed_calls(server, signer, bodies, each)
+        with lock:
+            results.append(outcome)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    times = [t for r in results for t in r[0]]
+    return {"clients": clients, "calls_each": each, "errors": sum(r[1] for r in results),
+            "p50_ms": 1000 * statistics.median(times), "p95_ms": 1000 * float(np.percentile(times, 95)),
+            "calls_per_s": len(times) / seconds}
+
+
+def in_process(bundle: dict, patients: list[str], repeats: int) -> float:
+    """`Predictor.assess` on the same rows (read from the same record once), p50 in ms."""
+    from recovery_model.readers.fhir.reader import read_fhir
+
+    predictor = Predictor.load()
+    predictor.warm_up()
+    frame = read_fhir(json.dumps(bundle).encode(), predictor.schema).frame
+    rows = [frame.iloc[[i]] for i in range(len(patients))]
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        predictor.assess(rows[i % len(rows)])
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    signer = Signer()
+    bundle = sample_bundle(20)
+    patients = [e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    bodies = calls(bundle, patients)
+    report: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        server = Server(Path(scratch), signer, workers=1)
+        try:
+            report["start_to_discovery_s"] = server.start_s
+            timed_calls(server, signer, bodies, 20)  # warm
+            times, errors = timed_calls(server, signer, bodies, 50 if args.quick else 200)
+            report["sequential"] = {"calls": len(times), "errors": errors, "p50_ms": 1000 * statistics.median(times),
+                                    "p95_ms": 1000 * float(np.percentile(times, 95))}
+            report["sequential"]["assess_in_process_p50_ms"] = in_process(bundle, patients, 200)
+            report["concurrent_1_worker"] = concurrent(server, signer, bodies, 16, 5 if args.quick else 20)
+            before = server.rss_mb()
+            total = 1_000 if args.quick else 10_000
+            concurrent(server, signer, bodies, 8, total // 8)
+            report["memory"] = {"calls": total, "rss_after_warm_up_mb": before, "rss_after_mb": server.rss_mb()}
+        finally:
+            server.close()
+        server = Server(Path(scratch), signer, workers=2)
+        try:
+            report["start_to_discovery_2_workers_s"] = server.start_s
+            timed_calls(server, signer, bodies, 20)
+            report["concurrent_2_workers"] = concurrent(server, signer, bodies, 16, 5 if args.quick else 20)
+        finally:
+            server.close()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "service.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
