@@ -6,6 +6,7 @@ beside scoring it. Reading is for the pages, the monitor and the exports; who re
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -21,6 +22,7 @@ from recovery_model.log.tables import feedback, monitor_alerts, outcomes, predic
 from recovery_model.times import as_utc
 
 BATCH_ROWS = 5_000
+_SQLITE_WRITER = threading.Lock()
 
 
 class PredictionLog:
@@ -128,7 +130,11 @@ class PredictionLog:
         return _Guarded(self.engine.connect, self.location, self._errors())
 
     def transaction(self):
-        return _Guarded(self.engine.begin, self.location, self._errors())
+        """A write. SQLite takes one writer at a time, and a writer that finds it busy sleeps in steps of up to
+        100 ms; within a process, writers therefore queue on a lock instead (a service's threads, a page's
+        sessions), and only other processes meet SQLite's busy wait."""
+        return _Guarded(self.engine.begin, self.location, self._errors(),
+                        _SQLITE_WRITER if self.engine.dialect.name == "sqlite" else None)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         """SQLAlchemy's errors, and the driver's own (raised by the bulk inserts on its cursor)."""
@@ -149,14 +155,18 @@ def _utc_record(record: dict[str, Any]) -> dict[str, Any]:
 class _Guarded:
     """A connection (or transaction) whose database errors say plainly that nothing was logged or read."""
 
-    def __init__(self, opener: Any, location: Location, errors: tuple[type[BaseException], ...]) -> None:
-        self.opener, self.location, self.errors = opener, location, errors
+    def __init__(self, opener: Any, location: Location, errors: tuple[type[BaseException], ...],
+                 lock: threading.Lock | None = None) -> None:
+        self.opener, self.location, self.errors, self.lock = opener, location, errors, lock
 
     def __enter__(self):
+        if self.lock is not None:
+            self.lock.acquire()
         try:
             self.context = self.opener()
             return self.context.__enter__()
         except self.errors as exc:
+            self._release()
             raise LogError(_problem(self.location, exc)) from None
 
     def __exit__(self, kind, value, traceback) -> bool:
@@ -164,9 +174,16 @@ class _Guarded:
             self.context.__exit__(kind, value, traceback)
         except self.errors as exc:
             raise LogError(_problem(self.location, exc)) from None
+        finally:
+            self._release()
         if isinstance(value, self.errors):
             raise LogError(_problem(self.location, value)) from None
         return False
+
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _problem(location: Location, exc: BaseException) -> str:

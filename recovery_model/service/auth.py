@@ -29,6 +29,7 @@ from recovery_model.service.settings import Issuer
 ALGORITHMS = ("ES384", "RS384")
 LEEWAY_S = 60
 JWKS_TTL_S = 3600
+SWEEP_EVERY_S = 60.0
 FETCH_TIMEOUT_S = 3.0
 REQUIRED = ("iss", "aud", "exp", "iat", "jti")
 
@@ -50,6 +51,7 @@ class TokenVerifier:
         self.log = log
         self._keys: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._swept_at = 0.0
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         token = _bearer(authorization)
@@ -98,16 +100,22 @@ class TokenVerifier:
             return keys
 
     def _first_use(self, issuer: str, jti: str, expires: float) -> None:
-        """Remember the token until it expires; a second use is a replay."""
-        now = datetime.now(UTC)
+        """Remember the token until it expires (tokens long expired are forgotten once a minute); a second use is
+        a replay."""
+        replayed = False
         with self.log.transaction() as connection:
-            connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < now - timedelta(seconds=LEEWAY_S)))
-        try:
-            with self.log.engine.begin() as connection:
-                connection.execute(insert(seen_tokens).values(
-                    issuer=issuer, jti=jti, expires_at=datetime.fromtimestamp(expires, UTC)))
-        except IntegrityError:
-            raise Refused(f"jti {jti!r} was used before (a replay)") from None
+            if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
+                self._swept_at = time.monotonic()
+                stale = datetime.now(UTC) - timedelta(seconds=LEEWAY_S)
+                connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < stale))
+            try:
+                with connection.begin_nested():  # a savepoint: a replay undoes the insert, not the sweep
+                    connection.execute(insert(seen_tokens).values(
+                        issuer=issuer, jti=jti, expires_at=datetime.fromtimestamp(expires, UTC)))
+            except IntegrityError:
+                replayed = True
+        if replayed:
+            raise Refused(f"jti {jti!r} was used before (a replay)")
 
 
 def _bearer(authorization: str | None) -> str:

@@ -103,3 +103,19 @@ def test_a_jwks_url_is_fetched_cached_and_fetched_again_for_a_new_key(tmp_path, 
             assert status(rotated.token(BASE + "/v1/model", kid="ec-2")) == 200 and served["fetches"] == 2
     finally:
         server.shutdown()
+
+
+def test_the_replay_cache_is_the_database_s_and_works_on_both(log, tmp_path, signer):
+    """Every worker shares it: a token seen by one verifier (one worker) is refused by another."""
+    from recovery_model.service.auth import Refused, TokenVerifier
+    from recovery_model.service.settings import Issuer
+    from tests.service.conftest import ISSUER
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    first, second = (TokenVerifier((Issuer(ISSUER, str(jwks)),), log) for _ in range(2))
+    token = f"Bearer {signer.token(BASE + SERVICE)}"
+    assert first.verify(token, BASE + SERVICE).issuer == ISSUER
+    with pytest.raises(Refused, match="a replay"):
+        second.verify(token, BASE + SERVICE)
+    assert second.verify(f"Bearer {signer.token(BASE + SERVICE)}", BASE + SERVICE).issuer == ISSUER
