@@ -25,10 +25,13 @@ class FhirServer:
                 owner.seen.append((self.path, self.headers.get("Authorization")))
                 time.sleep(owner.delay_s)
                 body = owner.answer(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.end_headers()
-                self.wfile.write(json.dumps(body or {"resourceType": "OperationOutcome"}).encode())
+                try:
+                    self.send_response(200 if body else 404)
+                    self.send_header("Content-Type", "application/fhir+json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps(body or {"resourceType": "OperationOutcome"}).encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the service gave up waiting, as it should for a slow server
 
             def log_message(self, *args):
                 pass
