@@ -1,11 +1,11 @@
 import streamlit as st
-from prediction_log import alerts_banner
 
 from recovery_model.access import Page, pages_for
 from recovery_model.scoring.narrative import percent
 
 from gate import check_access, current_user
 from loading import preload_predictor, report_or_none, summary_or_stop
+from prediction_log import alerts_banner
 
 check_access(Page.HOME)
 model = summary_or_stop()

@@ -3,7 +3,6 @@ from datetime import UTC, datetime, time
 
 import pandas as pd
 import streamlit as st
-from prediction_log import alerts_banner, prediction_log
 
 from recovery_model.access import Page
 from recovery_model.monitoring.data import read_monitoring_data
@@ -13,6 +12,9 @@ from recovery_model.scoring.narrative import percent
 from charts import monitoring_chart, monitoring_counts
 from gate import audit
 from loading import page_setup
+from prediction_log import alerts_banner, prediction_log
+
+REPORT_TTL_S = 300
 
 st.title("Monitoring")
 st.caption("How the deployed model does: every risk the pages, the CLI and the EHR service showed, joined to the "
@@ -32,13 +34,22 @@ first = since.date_input("From (inclusive)", value=None, key="monitor_since")
 last = until.date_input("Until (exclusive)", value=None, key="monitor_until")
 settings = ReportSettings(kind, int(window_days), first and datetime.combine(first, time(), UTC),
                           last and datetime.combine(last, time(), UTC))
-data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
-audit("log_read", page="monitoring", what="monitor", rows=len(data.predictions))
-if not len(data.predictions):
+
+
+@st.cache_data(ttl=REPORT_TTL_S, show_spinner="Reading the prediction log…", max_entries=8)
+def monitoring_report_of(settings: ReportSettings, logged: int, outcomes: int) -> tuple[dict, int]:
+    """The report and its row count, computed again only when the log or the settings change (or after a while:
+    a million rows take seconds); `logged` and `outcomes` are there to key the cache."""
+    data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
+    return (monitoring_report(data, predictor, settings) if len(data.predictions) else {}), len(data.predictions)
+
+
+report, rows = monitoring_report_of(settings, *log.sizes())
+audit("log_read", page="monitoring", what="monitor", rows=rows)
+if not rows:
     st.info("No predictions logged in this span yet. Score patients on the Patient or Ward page or with "
             "`recovery predict`, then record what happened with `recovery outcomes --input outcomes.csv`.")
     st.stop()
-report = monitoring_report(data, predictor, settings)
 if settings.since is None and settings.until is None:
     log.keep_alerts(kind, report["alerts"])
 alerts_banner(can_open_monitoring=True)

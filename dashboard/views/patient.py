@@ -1,6 +1,5 @@
 import pandas as pd
 import streamlit as st
-from prediction_log import log_rows, prediction_log
 
 from recovery_model import DataValidationError
 from recovery_model.access import Page, file_digest
@@ -31,6 +30,7 @@ from recovery_model.scoring.narrative import (
 from charts import driver_comparison, risk_history, waterfall, waterfall_placeholder
 from gate import audit
 from loading import page_setup
+from prediction_log import log_rows, prediction_log
 from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
 st.title("Patient")

@@ -1,6 +1,5 @@
 import pandas as pd
 import streamlit as st
-from prediction_log import log_rows
 
 from recovery_model import DataValidationError
 from recovery_model.access import Page, file_digest
@@ -33,6 +32,7 @@ from recovery_model.scoring.narrative import percent
 from charts import importance_bar, risk_histogram, waterfall
 from gate import audit
 from loading import page_setup
+from prediction_log import log_rows
 from widgets import format_risk, risk_column
 
 st.title("Ward")

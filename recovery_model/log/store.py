@@ -113,6 +113,12 @@ class PredictionLog:
         frame = self.read_frame(query)
         return frame.iloc[::-1].reset_index(drop=True)
 
+    def sizes(self) -> tuple[int, int]:
+        """(predictions, outcomes) logged: what a cached report is keyed by."""
+        with self.connection() as connection:
+            return (int(connection.execute(select(func.count()).select_from(predictions)).scalar_one()),
+                    int(connection.execute(select(func.count()).select_from(outcomes)).scalar_one()))
+
     def count(self) -> int:
         with self.connection() as connection:
             return int(connection.execute(select(func.count()).select_from(predictions)).scalar_one())
