@@ -7,6 +7,8 @@ on showing the risk: the clinician is not left without it, and nothing pretends 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from recovery_model import RecoveryError
@@ -15,7 +17,9 @@ from recovery_model.log.database import locate
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.scoring.assessment import Assessment, RankedWard
-from recovery_model.scoring.predictor import Predictor
+
+if TYPE_CHECKING:  # Home shows the alerts banner and must not wait for torch
+    from recovery_model.scoring.predictor import Predictor
 
 
 @st.cache_resource(show_spinner=False)

@@ -101,3 +101,14 @@ def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banne
     assert len(app.dataframe) >= 1 and app.metric[0].label == "Predictions"
     home = open_page("home")
     assert any("Monitoring:" in w.value and "calibration" in w.value for w in home.warning)
+
+
+def test_the_pages_door_to_the_log_does_not_load_torch():
+    """Home shows the alerts banner through it, and Home starts without torch."""
+    import subprocess
+    import sys
+
+    code = "import sys; import prediction_log; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "dashboard", capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
