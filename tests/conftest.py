@@ -171,3 +171,15 @@ def log(database_url):
 
     upgrade(_engine(database_url))
     return PredictionLog.open(database_url)
+
+
+@pytest.fixture
+def empty_log(tmp_path, monkeypatch):
+    """A migrated, empty SQLite log that $RECOVERY_DATABASE_URL names, for a test's pages, commands or service."""
+    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.store import PredictionLog
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    upgrade(_engine(url))
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
+    return PredictionLog.open(url)

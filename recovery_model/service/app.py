@@ -69,7 +69,7 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem]
 
 
-class Service:
+class Worker:
     """What one worker holds: the model, the log, the token verifier and the cards switch."""
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -83,14 +83,14 @@ class Service:
                       "digest": self.predictor.digest}
 
 
-def the_service(request: Request) -> Service:
-    return request.app.state.service
+def the_worker(request: Request) -> Worker:
+    return request.app.state.worker
 
 
-ServiceDep = Annotated[Service, Depends(the_service)]
+WorkerDep = Annotated[Worker, Depends(the_worker)]
 
 
-def caller(request: Request, svc: ServiceDep) -> Caller | None:
+def caller(request: Request, svc: WorkerDep) -> Caller | None:
     """The EHR that signed the request's token (None with --no-auth); anything else is a bare 401."""
     if svc.verifier is None:
         return None
@@ -111,7 +111,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def lifespan(app: FastAPI):
         import anyio.to_thread
 
-        app.state.service = Service(settings)
+        app.state.worker = Worker(settings)
         # Scoring holds the interpreter lock: a second thread only takes turns with the first and slows every call
         # (16 clients on 1 worker: p95 1.6 s with 40 threads, 0.8 s with 2, 0.7 s with 1); the rest wait in order.
         anyio.to_thread.current_default_thread_limiter().total_tokens = SCORING_THREADS
@@ -134,11 +134,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return await call_next(request)
 
     @app.get("/cds-services", summary="CDS Hooks discovery")
-    def discover(svc: ServiceDep) -> dict:
+    def discover(svc: WorkerDep) -> dict:
         return discovery(svc.predictor.schema, settings.no_auth)
 
     @app.post("/cds-services/{service_id}", summary="A CDS Hooks service call")
-    def call(service_id: str, body: HookRequest, svc: ServiceDep,
+    def call(service_id: str, body: HookRequest, svc: WorkerDep,
              who: CallerDep) -> dict:
         offered = service(service_id)
         if offered is None:
@@ -159,7 +159,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"cards": [card] if shown else []}
 
     @app.post("/cds-services/{service_id}/feedback", summary="Feedback on a card")
-    def feedback(service_id: str, body: FeedbackRequest, svc: ServiceDep,
+    def feedback(service_id: str, body: FeedbackRequest, svc: WorkerDep,
                  who: CallerDep) -> dict:
         if service(service_id) is None:
             raise HTTPException(404, f"no service {service_id!r}")
@@ -172,7 +172,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"recorded": counted, "already_recorded": len(body.feedback) - counted}
 
     @app.post("/v1/score", summary="Score rows or a FHIR Bundle")
-    def score(body: Annotated[dict[str, Any], Body()], svc: ServiceDep,
+    def score(body: Annotated[dict[str, Any], Body()], svc: WorkerDep,
               who: CallerDep) -> dict:
         schema = svc.predictor.schema
         try:
@@ -193,14 +193,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"results": _results(rows, drivers, schema), "model_digest": svc.model["digest"]}
 
     @app.get("/v1/model", summary="The model: version, digest, schema, thresholds")
-    def model(svc: ServiceDep, who: CallerDep) -> dict:
+    def model(svc: WorkerDep, who: CallerDep) -> dict:
         thresholds = svc.predictor.thresholds
         return {"version": svc.model["version"], "model_digest": svc.model["digest"],
                 "schema": svc.predictor.schema.to_dict(),
                 "thresholds": {"high": thresholds.high, "moderate": thresholds.moderate}}
 
     @app.get("/healthz", summary="Liveness")
-    def healthz(svc: ServiceDep) -> dict:
+    def healthz(svc: WorkerDep) -> dict:
         return {"status": "ok", "model_digest": svc.model["digest"]}
 
     return app
@@ -211,7 +211,7 @@ def app_from_environment() -> FastAPI:
     return create_app(ServiceSettings.from_environment())
 
 
-def _assess_and_log(svc: Service, body: HookRequest, record: Any, as_of: datetime) -> tuple[dict, bool]:
+def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime) -> tuple[dict, bool]:
     schema = svc.predictor.schema
     patient = str(body.context["patientId"])
     reason, frame = None, None
@@ -256,7 +256,7 @@ def _assess_and_log(svc: Service, body: HookRequest, record: Any, as_of: datetim
     return card, shown
 
 
-def _should_show(svc: Service, patient: str, encounter: str | None, tier: str) -> bool:
+def _should_show(svc: Worker, patient: str, encounter: str | None, tier: str) -> bool:
     """Silent mode and a switched-off service show nothing; otherwise once per encounter unless the tier changes."""
     if svc.settings.silent or not svc.switch.cards_on():
         return False
@@ -265,11 +265,11 @@ def _should_show(svc: Service, patient: str, encounter: str | None, tier: str) -
     return last_shown_tier(svc.log, patient, encounter) != tier
 
 
-def _context(svc: Service, source: Source, as_of: datetime, user: str | None) -> Context:
+def _context(svc: Worker, source: Source, as_of: datetime, user: str | None) -> Context:
     return Context.for_model(svc.predictor, source, predicted_at=as_of, user=user)
 
 
-def _log(svc: Service, rows: pd.DataFrame, source: Source, drivers: list[list[str]] | None, user: str | None) -> None:
+def _log(svc: Worker, rows: pd.DataFrame, source: Source, drivers: list[list[str]] | None, user: str | None) -> None:
     try:
         svc.log.write(prediction_records(rows, svc.predictor.schema, _context(svc, source, datetime.now(UTC), user),
                                          drivers))

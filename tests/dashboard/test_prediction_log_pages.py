@@ -1,22 +1,12 @@
 """The pages and the prediction log: what is shown is logged, once; the Monitoring page and Home's banner."""
 
 import pandas as pd
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from recovery_model.log.database import _engine, upgrade
 from recovery_model.log.store import PredictionLog
 from tests.conftest import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def fresh_log(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'pages.sqlite'}"
-    upgrade(_engine(url))
-    monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
-    return PredictionLog.open(url)
 
 
 def open_page(page: str) -> AppTest:
@@ -41,29 +31,29 @@ def submit_patient(app: AppTest, patient_id: str, oxygen: float) -> AppTest:
     return app
 
 
-def test_an_estimate_is_logged_once_and_its_history_shown(fresh_log):
+def test_an_estimate_is_logged_once_and_its_history_shown(empty_log):
     app = submit_patient(open_page("patient"), "BED-7", 91.0)
     assert not app.exception and not app.error
-    rows = logged(fresh_log)
+    rows = logged(empty_log)
     assert list(rows["source"]) == ["patient"] and list(rows["patient_id"]) == ["BED-7"]
     app.run()  # a rerun is not a new estimate
-    assert len(logged(fresh_log)) == 1
+    assert len(logged(empty_log)) == 1
     submit_patient(app, "BED-7", 88.0)
-    assert len(logged(fresh_log)) == 2
+    assert len(logged(empty_log)) == 2
     assert any("Earlier estimates for BED-7" in e.label for e in app.expander)
 
 
-def test_a_what_if_is_logged_as_one_and_never_counts_in_the_history(fresh_log):
+def test_a_what_if_is_logged_as_one_and_never_counts_in_the_history(empty_log):
     app = submit_patient(open_page("patient"), "BED-8", 91.0)
     app.slider(key="whatif_medication_adherence_1_0").set_value(1).run()
     app.run()
-    assert sorted(logged(fresh_log)["source"]) == ["patient", "patient_whatif"]
-    assert len(fresh_log.history("BED-8")) == 1
+    assert sorted(logged(empty_log)["source"]) == ["patient", "patient_whatif"]
+    assert len(empty_log.history("BED-8")) == 1
 
 
-def test_a_link_to_a_logged_assessment_fills_the_form_with_its_values(fresh_log):
+def test_a_link_to_a_logged_assessment_fills_the_form_with_its_values(empty_log):
     submit_patient(open_page("patient"), "BED-9", 89.5)
-    prediction = logged(fresh_log)["id"].iloc[0]
+    prediction = logged(empty_log)["id"].iloc[0]
     app = AppTest.from_file(APP, default_timeout=60).run()
     app.query_params["prediction"] = prediction
     app.switch_page("views/patient.py").run()
@@ -71,13 +61,13 @@ def test_a_link_to_a_logged_assessment_fills_the_form_with_its_values(fresh_log)
     assert app.text_input(key="patient_id_1").value == "BED-9"
 
 
-def test_a_ward_upload_logs_every_scored_row_once(fresh_log):
+def test_a_ward_upload_logs_every_scored_row_once(empty_log):
     app = open_page("ward")
     app.toggle(key="use_sample").set_value(True).run()
-    rows = logged(fresh_log)
+    rows = logged(empty_log)
     assert len(rows) == 48 and set(rows["source"]) == {"ward"} and set(rows["ward"]) == {"sample_ward.csv"}
     app.number_input(key="slots").set_value(7).run()  # re-flagging is not re-scoring
-    assert len(logged(fresh_log)) == 48
+    assert len(logged(empty_log)) == 48
 
 
 def test_a_log_that_cannot_be_used_is_said_plainly_and_the_risk_still_shown(tmp_path, monkeypatch):
@@ -88,10 +78,10 @@ def test_a_log_that_cannot_be_used_is_said_plainly_and_the_risk_still_shown(tmp_
     assert app.metric[0].label == "Risk of not recovering"
 
 
-def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banner(fresh_log, default_predictor):
+def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banner(empty_log, default_predictor):
     from recovery_model.monitoring.simulation import Deployment, simulate_deployment
 
-    simulate_deployment(fresh_log, default_predictor, Deployment(months=3, drift_from_month=2, shift=1.5,
+    simulate_deployment(empty_log, default_predictor, Deployment(months=3, drift_from_month=2, shift=1.5,
                                                                  patients_per_week=120, seed=2))
     app = open_page("monitoring")
     assert not app.exception

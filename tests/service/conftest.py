@@ -45,17 +45,6 @@ def signer():
     return Signer()
 
 
-@pytest.fixture
-def service_log(tmp_path, monkeypatch):
-    from recovery_model.log.database import _engine, upgrade
-    from recovery_model.log.store import PredictionLog
-
-    url = f"sqlite:///{tmp_path / 'service.sqlite'}"
-    upgrade(_engine(url))
-    monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
-    return PredictionLog.open(url)
-
-
 def make_client(tmp_path, signer, **settings) -> TestClient:
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(signer.jwks()))
@@ -64,7 +53,7 @@ def make_client(tmp_path, signer, **settings) -> TestClient:
 
 
 @pytest.fixture
-def client(tmp_path, signer, service_log):
+def client(tmp_path, signer, empty_log):
     with make_client(tmp_path, signer) as test_client:
         yield test_client
 

@@ -36,7 +36,7 @@ def test_a_replayed_token_is_refused(client, signer):
     assert client.post(SERVICE, json=body, headers=header).status_code == 401
 
 
-def test_both_algorithms_are_accepted_and_the_audience_is_the_public_url(tmp_path, signer, service_log):
+def test_both_algorithms_are_accepted_and_the_audience_is_the_public_url(tmp_path, signer, empty_log):
     public = "https://cds.hospital.org/recovery"
     with make_client(tmp_path, signer, public_url=public) as client:
         for kid in ("ec-1", "rsa-1"):
@@ -46,7 +46,7 @@ def test_both_algorithms_are_accepted_and_the_audience_is_the_public_url(tmp_pat
         assert client.get("/v1/model", headers={"Authorization": f"Bearer {wrong}"}).status_code == 401
 
 
-def test_a_configured_tenant_must_match(tmp_path, signer, service_log):
+def test_a_configured_tenant_must_match(tmp_path, signer, empty_log):
     from recovery_model.service.settings import Issuer
 
     jwks = tmp_path / "jwks.json"
@@ -65,7 +65,7 @@ def test_discovery_and_health_are_open_and_the_rest_is_not(client):
     assert client.post(SERVICE + "/feedback", json={"feedback": []}).status_code == 401
 
 
-def test_a_jwks_url_is_fetched_cached_and_fetched_again_for_a_new_key(tmp_path, signer, service_log):
+def test_a_jwks_url_is_fetched_cached_and_fetched_again_for_a_new_key(tmp_path, signer, empty_log):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

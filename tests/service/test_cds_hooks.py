@@ -37,7 +37,7 @@ def test_a_hospital_schema_changes_the_prefetch(schema):
     assert "http://loinc.org|99999-9" in prefetch_templates(own, "patient-view")["observations"]
 
 
-def test_a_card_gives_the_risk_recovery_predict_gives_for_the_same_record(client, signer, service_log, tmp_path,
+def test_a_card_gives_the_risk_recovery_predict_gives_for_the_same_record(client, signer, empty_log, tmp_path,
                                                                           default_predictor):
     import json
 
@@ -59,19 +59,19 @@ def test_a_card_gives_the_risk_recovery_predict_gives_for_the_same_record(client
     assert extension["model_digest"] == default_predictor.digest and extension["risk_low"] <= extension["risk"]
     assert "Top drivers" in card["detail"] and card["source"]["url"].endswith("/model")
     assert card["links"][0]["url"] == f"https://recovery.example.org/patient?prediction={card['uuid']}"
-    stored = service_log.get(card["uuid"])
+    stored = empty_log.get(card["uuid"])
     assert stored["source"] == "cds_hooks" and stored["card_uuid"] == card["uuid"] and stored["card_shown"]
     assert stored["user_name"] == "Practitioner/7" and stored["risk"] == extension["risk"]
 
 
-def test_a_card_is_shown_once_per_encounter_unless_the_tier_changes(client, signer, service_log):
+def test_a_card_is_shown_once_per_encounter_unless_the_tier_changes(client, signer, empty_log):
     bundle = sample_bundle(1)
     patient = bundle["entry"][0]["resource"]["id"]
     body = hook_call(patient, prefetch_for(bundle, patient))
     body["context"]["encounterId"] = "E1"
     first = client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]
     again = client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]
-    assert len(first) == 1 and again == [] and service_log.count() == 2
+    assert len(first) == 1 and again == [] and empty_log.count() == 2
     body["context"]["encounterId"] = "E2"
     assert len(client.post(SERVICE, json=body, headers=auth(signer, SERVICE)).json()["cards"]) == 1
 
@@ -117,7 +117,7 @@ def test_a_body_that_is_not_json_or_too_big_is_a_4xx(client, signer):
     assert client.post(SERVICE, content=big, headers=auth(signer, SERVICE)).status_code == 413
 
 
-def test_feedback_is_stored_with_its_card_once(client, signer, service_log):
+def test_feedback_is_stored_with_its_card_once(client, signer, empty_log):
     bundle = sample_bundle(1)
     patient = bundle["entry"][0]["resource"]["id"]
     card = client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
@@ -134,7 +134,7 @@ def test_feedback_is_stored_with_its_card_once(client, signer, service_log):
     assert client.post(path, json=unknown, headers=auth(signer, path)).status_code == 404
 
 
-def test_silent_mode_scores_and_logs_but_shows_nothing(tmp_path, signer, service_log):
+def test_silent_mode_scores_and_logs_but_shows_nothing(tmp_path, signer, empty_log):
     from tests.service.conftest import make_client
 
     bundle = sample_bundle(1)
@@ -142,19 +142,19 @@ def test_silent_mode_scores_and_logs_but_shows_nothing(tmp_path, signer, service
     with make_client(tmp_path, signer, silent=True) as silent:
         answer = silent.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
                              headers=auth(signer, SERVICE))
-    assert answer.json() == {"cards": []} and service_log.count() == 1
+    assert answer.json() == {"cards": []} and empty_log.count() == 1
 
 
-def test_an_admin_switches_cards_off_without_stopping_the_service(client, signer, service_log, monkeypatch):
+def test_an_admin_switches_cards_off_without_stopping_the_service(client, signer, empty_log, monkeypatch):
     from recovery_model.service import switch
 
     monkeypatch.setattr(switch, "READ_EVERY_S", 0.0)
-    switch.set_cards(service_log, False, "admin")
+    switch.set_cards(empty_log, False, "admin")
     bundle = sample_bundle(1)
     patient = bundle["entry"][0]["resource"]["id"]
     assert client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
                        headers=auth(signer, SERVICE)).json() == {"cards": []}
-    switch.set_cards(service_log, True, "admin")
+    switch.set_cards(empty_log, True, "admin")
     assert len(client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
                            headers=auth(signer, SERVICE)).json()["cards"]) == 1
 
@@ -182,7 +182,7 @@ def test_serve_refuses_to_start_without_issuers_or_no_auth(capsys):
     assert "--issuers FILE" in capsys.readouterr().err
 
 
-def test_serve_answers_discovery_through_real_uvicorn(tmp_path, service_log, monkeypatch):
+def test_serve_answers_discovery_through_real_uvicorn(tmp_path, empty_log, monkeypatch):
     import socket
     import time
 
