@@ -6,14 +6,17 @@ pages live in views/ (not pages/) so that Streamlit never serves them by its own
 
 import streamlit as st
 
-from recovery_model.access import Page, pages_for
+from recovery_model.access import NO_ROLE, Page, pages_for
 
-from gate import access_banner, current_user, sign_in_page
+from gate import access_banner, current_user, no_role_page, sign_in_page
 
 st.set_page_config(page_title="Recovery risk", page_icon=":material/stethoscope:", layout="wide")
 user = current_user()
 if user is None:
     st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]).run()
+    st.stop()
+if user.role == NO_ROLE:
+    st.navigation([st.Page(no_role_page, title="No access", icon=":material/block:", default=True)]).run()
     st.stop()
 ROLE_PAGES = {
     Page.PATIENT: st.Page("views/patient.py", title="Patient", icon=":material/stethoscope:", url_path="patient"),

@@ -1,24 +1,62 @@
-"""Who may see what: sign-in, the access banner, the per-page check and the audit trail."""
+"""Who may see what: sign-in, the access banner, the per-page check, the idle time-out and the audit trail.
+
+Three modes, chosen by .streamlit/secrets.toml: the hospital's identity provider when [auth] is there
+(`st.login`; the signed cookie keeps the user across reloads and tabs), local accounts when only
+[recovery_users] is (the sign-in lives in the browser tab's session), and open mode when neither is.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
 
 import streamlit as st
 
 from recovery_model import RecoveryError
-from recovery_model.access import OPEN_ACCESS, AuditLog, SignIn, TooManyAttempts, User, Users, pages_for
+from recovery_model.access import (
+    NO_ROLE,
+    OPEN_ACCESS,
+    Activity,
+    AuditLog,
+    IdleClock,
+    RoleClaim,
+    SignIn,
+    TooManyAttempts,
+    User,
+    Users,
+    check_provider_settings,
+    idle_minutes,
+    login_key,
+    pages_for,
+    provider_metadata,
+    user_from_claims,
+)
+from recovery_model.access.idle import SESSION_SECTION
+from recovery_model.access.oidc import AUTH_SECTION, ROLES_SECTION
 
 USERS_SECTION = "recovery_users"
 
 
-def configured_users() -> Users | None:
-    """Accounts from .streamlit/secrets.toml ([recovery_users.NAME]); None runs the app open."""
+class Mode(StrEnum):
+    PROVIDER = "provider"
+    LOCAL = "local"
+    OPEN = "open"
+
+
+def _secret(section: str) -> Any:
     try:
-        section = st.secrets.get(USERS_SECTION)
+        return st.secrets.get(section)
     except FileNotFoundError:
         return None
-    return Users.from_secrets(section)
+
+
+def sign_in_mode() -> Mode:
+    if _secret(AUTH_SECTION):
+        return Mode.PROVIDER
+    return Mode.LOCAL if _secret(USERS_SECTION) else Mode.OPEN
 
 
 @st.cache_resource
@@ -32,41 +70,136 @@ def _audit_log(path: str | None) -> AuditLog:
     return AuditLog(path)
 
 
-def audit(event: str, **details) -> None:
+@st.cache_resource
+def _idle_clock(minutes: float) -> IdleClock:
+    """One per process: a reload or a second tab is a new session, but the same sign-in."""
+    return IdleClock(minutes)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _metadata(url: str) -> dict:
+    return provider_metadata(url)
+
+
+def audit(event: str, user: User | None = None, **details) -> None:
     """Record who did what; the caller passes counts and hashes only, never patient values."""
-    user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
-    _audit_log(os.environ.get("RECOVERY_AUDIT_LOG")).record(event, user=user.name, role=user.role, **details)
+    user = user or st.session_state.get("user") or User("local", OPEN_ACCESS)
+    subject = {"subject": user.subject} if user.subject else {}
+    _audit_log(os.environ.get("RECOVERY_AUDIT_LOG")).record(event, user=user.name, role=user.role, **subject,
+                                                             **details)
+
+
+def _misconfigured(exc: RecoveryError) -> None:
+    st.error(f"**Sign-in is misconfigured.** {exc}", icon=":material/error:")
+    st.stop()
 
 
 def current_user() -> User | None:
-    """The signed-in user; in open mode a local user with every page; None before sign-in."""
-    try:
-        users = configured_users()
-    except RecoveryError as exc:
-        st.error(f"**Sign-in is misconfigured.** {exc}")
-        st.stop()
-    if users is None:
+    """The signed-in user (open mode: a local user with every page); None before sign-in or after the time-out."""
+    mode = sign_in_mode()
+    if mode is Mode.OPEN:
         return User("local", OPEN_ACCESS)
-    return st.session_state.get("user")
+    try:
+        minutes = idle_minutes(_secret(SESSION_SECTION))
+        if mode is Mode.PROVIDER:
+            check_provider_settings(_secret(AUTH_SECTION))
+            user, key = _provider_user(RoleClaim.from_secrets(_secret(ROLES_SECTION)))
+        else:
+            Users.from_secrets(_secret(USERS_SECTION))
+            user, key = st.session_state.get("user"), st.session_state.get("login_key", "")
+    except RecoveryError as exc:
+        _misconfigured(exc)
+    if user is not None and not _still_active(user, key, mode, minutes):
+        user = None
+    if user is None:
+        st.session_state.pop("user", None)
+    else:
+        st.session_state["user"] = user  # what the audit and the prediction log name
+    return user
+
+
+def _provider_user(role_claim: RoleClaim) -> tuple[User | None, str]:
+    if not st.user.get("is_logged_in", False):
+        return None, ""
+    claims = st.user.to_dict()
+    try:
+        return user_from_claims(claims, role_claim), login_key(claims)
+    except RecoveryError as exc:
+        audit("sign_in", User(str(claims.get("name") or claims.get("sub")), NO_ROLE, str(claims.get("sub", ""))),
+              outcome="refused")
+        st.error(f"**Sign-in is misconfigured.** {exc}", icon=":material/error:")
+        _sign_out_button(Mode.PROVIDER, login_key(claims))
+        st.stop()
+
+
+def _still_active(user: User, key: str, mode: Mode, minutes: float) -> bool:
+    """Touch the sign-in's idle clock; audit a provider's sign-in when first seen, and the time-out."""
+    activity = _idle_clock(minutes).touch(key)
+    if activity is Activity.NEW and mode is Mode.PROVIDER:
+        audit("sign_in", user, outcome="ok" if user.role != NO_ROLE else "no_role")
+    if activity in (Activity.NEW, Activity.ACTIVE):
+        return True
+    if activity is Activity.TIMED_OUT:
+        audit("time_out", user, idle_minutes=minutes)
+    st.session_state["timed_out"] = key
+    st.session_state["timed_out_minutes"] = minutes
+    if mode is Mode.LOCAL:
+        st.session_state.pop("login_key", None)
+    return False
 
 
 def sign_in_page() -> None:
     """The only page anyone sees before signing in, whatever address they open."""
-    users = configured_users()
-    if users is not None:
+    st.title("Recovery risk")
+    if st.session_state.get("timed_out"):
+        minutes = st.session_state["timed_out_minutes"]
+        st.warning(f"You were signed out after {minutes:g} minutes without activity.", icon=":material/timer_off:")
+    if sign_in_mode() is Mode.PROVIDER:
+        _provider_sign_in()
+    elif sign_in_mode() is Mode.LOCAL:
+        users = Users.from_secrets(_secret(USERS_SECTION))
         _sign_in_form(_sign_in_service(tuple(sorted(users.accounts.items()))))
 
 
+def _provider_sign_in() -> None:
+    try:
+        issuer = _metadata(check_provider_settings(_secret(AUTH_SECTION))).get("issuer", "")
+    except RecoveryError as exc:
+        _misconfigured(exc)
+    if st.session_state.get("timed_out"):
+        # The provider's cookie is still in the browser: end it (and the provider's session) before a new sign-in.
+        st.caption("Sign in again to continue; this first ends the earlier sign-in.")
+        if st.button("Sign in again", type="primary", key="sign_in_again"):
+            _idle_clock(st.session_state["timed_out_minutes"]).forget(st.session_state["timed_out"])
+            st.logout()
+        return
+    st.caption(f"Sign in with your hospital account ({urlparse(issuer).netloc or issuer}). "
+               "Your role decides which pages you see.")
+    if st.button("Sign in", type="primary", key="sign_in"):
+        st.login()
+
+
+def no_role_page() -> None:
+    """A signed-in user whose directory entry grants none of our roles sees this and nothing else."""
+    user: User = st.session_state["user"]
+    st.title("Recovery risk")
+    st.warning(f"You are signed in as **{user.name}**, but your account has no role in this app, so there is "
+               "nothing to show. Ask your administrator to grant you one (clinician, bed manager, analyst or "
+               "admin).", icon=":material/block:")
+    _sign_out_button(sign_in_mode(), _login_key())
+
+
 def check_access(page: str) -> None:
-    """Refuse a user whose role does not include this page (Home is everyone's)."""
+    """Refuse a user whose role does not include this page (Home is everyone's with a role); audited."""
     user = current_user()
-    if user is None or (page != "home" and page not in pages_for(user.role)):
+    if user is None or user.role == NO_ROLE or (page != "home" and page not in pages_for(user.role)):
+        if user is not None:
+            audit("refused", user, page=page)
         st.error("You do not have access to this page.")
         st.stop()
 
 
 def _sign_in_form(service: SignIn) -> None:
-    st.title("Recovery risk")
     st.caption("Sign in to continue. Your role decides which pages you see.")
     with st.form("sign_in"):
         name = st.text_input("User name", key="sign_in_name")
@@ -74,19 +207,22 @@ def _sign_in_form(service: SignIn) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
+    tried = User(name, "")
     try:
         user = service.attempt(name, password)
     except TooManyAttempts as exc:
-        audit("sign_in", outcome="throttled", wait_seconds=round(exc.wait))
+        audit("sign_in", tried, outcome="throttled", wait_seconds=round(exc.wait))
         st.error(str(exc))
         return
     if user is None:
         st.session_state.pop("user", None)
-        _audit_log(os.environ.get("RECOVERY_AUDIT_LOG")).record("sign_in", user=name, outcome="failed")
+        audit("sign_in", tried, outcome="failed")
         st.error("User name or password not recognised.")
         return
     st.session_state["user"] = user
-    audit("sign_in", outcome="ok")
+    st.session_state["login_key"] = f"local|{uuid.uuid4()}"
+    st.session_state.pop("timed_out", None)
+    audit("sign_in", user, outcome="ok")
     st.rerun()
 
 
@@ -98,9 +234,24 @@ def access_banner(user: User) -> None:
                    icon=":material/lock_open:")
         return
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role.replace('_', ' ')})")
-        if st.button("Sign out", key="sign_out"):
-            audit("sign_out")
-            for key in list(st.session_state):
-                del st.session_state[key]
-            st.rerun()
+        st.caption(f"Signed in as **{user.name}** ({user.role.replace('_', ' ').replace('+', ', ')})")
+        _sign_out_button(sign_in_mode(), _login_key())
+
+
+def _login_key() -> str:
+    if sign_in_mode() is Mode.PROVIDER:
+        return login_key(st.user.to_dict())
+    return st.session_state.get("login_key", "")
+
+
+def _sign_out_button(mode: Mode, key: str) -> None:
+    if not st.button("Sign out", key="sign_out"):
+        return
+    audit("sign_out")
+    _idle_clock(idle_minutes(_secret(SESSION_SECTION))).forget(key)
+    for name in list(st.session_state):
+        del st.session_state[name]
+    if mode is Mode.PROVIDER:
+        st.logout()  # clears the cookie, and ends the provider's session where it offers end_session_endpoint
+    else:
+        st.rerun()

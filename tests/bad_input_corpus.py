@@ -563,3 +563,33 @@ def _unknown_kid(signer, audience):
     alg, key = signer.keys["ec-1"]
     claims = jwt.decode(signer.token(audience), options={"verify_signature": False})
     return "Bearer " + jwt.encode(claims, key, algorithm=alg, headers={"kid": "nobody-knows"})
+
+
+def _provider(**changes) -> dict:
+    """A complete [auth] section (its provider never contacted), with some settings changed or (None) removed."""
+    section = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "c" * 64,
+               "client_id": "recovery", "client_secret": "s3cret",
+               "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    section.update(changes)
+    return {"auth": {key: value for key, value in section.items() if value is not None}}
+
+
+# Sign-in settings (.streamlit/secrets.toml) and what the sign-in page must name: never a traceback.
+SIGN_IN_CORPUS: list[tuple[str, dict, str]] = [
+    ("no cookie_secret", _provider(cookie_secret=None), "[auth] needs cookie_secret"),
+    ("no client_id and no client_secret", _provider(client_id=None, client_secret=None),
+     "[auth] needs client_id, client_secret"),
+    ("a short cookie_secret", _provider(cookie_secret="short"), "cookie_secret must be at least 32"),
+    ("a redirect_uri not on /oauth2callback", _provider(redirect_uri="https://recovery.example.org/"),
+     "redirect_uri must be this app's address followed by /oauth2callback"),
+    ("an unreachable server_metadata_url", _provider(), "server_metadata_url (http://127.0.0.1:9/"),
+    ("a claim that is not a name", {**_provider(), "recovery_roles": {"claim": 7}}, "[recovery_roles] claim must"),
+    ("a map onto no role", {**_provider(), "recovery_roles": {"map": {"ward-staff": "matron"}}},
+     "sends 'ward-staff' to 'matron', which is not a role"),
+    ("an idle time-out of zero", {**_provider(), "recovery_session": {"idle_minutes": 0}},
+     "[recovery_session] idle_minutes must be a number of minutes between 0 and 1440, not 0"),
+    ("an idle time-out in words", {**_provider(), "recovery_session": {"idle_minutes": "15 min"}},
+     "idle_minutes must be a number"),
+    ("a local user without a hash", {"recovery_users": {"amy": {"role": "clinician"}}},
+     "user 'amy' needs password_hash and role"),
+]

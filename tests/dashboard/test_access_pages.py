@@ -2,12 +2,14 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from recovery_model.access import hash_password, verify_audit_log
+from tests.bad_input_corpus import SIGN_IN_CORPUS
 from tests.conftest import DATA, ROOT
 from tests.dashboard.test_pages import APP, PAGES
 
@@ -112,3 +114,41 @@ def test_a_scoring_session_leaves_no_patient_data_behind(secrets, tmp_path):
     assert upload["user"] == "root" and upload["rows"] == 48 and len(upload["file_sha256"]) == 64
     assert any(e["event"] == "score_patient" and e["user"] == "root" for e in events)
     assert verify_audit_log(log) == len(events)
+
+
+@pytest.mark.parametrize(("name", "settings", "says"), SIGN_IN_CORPUS, ids=[case[0] for case in SIGN_IN_CORPUS])
+def test_misconfigured_sign_in_is_named_on_the_page(name, settings, says):
+    app = configured_app(settings)
+    assert not app.exception
+    assert any("Sign-in is misconfigured" in e.value and says in e.value for e in app.error), \
+        [e.value for e in app.error]
+    assert not app.button or all(b.label != "Sign in" for b in app.button)
+
+
+def test_a_throttled_sign_in_names_the_user_that_was_tried():
+    app = configured_app({"recovery_users": {"dora": {"password_hash": hash_password("dora-pw"),
+                                                      "role": "clinician"}}})
+    for _ in range(4):
+        sign_in(app, "dora", "guess")
+    events = [json.loads(line) for line in Path(os.environ["RECOVERY_AUDIT_LOG"]).read_text().splitlines()]
+    mine = [(e["outcome"], e["user"]) for e in events if e["event"] == "sign_in" and e["user"] == "dora"]
+    assert mine[:3] == [("failed", "dora")] * 3 and mine[3] == ("throttled", "dora")
+
+
+def test_a_local_sign_in_times_out_after_the_idle_minutes():
+    app = configured_app({"recovery_users": {"eve": {"password_hash": hash_password("eve-pw"), "role": "clinician"}},
+                          "recovery_session": {"idle_minutes": 0.02}})
+    sign_in(app, "eve", "eve-pw")
+    assert app.session_state["user"].name == "eve"
+    app.run()
+    assert "user" in app.session_state  # an interaction within the time keeps the sign-in
+    time.sleep(1.5)
+    app.run()
+    assert "user" not in app.session_state
+    assert any("signed out after 0.02 minutes without activity" in w.value for w in app.warning)
+    assert [t.label for t in app.text_input] == ["User name", "Password"]
+    last = json.loads(Path(os.environ["RECOVERY_AUDIT_LOG"]).read_text().splitlines()[-1])
+    assert (last["event"], last["user"], last["idle_minutes"]) == ("time_out", "eve", 0.02)
+    sign_in(app, "eve", "eve-pw")  # signing in again starts a new sign-in, with its own clock
+    assert app.session_state["user"].name == "eve"
+    assert not any("signed out" in w.value for w in app.warning)

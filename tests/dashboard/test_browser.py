@@ -29,7 +29,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 60_000
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,20 +50,21 @@ def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> N
 
 
 @contextmanager
-def running_app(*options: str, log_name: str = "streamlit.log"):
-    """`streamlit run` on a free local port; yields its URL once /_stcore/health answers."""
+def running_app(*options: str, log_name: str = "streamlit.log", port: int | None = None,
+                env: dict[str, str] | None = None):
+    """`streamlit run` on a local port (a free one unless given); yields its URL once /_stcore/health answers."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run must install chromium")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    port = _free_port()
+    port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / log_name, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
              str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", *options],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, process)

@@ -1,55 +1,21 @@
-"""Who may see what, sign-in with slowed-down retries, and an append-only audit trail.
+"""Local accounts for small sites and trials: Argon2id hashes in secrets.toml, sign-in with slowed-down retries.
 
-Passwords are stored only as Argon2id hashes (argon2-cffi). The audit log records who did what
-and when, with counts and file hashes, never a patient value or identifier; each line carries the
-SHA-256 of the line before it, so an edit or a deleted line is evident (`verify_audit_log`).
+Used only when no identity provider ([auth]) is configured. Passwords are stored only as hashes (argon2-cffi).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
+from recovery_model.access.roles import ROLES, AccessConfigError, User
 from recovery_model.errors import RecoveryError
-from recovery_model.paths import DEFAULT_AUDIT_LOG
 
-
-class Role(StrEnum):
-    CLINICIAN = "clinician"
-    BED_MANAGER = "bed_manager"
-    ANALYST = "analyst"
-    ADMIN = "admin"
-
-
-class Page(StrEnum):
-    HOME = "home"
-    PATIENT = "patient"
-    WARD = "ward"
-    MODEL = "model"
-    MONITORING = "monitoring"
-
-
-ROLES: dict[str, frozenset[str]] = {
-    Role.CLINICIAN: frozenset({Page.PATIENT}),
-    Role.BED_MANAGER: frozenset({Page.WARD}),
-    Role.ANALYST: frozenset({Page.MODEL, Page.MONITORING}),
-    Role.ADMIN: frozenset({Page.PATIENT, Page.WARD, Page.MODEL, Page.MONITORING}),
-}
-OPEN_ACCESS = "open"
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300
-AUDIT_ENV = "RECOVERY_AUDIT_LOG"
-AUDIT_FIELDS = frozenset({"event", "user", "role", "outcome", "page", "rows", "scored", "flagged", "rejected",
-                          "file_sha256", "file_bytes", "what", "wait_seconds"})
 
 
 @functools.cache
@@ -66,25 +32,10 @@ def _dummy_hash() -> str:
     return _hasher().hash("timing-equaliser")
 
 
-class AccessConfigError(RecoveryError):
-    """The users section of secrets.toml is malformed."""
-
-
 def hash_password(password: str) -> str:
     if not password:
         raise AccessConfigError("A password cannot be empty.")
     return _hasher().hash(password)
-
-
-def pages_for(role: str) -> frozenset[str]:
-    """Pages a role may open (Home is open to every signed-in user)."""
-    return ROLES["admin"] if role == OPEN_ACCESS else ROLES.get(role, frozenset())
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
 
 
 @dataclass(frozen=True)
@@ -157,47 +108,3 @@ class TooManyAttempts(RecoveryError):
     def __init__(self, wait: float) -> None:
         super().__init__(f"Too many failed sign-ins for this user name. Try again in {wait:.0f} s.")
         self.wait = wait
-
-
-class AuditLog:
-    """Append-only JSON lines, hash-chained; only whitelisted, non-patient fields are accepted."""
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path or os.environ.get(AUDIT_ENV) or DEFAULT_AUDIT_LOG)
-        self._lock = threading.Lock()
-
-    def record(self, event: str, **details: Any) -> None:
-        unknown = set(details) - AUDIT_FIELDS
-        if unknown:
-            raise ValueError(f"Audit fields {sorted(unknown)} are not allowed: the log holds no patient data.")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            previous = _last_line_hash(self.path)
-            entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, **details,
-                     "prev": previous}
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry, sort_keys=True) + "\n")
-
-
-def file_digest(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
-def verify_audit_log(path: str | Path) -> int:
-    """The number of entries, after checking that each names the hash of the one before it."""
-    previous = "start"
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if json.loads(line).get("prev") != previous:
-            raise RecoveryError(f"{path}: line {number} does not follow line {number - 1}: the log was edited.")
-        previous = hashlib.sha256(line.encode()).hexdigest()
-    return len(lines)
-
-
-def _last_line_hash(path: Path) -> str:
-    if not path.is_file() or path.stat().st_size == 0:
-        return "start"
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - 65536))
-        last = handle.read().decode("utf-8").rstrip("\n").rsplit("\n", 1)[-1]
-    return hashlib.sha256(last.encode()).hexdigest()
