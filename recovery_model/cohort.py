@@ -90,30 +90,85 @@ def _risk_inputs() -> tuple[str, ...]:
     return tuple(load_schema().feature_names)
 
 
+# The generator's conditional distributions, one per feature in the order they are drawn. The record view's
+# observed-value oracle (recovery_model.record_view) weighs draws with the same formulas, so each lives here once.
+HEART_RATE_SD, INTENSITY_SD, STRESS_SD, ADHERENCE_SD, SPO2_TAIL = 12.0, 0.9, 2.0, 1.9, 1.9
+LIMITS = {"bmi": (15.0, 55.0), "blood_pressure": (70.0, 230.0), "oxygen_level": (70.0, 100.0),
+          "heart_rate": (38.0, 180.0), "sugar_level": (55.0, 500.0), "cholesterol": (100.0, 400.0),
+          "days_hospitalized": (1, 30), "treatment_intensity": (1, 5), "stress_level": (1, 10),
+          "medication_adherence": (0, 10), "followup_visits": (0, 10)}
+
+
+def alcohol_probability(smoker: np.ndarray) -> np.ndarray:
+    return 0.12 + 0.10 * smoker
+
+
+def spo2_ceiling(age: np.ndarray, conditions: np.ndarray, smoker: np.ndarray) -> np.ndarray:
+    """SpO2 is this minus an exponential tail (mean SPO2_TAIL), clipped."""
+    return 98.8 - 0.025 * (age - 18.0) - 0.35 * conditions - 0.9 * smoker
+
+
+def heart_rate_mean(spo2: np.ndarray) -> np.ndarray:
+    return 74.0 + 1.2 * (97.0 - spo2)
+
+
+def diabetic_probability(bmi: np.ndarray, age: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(-2.2 + 0.09 * (bmi - 27.0) + 0.025 * (age - 50.0) + 0.25 * conditions)))
+
+
+def stay_mean(age: np.ndarray, conditions: np.ndarray, spo2: np.ndarray) -> np.ndarray:
+    """Days beyond the first are Poisson with a Gamma(2, mean / 2) rate: over-dispersed around this mean."""
+    return np.exp(1.35 + 0.008 * (age - 50.0) + 0.12 * conditions + 0.06 * np.maximum(0, 94 - spo2))
+
+
+def intensity_mean(days: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    return 2.2 + 0.08 * days + 0.2 * conditions
+
+
+def stress_mean(alcohol: np.ndarray) -> np.ndarray:
+    return 5.0 + 0.6 * alcohol
+
+
+def adherence_mean(stress: np.ndarray, alcohol: np.ndarray, age: np.ndarray) -> np.ndarray:
+    return 7.6 - 0.15 * (stress - 5.0) - 0.8 * alcohol + 0.01 * (age - 50)
+
+
+def followup_mean(conditions: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    return 1.6 + 0.25 * conditions + 0.2 * intensity
+
+
+def draw_glucose(diabetic: np.ndarray, rng: np.random.Generator, size: int | tuple) -> np.ndarray:
+    glucose = np.where(diabetic, rng.lognormal(np.log(165.0), 0.30, size), rng.normal(98.0, 14.0, size))
+    return np.clip(glucose, *LIMITS["sugar_level"])
+
+
+def draw_days(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(1 + rng.poisson(rng.gamma(2.0, mean / 2.0)), *LIMITS["days_hospitalized"])
+
+
+def draw_rounded(mean: np.ndarray, sd: float, feature: str, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(np.round(mean + rng.normal(0, sd, np.shape(mean))), *LIMITS[feature])
+
+
 def _draw_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
     age = 18.0 + 72.0 * rng.beta(2.2, 1.7, n)
     conditions = np.minimum(rng.poisson(np.exp(-1.3 + 0.032 * (age - 18.0))), 6)
-    bmi = np.clip(rng.normal(27.0 + 0.03 * (age - 50.0), 4.8, n), 15.0, 55.0)
+    bmi = np.clip(rng.normal(27.0 + 0.03 * (age - 50.0), 4.8, n), *LIMITS["bmi"])
     smoker = (rng.random(n) < 0.24 - 0.0015 * (age - 50.0)).astype(float)
-    alcohol = (rng.random(n) < 0.12 + 0.10 * smoker).astype(float)
+    alcohol = (rng.random(n) < alcohol_probability(smoker)).astype(float)
     sbp = np.clip(100.0 + 0.55 * age + 0.7 * (bmi - 27.0) + 3.0 * smoker + rng.normal(0, 15, n),
-                  70.0, 230.0)
-    spo2 = np.clip(98.8 - 0.025 * (age - 18.0) - 0.35 * conditions - 0.9 * smoker
-                   - rng.exponential(1.9, n), 70.0, 100.0)
-    hr = np.clip(74.0 + 1.2 * (97.0 - spo2) + rng.normal(0, 12, n), 38.0, 180.0)
-    diabetic = rng.random(n) < 1.0 / (1.0 + np.exp(-(-2.2 + 0.09 * (bmi - 27.0)
-                                                    + 0.025 * (age - 50.0) + 0.25 * conditions)))
-    glucose = np.where(diabetic, rng.lognormal(np.log(165.0), 0.30, n), rng.normal(98.0, 14.0, n))
-    glucose = np.clip(glucose, 55.0, 500.0)
+                  *LIMITS["blood_pressure"])
+    spo2 = np.clip(spo2_ceiling(age, conditions, smoker) - rng.exponential(SPO2_TAIL, n), *LIMITS["oxygen_level"])
+    hr = np.clip(heart_rate_mean(spo2) + rng.normal(0, HEART_RATE_SD, n), *LIMITS["heart_rate"])
+    diabetic = rng.random(n) < diabetic_probability(bmi, age, conditions)
+    glucose = draw_glucose(diabetic, rng, n)
     cholesterol = np.clip(188.0 + 0.35 * (age - 50.0) + 1.6 * (bmi - 27.0) + rng.normal(0, 36, n),
-                          100.0, 400.0)
-    stay_mean = np.exp(1.35 + 0.008 * (age - 50.0) + 0.12 * conditions + 0.06 * np.maximum(0, 94 - spo2))
-    days = np.clip(1 + rng.poisson(rng.gamma(2.0, stay_mean / 2.0)), 1, 30)
-    intensity = np.clip(np.round(2.2 + 0.08 * days + 0.2 * conditions + rng.normal(0, 0.9, n)), 1, 5)
-    stress = np.clip(np.round(5.0 + 0.6 * alcohol + rng.normal(0, 2.0, n)), 1, 10)
-    adherence = np.clip(np.round(7.6 - 0.15 * (stress - 5.0) - 0.8 * alcohol + 0.01 * (age - 50)
-                                 + rng.normal(0, 1.9, n)), 0, 10)
-    followup = np.clip(rng.poisson(1.6 + 0.25 * conditions + 0.2 * intensity), 0, 10)
+                          *LIMITS["cholesterol"])
+    days = draw_days(stay_mean(age, conditions, spo2), rng)
+    intensity = draw_rounded(intensity_mean(days, conditions), INTENSITY_SD, "treatment_intensity", rng)
+    stress = draw_rounded(stress_mean(alcohol), STRESS_SD, "stress_level", rng)
+    adherence = draw_rounded(adherence_mean(stress, alcohol, age), ADHERENCE_SD, "medication_adherence", rng)
+    followup = np.clip(rng.poisson(followup_mean(conditions, intensity)), *LIMITS["followup_visits"])
     return pd.DataFrame({
         "age": age, "bmi": bmi, "blood_pressure": sbp, "oxygen_level": spo2, "heart_rate": hr,
         "sugar_level": glucose, "cholesterol": cholesterol, "days_hospitalized": days,
