@@ -28,6 +28,7 @@ GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "
 DEFAULT_SCHEMA_NAME = "recovery.toml"
 CHANGES = ("any", "decrease", "increase")
 FHIR_SOURCES = ("observation", "age", "length_of_stay", "active_conditions", "questionnaire")
+GENDERS = ("male", "female", "other", "unknown")  # FHIR administrative-gender
 
 
 class SchemaError(RecoveryError, ValueError):
@@ -39,12 +40,28 @@ class FhirMapping:
     """Where a feature's value is found in a FHIR R4 record: data, so a hospital maps its own codes.
 
     source        "observation" (the latest Observation, or panel component, with one of `codes`), "age"
-                  (from Patient.birthDate), "length_of_stay" (days of the current Encounter), "active_conditions"
-                  (active Conditions, counted by code) or "questionnaire" (a QuestionnaireResponse item whose
-                  linkId is `link_id`, by default the feature's name).
+                  (from Patient.birthDate), "length_of_stay" (days of the current Encounter of one of `classes`),
+                  "active_conditions" (active Conditions, counted by comorbidity) or "questionnaire" (a
+                  QuestionnaireResponse item whose linkId is `link_id`, by default the feature's name).
     codes         "system|code" of the Observation, e.g. "http://loinc.org|8480-6".
     units         UCUM code → the factor that converts it into the feature's unit ("mmol/L" = 18.016 for glucose).
+                  A valueInteger has the unit "1": it is read when there are no units, or when "1" is one of them.
     answers       coded answer "system|code" → the feature's value (smoking status in SNOMED CT, for example).
+    link_id       with an Observation source, a QuestionnaireResponse item read as well: the latest value wins.
+    limits        [low, high]: the values the Observation can take (a score's scale); outside is an error, not read.
+    threshold     Patient.gender ("male", "female", "other", "unknown") → the cut-off that turns the Observation's
+                  score into 1 (score ≥ cut-off) or 0; "default" is the cut-off for any other or no gender.
+    classes       "system|code" of the Encounter.class that is a hospital stay; none given: any class.
+    conditions    the value set of chronic comorbidities: a name → its "system|code" entries. An active Condition
+                  coded with an entry counts, and each name counts once, however many Conditions carry it.
+    prefix_systems
+                  code systems whose entries match by prefix, dots ignored: ICD-10-CM "E11" matches "E11.9".
+    categories    "system|code" of a Condition.category whose active Conditions count too (a hospital's
+                  problem-list-item), each by its own code, unless its display ends in one of `excluded_displays`.
+    problem_lists "system|code" of a List that is the patient's problem list: one with no entries says "no
+                  problems" (0). With no Condition and no such List, the count is missing, not 0.
+                  With neither `conditions` nor `categories`, every active Condition counts and none is 0: the
+                  rule the mappings in checkpoints trained before the value set carry.
     weight, height
                   for BMI: derived from the latest weight and height when no BMI is recorded.
     """
@@ -54,8 +71,21 @@ class FhirMapping:
     units: dict[str, float] = field(default_factory=dict)
     answers: dict[str, float] = field(default_factory=dict)
     link_id: str = ""
+    limits: tuple[float, float] | None = None
+    threshold: dict[str, float] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    prefix_systems: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    excluded_displays: tuple[str, ...] = ()
+    problem_lists: tuple[str, ...] = ()
     weight: FhirMapping | None = None
     height: FhirMapping | None = None
+
+    @property
+    def counts_a_value_set(self) -> bool:
+        """Conditions are counted by value set or category (else every active Condition counts)."""
+        return bool(self.conditions or self.categories)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FhirMapping:
@@ -63,16 +93,25 @@ class FhirMapping:
         for part in ("weight", "height"):
             if data.get(part) is not None:
                 data[part] = cls.from_dict(data[part])
-        data["codes"] = tuple(str(c) for c in data.get("codes", ()))
-        data["units"] = {str(k): float(v) for k, v in data.get("units", {}).items()}
-        data["answers"] = {str(k): float(v) for k, v in data.get("answers", {}).items()}
+        for name in ("codes", "classes", "prefix_systems", "categories", "excluded_displays", "problem_lists"):
+            data[name] = tuple(str(c) for c in data.get(name, ()))
+        for name in ("units", "answers", "threshold"):
+            data[name] = {str(k): float(v) for k, v in data.get(name, {}).items()}
+        data["conditions"] = {str(k): tuple(str(c) for c in v) for k, v in data.get("conditions", {}).items()}
+        if data.get("limits") is not None:
+            low, high = data["limits"]
+            data["limits"] = (float(low), float(high))
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"source": self.source, "codes": list(self.codes), "units": self.units, "answers": self.answers,
-                "link_id": self.link_id}
+                "link_id": self.link_id, "limits": list(self.limits) if self.limits else None,
+                "threshold": self.threshold, "classes": list(self.classes),
+                "conditions": {k: list(v) for k, v in self.conditions.items()},
+                "prefix_systems": list(self.prefix_systems), "categories": list(self.categories),
+                "excluded_displays": list(self.excluded_displays), "problem_lists": list(self.problem_lists)}
         data |= {part: getattr(self, part).to_dict() for part in ("weight", "height") if getattr(self, part)}
-        return {k: v for k, v in data.items() if v not in ("", [], {})}
+        return {k: v for k, v in data.items() if v not in ("", [], {}, None)}
 
 
 @dataclass(frozen=True)
@@ -394,11 +433,44 @@ def _check_fhir(mapping: FhirMapping, where: str) -> None:
         raise SchemaError(f"{where}: fhir.source must be one of {', '.join(FHIR_SOURCES)}, not '{mapping.source}'.")
     if mapping.source == "observation" and not mapping.codes:
         raise SchemaError(f"{where}: an Observation mapping needs codes (\"system|code\").")
-    for code in (*mapping.codes, *mapping.answers):
+    entries = [code for group in mapping.conditions.values() for code in group]
+    for code in (*mapping.codes, *mapping.answers, *mapping.classes, *mapping.categories, *mapping.problem_lists,
+                 *entries):
         if code.count("|") != 1 or not all(code.split("|")):
             raise SchemaError(f"{where}: FHIR code '{code}' must be written \"system|code\".")
     if (mapping.weight is None) != (mapping.height is None):
         raise SchemaError(f"{where}: a BMI mapping needs both fhir.weight and fhir.height.")
+    _check_score(mapping, where)
+    if mapping.classes and mapping.source != "length_of_stay":
+        raise SchemaError(f"{where}: fhir.classes (Encounter classes) belong to a length_of_stay mapping.")
+    _check_value_set(mapping, where)
+
+
+def _check_score(mapping: FhirMapping, where: str) -> None:
+    if mapping.limits is not None and not mapping.limits[0] <= mapping.limits[1]:
+        raise SchemaError(f"{where}: fhir.limits must be [low, high] with low ≤ high.")
+    if not mapping.threshold:
+        return
+    if mapping.source != "observation":
+        raise SchemaError(f"{where}: fhir.threshold cuts an Observation's score; it needs an Observation mapping.")
+    unknown = sorted(set(mapping.threshold) - set(GENDERS) - {"default"})
+    if unknown or "default" not in mapping.threshold:
+        raise SchemaError(f"{where}: fhir.threshold is keyed by Patient.gender ({', '.join(GENDERS)}) and needs a "
+                          f"'default' for the rest" + (f"; not {', '.join(unknown)}" if unknown else "") + ".")
+
+
+def _check_value_set(mapping: FhirMapping, where: str) -> None:
+    rules = (mapping.conditions, mapping.prefix_systems, mapping.categories, mapping.excluded_displays,
+             mapping.problem_lists)
+    if any(rules) and mapping.source != "active_conditions":
+        raise SchemaError(f"{where}: conditions, prefix_systems, categories, excluded_displays and problem_lists "
+                          "belong to an active_conditions mapping.")
+    if any(rules) and not mapping.counts_a_value_set:
+        raise SchemaError(f"{where}: prefix_systems, excluded_displays and problem_lists need a value set: give "
+                          "fhir.conditions or fhir.categories.")
+    empty = sorted(name for name, codes in mapping.conditions.items() if not codes)
+    if empty:
+        raise SchemaError(f"{where}: fhir.conditions '{empty[0]}' lists no codes.")
 
 
 def _infer_feature(name: str, column: pd.Series) -> Feature:

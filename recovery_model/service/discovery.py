@@ -6,7 +6,9 @@ changes them too. Standard search parameters are used only where the result stay
 - Observations by `combo-code`, which matches an Observation's code *or* a component's, so the systolic value of a
   blood-pressure panel (a component) is found; no `_count=1` per code, since the latest value at or before the
   index time is not always the newest one recorded (a later one may exist);
-- active Conditions (`clinical-status=active`), which is what the count reads;
+- every Condition, not only active ones: the reader counts the active chronic ones, and a record whose Conditions
+  are all resolved has a problem list (0), where a record with none has no count at all (missing); with it the
+  problem-list `List` the schema names, whose being empty says "no problems";
 - the Encounter of the hook's context at discharge, the patient's in-progress Encounters when a chart is opened.
 """
 
@@ -51,7 +53,10 @@ def prefetch_templates(schema: Schema, hook: str) -> dict[str, str]:
         templates["encounter"] = ("Encounter/{{context.encounterId}}" if hook == "encounter-discharge" else
                                   f"Encounter?patient={PATIENT}&status=in-progress")
     if "active_conditions" in sources:
-        templates["conditions"] = f"Condition?patient={PATIENT}&clinical-status=active"
+        templates["conditions"] = f"Condition?patient={PATIENT}"
+    lists = sorted({code for m in mappings for code in m.problem_lists})
+    if lists:
+        templates["problem_list"] = f"List?patient={PATIENT}&code={','.join(lists)}"
     if "questionnaire" in sources:
         templates["questionnaires"] = f"QuestionnaireResponse?patient={PATIENT}"
     return templates

@@ -4,8 +4,10 @@ The fixture's three patients, at the index time 2026-11-30 12:00 UTC:
 - p1 has everything, some of it twice: the latest value wins, a panel's systolic component counts, a value
   after the index time is ignored, glucose comes in mmol/L, BMI comes from weight and height.
 - p2 has what leaves a value blank: a birth year only, a pressure in kPa, two glucose values at one time,
-  an SpO2 with no value, no stay and no stress answer.
-- p3 is referenced by urn:uuid, weighs in pounds, is measured in inches, and has one invalid Observation.
+  an SpO2 with no value, no stay, no stress answer and no Condition (no problem list: missing, not 0).
+- p3 is referenced by urn:uuid, weighs in pounds, is measured in inches, has one invalid Observation and no
+  Condition either.
+Records shaped like Synthea's, and the value set, AUDIT-C and Encounter-class rules, are in test_fhir_records.py.
 """
 
 import json
@@ -54,14 +56,15 @@ def test_latest_values_converted_with_their_provenance(record):
                                         "Observation/p1-height 2025-03-01T10:00Z")
     assert p1[source_column("age")] == "Patient/p1 birthDate 1950-06-15"
     assert p1[source_column("days_hospitalized")] == "Encounter/p1-stay from 2026-11-25T10:00Z"
-    assert p1[source_column("previous_conditions")] == "Condition/p1-diabetes, Condition/p1-copd"
+    assert p1[source_column("previous_conditions")] == "Condition/p1-diabetes (diabetes), Condition/p1-copd (COPD)"
     assert p1[source_column("stress_level")] == "QuestionnaireResponse/p1-form 2026-11-29T15:00Z"
     assert p1[FHIR_NOTES] == ""
 
 
 def test_what_cannot_be_read_is_left_blank_and_said_by_patient_and_feature(record):
     p2 = _patient(record, "p2")
-    for name in ("age", "blood_pressure", "sugar_level", "oxygen_level", "days_hospitalized", "stress_level"):
+    for name in ("age", "blood_pressure", "sugar_level", "oxygen_level", "days_hospitalized", "previous_conditions",
+                 "stress_level"):
         assert pd.isna(p2[name]) and p2[source_column(name)] == "", name
     assert p2["cholesterol"] == pytest.approx(5.2 * 38.67) and p2["smoker"] == 1 and p2["bmi"] == 31.2
     notes = {(p.feature, p.resource): p.message for p in record.problems if p.patient == "p2"}
@@ -70,15 +73,19 @@ def test_what_cannot_be_read_is_left_blank_and_said_by_patient_and_feature(recor
     assert "Observation/p2-glucose-a = 100, Observation/p2-glucose-b = 140" in \
         notes[("sugar_level", "Observation/p2-glucose-a")]
     assert "data absent: not-performed" in notes[("oxygen_level", "Observation/p2-spo2")]
-    assert notes[("", "Patient/p2")] == "not in the record at 2026-11-30T12:00Z: Length of stay, Stress"
-    assert "kPa" in p2[FHIR_NOTES] and "Length of stay, Stress" in p2[FHIR_NOTES]
+    assert notes[("", "Patient/p2")] == ("not in the record at 2026-11-30T12:00Z: Length of stay, Chronic conditions, "
+                                         "Stress")
+    assert "kPa" in p2[FHIR_NOTES] and "Length of stay, Chronic conditions, Stress" in p2[FHIR_NOTES]
 
 
 def test_urn_references_imperial_units_and_an_invalid_resource(record):
     p3 = _patient(record, "p3")
     assert p3["bmi"] == pytest.approx(round(176 * 0.45359237 / (70 * 0.0254) ** 2, 2))
     assert p3["age"] == 37 and p3["days_hospitalized"] == 1 and p3["heart_rate"] == 64
-    invalid = [p for p in record.problems if p.patient == "p3"]
+    assert pd.isna(p3["previous_conditions"])
+    invalid = [p for p in record.problems if p.patient == "p3" and p.feature != ""]
+    assert invalid == []
+    invalid = [p for p in record.problems if p.patient == "p3" and "not valid FHIR" in p.message]
     assert len(invalid) == 1 and invalid[0].resource == "Observation/p3-bad-date"
     assert "entry 41" in invalid[0].message and "effectiveDateTime" in invalid[0].message
 
@@ -130,7 +137,7 @@ def test_recovery_predict_scores_a_bundle_and_keeps_the_provenance(small_predict
     assert set(ranked["patient_id"]) == {"p1", "p3"}
     assert "Observation/p1-bp-panel" in ranked.set_index("patient_id").loc["p1", source_column("blood_pressure")]
     rejected = pd.read_csv(tmp_path / "rejected.csv")
-    assert list(rejected["patient_id"]) == ["p2"] and "6 of 15 features are missing" in rejected["problems"][0]
+    assert list(rejected["patient_id"]) == ["p2"] and "7 of 15 features are missing" in rejected["problems"][0]
     assert "kPa" in rejected[FHIR_NOTES][0]
 
 
@@ -148,7 +155,7 @@ def test_the_cli_names_each_blank_value_by_patient(small_predictor, tmp_path, ca
 def test_form_values_fill_what_the_form_can_hold(schema, record):
     values, notes = form_values(record, 1, schema)
     assert values["heart_rate"] == 72 and "age" not in values
-    assert "Age: not in the record, the form keeps its default; check it" in notes
+    assert "Age: not in the record, left empty (not recorded); enter it if you know it" in notes
     assert any("kPa" in note for note in notes)
 
 

@@ -77,7 +77,8 @@ def prefetch_for(bundle: dict, patient: str) -> dict:
 
     return {"patient": next(r for r in mine if r["resourceType"] == "Patient"),
             "observations": searchset("Observation"), "encounter": searchset("Encounter"),
-            "conditions": searchset("Condition"), "questionnaires": searchset("QuestionnaireResponse")}
+            "conditions": searchset("Condition"), "problem_list": searchset("List"),
+            "questionnaires": searchset("QuestionnaireResponse")}
 
 
 def hook_call(patient: str, prefetch: dict | None, hook: str = "patient-view", **extra) -> dict:

@@ -24,7 +24,8 @@ def test_discovery_offers_both_hooks_with_prefetch_generated_from_the_schema(cli
     assert "combo-code=" in prefetch["observations"] and "http://loinc.org|8480-6" in prefetch["observations"]
     assert "_count" not in prefetch["observations"]
     assert services["recovery-risk-discharge"]["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
-    assert prefetch["conditions"].endswith("clinical-status=active")
+    assert prefetch["conditions"] == "Condition?patient={{context.patientId}}"  # resolved ones say a list exists
+    assert prefetch["problem_list"] == "List?patient={{context.patientId}}&code=http://loinc.org|11450-4"
 
 
 def test_a_hospital_schema_changes_the_prefetch(schema):
@@ -79,7 +80,8 @@ def test_a_card_is_shown_once_per_encounter_unless_the_tier_changes(client, sign
 def test_a_patient_the_record_cannot_describe_gets_a_card_that_says_why(client, signer):
     answer = client.post(SERVICE, json=hook_call("P404", {"patient": {"resourceType": "Patient", "id": "P404"},
                                                           "observations": None, "encounter": None,
-                                                          "conditions": None, "questionnaires": None}),
+                                                          "conditions": None, "problem_list": None,
+                                                          "questionnaires": None}),
                          headers=auth(signer, SERVICE))
     card = answer.json()["cards"][0]
     assert answer.status_code == 200 and card["extension"]["recovery"]["risk"] is None

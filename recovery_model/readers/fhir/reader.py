@@ -1,16 +1,17 @@
 """FHIR R4 in: a Bundle (JSON) or a bulk-export folder of NDJSON files → one row per patient.
 
 What is read is data, in the schema (`Feature.fhir`): each feature's codes, UCUM units with their factors,
-coded answers, or another source (age, length of stay, active conditions, a questionnaire item). For each
-patient and feature the latest value at or before the index time (`as_of`) is taken, and where it came from
-(resource and date) is kept in a `<feature>_source` column. Nothing is guessed and nothing is dropped: a
+coded answers, a score's cut-offs by sex, or another source (age, length of stay in the Encounter classes
+given, chronic conditions from a value set, a questionnaire item). For each patient and feature the latest
+value at or before the index time (`as_of`) is taken, and where it came from (resource and date) is kept in a
+`<feature>_source` column. Nothing is guessed and nothing is dropped: a
 unit that cannot be converted, an Observation without a value, two different values at the same time or a
 patient with nothing recorded leaves the value blank and says so, by patient and feature, in `fhir_notes`
 and in `FhirImport.problems`. The validator then imputes or refuses the row as it does for a CSV.
 
 Resources are validated one at a time with `fhir.resources` (its R4B models, which read R4 Patient,
-Observation, Encounter, Condition and QuestionnaireResponse): one malformed resource is named, not fatal.
-This module reads and validates; `fhir_values` finds each feature's value in a patient's resources.
+Observation, Encounter, Condition, List (a problem list) and QuestionnaireResponse): one malformed resource is
+named, not fatal. This module reads and validates; `fhir_values` finds each feature's value in a patient's resources.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from recovery_model.schema import Schema
 
 __all__ = ["FhirImport", "FhirProblem", "form_values", "read_fhir"]
 
-READ_TYPES = ("Patient", "Observation", "Encounter", "Condition", "QuestionnaireResponse")
+READ_TYPES = ("Patient", "Observation", "Encounter", "Condition", "List", "QuestionnaireResponse")
 FHIR_SUFFIXES = reader(Format.FHIR).suffixes
 MAX_FHIR_BYTES = 1024 * 1024 * 1024
 
@@ -197,18 +198,19 @@ def form_values(record: FhirImport, patient: int, schema: Schema) -> tuple[dict[
     """One patient of a record as the Patient form takes it: the values it can show, and what it cannot.
 
     The values go through the same validator as any patient: one it refuses (outside the possible range, not a
-    whole number) is not filled in, and its reason is given; a value not in the record is named, so the
-    clinician checks the default the form keeps there.
+    whole number) is not filled in, and its reason is given; a value not in the record is named and left empty
+    ("not recorded"), never shown as if it had been observed.
     """
     from recovery_model.scoring.columns import PROBLEMS
     from recovery_model.scoring.validation import validate
 
     row = record.frame.iloc[[patient]]
-    # Each value on its own: where the record is silent the form keeps its default, and the rule on how many
+    # Each value on its own: where the record is silent the form stays empty, and the rule on how many
     # values may be missing applies when the risk is estimated.
     checked = validate(row, schema, max_missing=len(schema.features)).rows.iloc[0]
     values = {f.name: float(checked[f.name]) for f in schema.features if not pd.isna(checked[f.name])}
-    notes = [f"{f.display_name}: not in the record, the form keeps its default; check it" for f in schema.features
+    notes = [f"{f.display_name}: not in the record, left empty (not recorded); enter it if you know it"
+             for f in schema.features
              if pd.isna(row[f.name].iloc[0])]
     if checked[PROBLEMS]:
         notes.append(f"Not filled in: {checked[PROBLEMS]}")

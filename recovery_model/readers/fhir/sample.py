@@ -2,7 +2,9 @@
 
 A sample record to try the import on (`recovery generate --fhir-output`), and the other half of a round trip
 that tests it: rows → Bundle → `read_fhir` gives the rows back. Each value is written with the mapping's first
-code and a unit whose factor is 1; a blank value writes no resource.
+code and a unit whose factor is 1; a blank value writes no resource. A count of chronic conditions is written as
+Conditions with the first code of as many comorbidities of the value set, and 0 as an empty problem list (a
+mapping with no value set, as in checkpoints trained before it, gets Conditions of `CHRONIC_CONDITIONS`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from recovery_model.schema import Feature, Schema
 CHRONIC_CONDITIONS = ("44054006", "13645005", "84114007", "709044004", "38341003", "195967001", "414545008",
                       "49436004", "35489007", "396275006")  # SNOMED CT: diabetes, COPD, heart failure, CKD, ...
 SNOMED = "http://snomed.info/sct"
+NO_KNOWN_PROBLEMS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
+                                 "code": "nilknown"}]}
 
 
 def to_bundle(frame: pd.DataFrame, schema: Schema, as_of: datetime) -> dict[str, Any]:
@@ -48,8 +52,8 @@ def _patient_resources(pid: str, row: pd.Series, schema: Schema, as_of: datetime
                               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                               "subject": {"reference": f"Patient/{pid}"}, "period": {"start": start.isoformat()}})
         elif source == "active_conditions":
-            resources += [_condition(pid, k) for k in range(int(value))]
-        elif source == "questionnaire":
+            resources += _conditions(pid, feature, int(value), measured)
+        elif source == "questionnaire" or (feature.fhir.threshold and feature.fhir.link_id):
             answers.append({"linkId": feature.fhir.link_id or feature.name, "answer": [_answer(feature, value)]})
         else:
             resources.append(_observation(pid, feature, value, measured))
@@ -65,6 +69,8 @@ def _observation(pid: str, feature: Feature, value: float, when: str) -> dict[st
     observation: dict[str, Any] = {"resourceType": "Observation", "id": resource_id, "status": "final",
                                    "code": {"coding": [{"system": system, "code": code}]},
                                    "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when}
+    if feature.fhir.threshold:  # 1 as the default cut-off's score (no gender is written), 0 as the scale's bottom
+        value = feature.fhir.threshold["default"] if value else (feature.fhir.limits or (0.0,))[0]
     if feature.fhir.answers:
         answer = next(c for c, v in feature.fhir.answers.items() if v == value)
         answer_system, answer_code = answer.split("|")
@@ -75,9 +81,28 @@ def _observation(pid: str, feature: Feature, value: float, when: str) -> dict[st
     return observation
 
 
-def _condition(pid: str, k: int) -> dict[str, Any]:
-    system, code = (SNOMED, CHRONIC_CONDITIONS[k]) if k < len(CHRONIC_CONDITIONS) else \
+def _conditions(pid: str, feature: Feature, count: int, when: str) -> list[dict[str, Any]]:
+    mapping = feature.fhir
+    if not mapping.counts_a_value_set:
+        return [_condition(pid, k, *_legacy_code(k)) for k in range(count)]
+    if count > len(mapping.conditions):
+        raise ValueError(f"{feature.name} = {count} cannot be written: the value set names "
+                         f"{len(mapping.conditions)} comorbidities.")
+    if count == 0 and mapping.problem_lists:
+        system, code = mapping.problem_lists[0].split("|")
+        return [{"resourceType": "List", "id": f"{pid}-problems", "status": "current", "mode": "snapshot",
+                 "code": {"coding": [{"system": system, "code": code}]}, "subject": {"reference": f"Patient/{pid}"},
+                 "date": when, "emptyReason": NO_KNOWN_PROBLEMS}]
+    firsts = [entries[0].split("|") for entries in mapping.conditions.values()]
+    return [_condition(pid, k, *firsts[k]) for k in range(count)]
+
+
+def _legacy_code(k: int) -> tuple[str, str]:
+    return (SNOMED, CHRONIC_CONDITIONS[k]) if k < len(CHRONIC_CONDITIONS) else \
         ("http://example.org/chronic-condition", str(k))
+
+
+def _condition(pid: str, k: int, system: str, code: str) -> dict[str, Any]:
     return {"resourceType": "Condition", "id": f"{pid}-condition-{k + 1}", "subject": {"reference": f"Patient/{pid}"},
             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                                            "code": "active"}]},

@@ -3,7 +3,9 @@
 `fhir.read_fhir` reads and validates the file; this module groups the resources by patient and finds each
 feature's value as the schema's `[features.fhir]` mapping says: the latest at or before the index time, in the
 feature's unit, with its provenance. A value that cannot be taken as it is (a unit we cannot convert, no value,
-a bound, two values at one time, an ambiguous birth date) is left blank and said, by patient and feature.
+a bound, a score off its scale, two values at one time, an ambiguous birth date) is left blank and said, by
+patient and feature. Scores are cut into 0/1 by sex, stays read from the Encounter classes, and chronic conditions
+counted from the value set, all as the mapping says: the codes are data, in the schema.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class Extraction:
         self.unknown_codes: Counter[str] = Counter()
         self.mapped_codes = {code for f in schema.features if f.fhir for m in (f.fhir, f.fhir.weight, f.fhir.height)
                              if m for code in m.codes}
+        self.value_sets = {f.name: ValueSet.of(f.fhir) for f in schema.features
+                           if f.fhir and f.fhir.counts_a_value_set}
 
     def run(self, resources: list[Resource], problems: list[FhirProblem], warnings: list[str]) -> FhirImport:
         patients, by_patient, orphans, urls = self._group(resources)
@@ -169,11 +173,25 @@ class Extraction:
             return self._age(pid, feature, kinds["Patient"])
         if mapping.source == "length_of_stay":
             return self._length_of_stay(pid, feature, kinds["Encounter"])
+        if mapping.source == "active_conditions" and mapping.counts_a_value_set:
+            return self._chronic_conditions(feature, kinds["Condition"], kinds["List"])
         if mapping.source == "active_conditions":
             return self._active_conditions(kinds["Condition"])
         if mapping.source == "questionnaire":
             return self._latest(pid, feature, self._answers(pid, feature, kinds["QuestionnaireResponse"]))
-        found = self._latest(pid, feature, self._observed(pid, feature, mapping, observations))
+        return self._from_observations(pid, feature, kinds, observations)
+
+    def _from_observations(self, pid: str, feature: Feature, kinds: dict[str, list[Resource]],
+                           observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
+        """The latest Observation (a score cut into 0/1 by the patient's gender), or questionnaire answer when the
+        mapping has a `link_id` too; BMI from weight and height when none is recorded."""
+        mapping = feature.fhir
+        values = self._observed(pid, feature, mapping, observations)
+        if mapping.threshold:
+            values = _cut(values, mapping.threshold, _gender(kinds["Patient"]))
+        if mapping.link_id:
+            values += self._answers(pid, feature, kinds["QuestionnaireResponse"])
+        found = self._latest(pid, feature, values)
         if found is None and mapping.weight is not None:
             return self._bmi(pid, feature, observations)
         return found
@@ -212,6 +230,11 @@ class Extraction:
                 if when > self.as_of:
                     continue
                 value = self._observation_value(pid, feature, mapping, resource, element)
+                if value is not None and mapping.limits and not mapping.limits[0] <= value <= mapping.limits[1]:
+                    low, high = mapping.limits
+                    self._problem(pid, feature, resource.reference, f"{resource.reference} has {value:g}, outside "
+                                  f"{low:g}–{high:g}, the values its code can take; not read")
+                    continue
                 if value is not None:
                     values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
         return values
@@ -245,8 +268,8 @@ class Extraction:
                 return None
             return known[0]
         for kind in ("valueInteger", "valueBoolean"):
-            if getattr(element, kind, None) is not None and not mapping.units:
-                return float(getattr(element, kind))
+            if getattr(element, kind, None) is not None and (not mapping.units or "1" in mapping.units):
+                return float(getattr(element, kind)) * mapping.units.get("1", 1.0)
         absent = element.dataAbsentReason
         reason = (f" (data absent: {', '.join(c.split('|')[1] for c in _codes(absent)) or absent.text})"
                   if absent is not None else "")
@@ -293,9 +316,15 @@ class Extraction:
         return self._latest(pid, feature, values)
 
     def _length_of_stay(self, pid: str, feature: Feature, encounters: list[Resource]) -> _Value | None:
+        """Days of the latest Encounter in progress at the index time whose class is a stay (an ambulatory visit
+        is not); a mapping with no `classes` takes any class, as checkpoints trained before them do."""
+        classes = feature.fhir.classes
         current = []
         for resource in encounters:
             model = resource.model
+            coding = model.class_fhir
+            if classes and (coding is None or f"{coding.system}|{coding.code}" not in classes):
+                continue
             start = as_utc(model.period.start) if model.period is not None and model.period.start else None
             end = as_utc(model.period.end) if model.period is not None and model.period.end else None
             if start is None or start > self.as_of or model.status in NOT_A_STAY:
@@ -309,22 +338,61 @@ class Extraction:
         return _Value(float(days), start, resource.reference, f"{resource.reference} from {_iso(start)}")
 
     def _active_conditions(self, conditions: list[Resource]) -> _Value:
+        """Every active Condition, by code, and none is 0: the rule of a mapping with no value set."""
         counted: dict[str, str] = {}
         for resource in conditions:
-            model = resource.model
-            clinical = _codes(model.clinicalStatus)
-            verification = _codes(model.verificationStatus)
-            if not any(c.split("|")[1] in ACTIVE_CONDITION for c in clinical):
-                continue
-            if any(c.split("|")[1] in NOT_A_CONDITION for c in verification):
-                continue
-            known_from = [as_utc(moment) for moment in (model.onsetDateTime, model.recordedDate) if moment]
-            if any(moment > self.as_of for moment in known_from):
-                continue
-            code = (_codes(model.code) or [resource.reference])[0]
-            counted.setdefault(code, resource.reference)
+            if self._active(resource.model):
+                code = (_codes(resource.model.code) or [resource.reference])[0]
+                counted.setdefault(code, resource.reference)
         source = ", ".join(counted.values()) if counted else "no active Condition"
         return _Value(float(len(counted)), self.as_of, source, source)
+
+    def _chronic_conditions(self, feature: Feature, conditions: list[Resource], lists: list[Resource]) -> _Value | None:
+        """The chronic comorbidities among the active Conditions, each counted once (by its value-set name).
+
+        Conditions none of which is chronic (social-history findings, a resolved infection) are 0, and so is an
+        empty problem list; no Condition and no empty problem list is missing: a record that says nothing about
+        the patient's problems does not say there are none."""
+        mapping = feature.fhir
+        value_set = self.value_sets[feature.name]
+        known = [r for r in conditions if self._known(r.model)]
+        counted: dict[str, str] = {}  # comorbidity → the first Condition that has it
+        for resource in known:
+            if self._active(resource.model):
+                name = value_set.name(resource.model.code) or _by_category(resource.model, mapping)
+                if name:
+                    counted.setdefault(name, resource.reference)
+        if counted:
+            source = ", ".join(f"{reference} ({name.replace('_', ' ')})" for name, reference in counted.items())
+            return _Value(float(len(counted)), self.as_of, next(iter(counted.values())), source)
+        if known:
+            return _Value(0.0, self.as_of, known[0].reference,
+                          f"no chronic condition among {plural(len(known), 'Condition')}")
+        empty = self._empty_problem_list(lists, mapping)
+        if empty is None:
+            return None
+        return _Value(0.0, self.as_of, empty.reference, f"{empty.reference} an empty problem list")
+
+    def _empty_problem_list(self, lists: list[Resource], mapping: FhirMapping) -> Resource | None:
+        """A current problem List (a code in `problem_lists`) with no entries, known at the index time."""
+        for resource in lists:
+            model = resource.model
+            if model.status != "current" or model.entry or not set(_codes(model.code)) & set(mapping.problem_lists):
+                continue
+            if model.date is None or as_utc(model.date) <= self.as_of:
+                return resource
+        return None
+
+    def _known(self, condition: Any) -> bool:
+        """A Condition the record held at the index time: not entered in error, nor begun or recorded later."""
+        if "entered-in-error" in _code_values(condition.verificationStatus):
+            return False
+        return all(as_utc(moment) <= self.as_of for moment in (condition.onsetDateTime, condition.recordedDate)
+                   if moment)
+
+    def _active(self, condition: Any) -> bool:
+        return (self._known(condition) and bool(_code_values(condition.clinicalStatus) & ACTIVE_CONDITION)
+                and not _code_values(condition.verificationStatus) & NOT_A_CONDITION)
 
     def _answers(self, pid: str, feature: Feature, responses: list[Resource]) -> list[_Value]:
         link_id = feature.fhir.link_id or feature.name
@@ -349,6 +417,68 @@ class Extraction:
         return values
 
 
+@dataclass(frozen=True)
+class ValueSet:
+    """A mapping's `conditions`, ready to look a coding up: exact "system|code", and prefixes by system."""
+
+    exact: dict[str, str]  # "system|code" → the comorbidity's name
+    prefixes: dict[str, list[tuple[str, str]]]  # system → (code without dots, name), for `prefix_systems`
+
+    @classmethod
+    def of(cls, mapping: FhirMapping) -> ValueSet:
+        exact: dict[str, str] = {}
+        prefixes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, entries in mapping.conditions.items():
+            for entry in entries:
+                system, code = entry.split("|")
+                if system in mapping.prefix_systems:
+                    prefixes[system].append((code.replace(".", ""), name))
+                else:
+                    exact.setdefault(entry, name)
+        return cls(exact, dict(prefixes))
+
+    def name(self, concept: Any) -> str | None:
+        """The comorbidity a Condition.code is, or None when none of its codings is in the value set."""
+        codings = concept.coding if concept is not None else None
+        for coding in codings or []:
+            found = self.exact.get(f"{coding.system}|{coding.code}")
+            if found:
+                return found
+            code = (coding.code or "").replace(".", "")
+            for prefix, name in self.prefixes.get(coding.system or "", []):
+                if code.startswith(prefix):
+                    return name
+        return None
+
+
+def _by_category(condition: Any, mapping: FhirMapping) -> str | None:
+    """A Condition counted for its category (its own code names it), unless its display is an excluded kind."""
+    categories = {code for concept in condition.category or [] for code in _codes(concept)}
+    if not categories & set(mapping.categories):
+        return None
+    concept = condition.code
+    if concept is None:
+        return None
+    displays = [coding.display or "" for coding in concept.coding or []] + [concept.text or ""]
+    if any(d.strip().endswith(suffix) for d in displays for suffix in mapping.excluded_displays):
+        return None
+    return next(iter(_codes(concept)), None)
+
+
+def _gender(patients: list[Resource]) -> str:
+    return next((r.model.gender for r in patients if r.model.gender), "")
+
+
+def _cut(values: list[_Value], threshold: dict[str, float], gender: str) -> list[_Value]:
+    """Scores into 0/1: 1 at or above the cut-off for the patient's gender (the default one for any other)."""
+    cut = threshold.get(gender, threshold["default"])
+    whose = f"the cut-off for {gender}" if gender in threshold else \
+        f"the default cut-off, gender {gender or 'not recorded'}"
+    return [replace(v, value=float(v.value >= cut),
+                    source=f"{v.source} (score {v.value:g} {'≥' if v.value >= cut else '<'} {cut:g}, {whose})")
+            for v in values]
+
+
 def _items(items: Iterable[Any]) -> Iterator[Any]:
     for item in items:
         yield item
@@ -370,6 +500,11 @@ def _codes(concept: Any) -> list[str]:
     if concept is None:
         return []
     return [f"{c.system}|{c.code}" for c in concept.coding or [] if c.code]
+
+
+def _code_values(concept: Any) -> set[str]:
+    """The codes alone (no system) of a CodeableConcept: for FHIR's own status vocabularies."""
+    return {c.split("|")[1] for c in _codes(concept)}
 
 
 def _when(observation: Any) -> datetime | None:
