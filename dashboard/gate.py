@@ -8,17 +8,21 @@ Three modes, chosen by .streamlit/secrets.toml: the hospital's identity provider
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import streamlit as st
+from streamlit import config as st_config
 
 from recovery_model import RecoveryError
 from recovery_model.access import (
     NO_ROLE,
     OPEN_ACCESS,
+    AccessConfigError,
     Activity,
     AuditLog,
     IdleClock,
@@ -28,10 +32,11 @@ from recovery_model.access import (
     User,
     Users,
     check_provider_settings,
-    idle_minutes,
+    issued_at,
     login_key,
     pages_for,
     provider_metadata,
+    session_settings,
     user_from_claims,
 )
 from recovery_model.access.idle import SESSION_SECTION
@@ -47,9 +52,15 @@ class Mode(StrEnum):
 
 
 def _secret(section: str) -> Any:
+    """A section of secrets.toml; None when there is no secrets file. A file that exists but cannot be read is an
+    error, never open mode (Streamlit raises the same FileNotFoundError subclass for both)."""
     try:
         return st.secrets.get(section)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        present = [path for path in st_config.get_option("secrets.files") if Path(path).is_file()]
+        if present:
+            raise AccessConfigError(f"{present[0]} cannot be read ({exc}); fix it: until then nobody can sign "
+                                    "in.") from None
         return None
 
 
@@ -71,9 +82,9 @@ def _audit_log(path: str | None) -> AuditLog:
 
 
 @st.cache_resource
-def _idle_clock(minutes: float) -> IdleClock:
+def _idle_clock() -> IdleClock:
     """One per process: a reload or a second tab is a new session, but the same sign-in."""
-    return IdleClock(minutes)
+    return IdleClock()
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -96,20 +107,20 @@ def _misconfigured(exc: RecoveryError) -> None:
 
 def current_user() -> User | None:
     """The signed-in user (open mode: a local user with every page); None before sign-in or after the time-out."""
-    mode = sign_in_mode()
-    if mode is Mode.OPEN:
-        return User("local", OPEN_ACCESS)
     try:
-        minutes = idle_minutes(_secret(SESSION_SECTION))
+        mode = sign_in_mode()
+        if mode is Mode.OPEN:
+            return User("local", OPEN_ACCESS)
+        minutes, max_hours = session_settings(_secret(SESSION_SECTION))
         if mode is Mode.PROVIDER:
             check_provider_settings(_secret(AUTH_SECTION))
-            user, key = _provider_user(RoleClaim.from_secrets(_secret(ROLES_SECTION)))
+            user, key, issued = _provider_user(RoleClaim.from_secrets(_secret(ROLES_SECTION)), minutes)
         else:
             Users.from_secrets(_secret(USERS_SECTION))
-            user, key = st.session_state.get("user"), st.session_state.get("login_key", "")
+            user, key, issued = st.session_state.get("user"), st.session_state.get("login_key", ""), None
     except RecoveryError as exc:
         _misconfigured(exc)
-    if user is not None and not _still_active(user, key, mode, minutes):
+    if user is not None and not _still_active(user, key, mode, minutes, issued, max_hours):
         user = None
     if user is None:
         st.session_state.pop("user", None)
@@ -118,31 +129,41 @@ def current_user() -> User | None:
     return user
 
 
-def _provider_user(role_claim: RoleClaim) -> tuple[User | None, str]:
+def _provider_user(role_claim: RoleClaim, minutes: float) -> tuple[User | None, str, float | None]:
+    """The provider's signed-in user, the sign-in's key and when it was made; a sign-in whose claims cannot be
+    used is refused on the page (audited once), with only a way to sign out."""
     if not st.user.get("is_logged_in", False):
-        return None, ""
+        return None, "", None
     claims = st.user.to_dict()
+    key = login_key(claims)
     try:
-        return user_from_claims(claims, role_claim), login_key(claims)
+        return user_from_claims(claims, role_claim), key, issued_at(claims)
     except RecoveryError as exc:
-        audit("sign_in", User(str(claims.get("name") or claims.get("sub")), NO_ROLE, str(claims.get("sub", ""))),
-              outcome="refused")
+        refused = User(str(claims.get("name") or claims.get("sub")), NO_ROLE, str(claims.get("sub", "")))
+        if _idle_clock().touch(key, minutes) is Activity.NEW:
+            audit("sign_in", refused, outcome="refused")
         st.error(f"**Sign-in is misconfigured.** {exc}", icon=":material/error:")
-        _sign_out_button(Mode.PROVIDER, login_key(claims))
+        _sign_out_button(Mode.PROVIDER, key, refused)
         st.stop()
 
 
-def _still_active(user: User, key: str, mode: Mode, minutes: float) -> bool:
-    """Touch the sign-in's idle clock; audit a provider's sign-in when first seen, and the time-out."""
-    activity = _idle_clock(minutes).touch(key)
+def _still_active(user: User, key: str, mode: Mode, minutes: float, issued: float | None, max_hours: float) -> bool:
+    """Touch the sign-in's idle clock; audit a provider's sign-in when first seen, and the time-out once."""
+    activity = _idle_clock().touch(key, minutes, issued, max_hours if mode is Mode.PROVIDER else None)
     if activity is Activity.NEW and mode is Mode.PROVIDER:
         audit("sign_in", user, outcome="ok" if user.role != NO_ROLE else "no_role")
     if activity in (Activity.NEW, Activity.ACTIVE):
         return True
+    if activity is Activity.ENDED:
+        st.session_state["signed_out_elsewhere"] = True
+        return False
+    too_old = issued is not None and time.time() - issued > max_hours * 3600
     if activity is Activity.TIMED_OUT:
-        audit("time_out", user, idle_minutes=minutes)
+        audit("time_out", user, **({"what": "max_hours"} if too_old else {"idle_minutes": minutes}))
     st.session_state["timed_out"] = key
-    st.session_state["timed_out_minutes"] = minutes
+    st.session_state["timed_out_message"] = (
+        f"Your sign-in is more than {max_hours:g} hours old: sign in again." if too_old else
+        f"You were signed out after {minutes:g} minutes without activity.")
     if mode is Mode.LOCAL:
         st.session_state.pop("login_key", None)
     return False
@@ -152,8 +173,10 @@ def sign_in_page() -> None:
     """The only page anyone sees before signing in, whatever address they open."""
     st.title("Recovery risk")
     if st.session_state.get("timed_out"):
-        minutes = st.session_state["timed_out_minutes"]
-        st.warning(f"You were signed out after {minutes:g} minutes without activity.", icon=":material/timer_off:")
+        st.warning(st.session_state["timed_out_message"], icon=":material/timer_off:")
+    elif st.session_state.get("signed_out_elsewhere"):
+        st.info("This sign-in was ended (signed out in another tab). Sign in again to continue.",
+                icon=":material/logout:")
     if sign_in_mode() is Mode.PROVIDER:
         _provider_sign_in()
     elif sign_in_mode() is Mode.LOCAL:
@@ -170,7 +193,6 @@ def _provider_sign_in() -> None:
         # The provider's cookie is still in the browser: end it (and the provider's session) before a new sign-in.
         st.caption("Sign in again to continue; this first ends the earlier sign-in.")
         if st.button("Sign in again", type="primary", key="sign_in_again"):
-            _idle_clock(st.session_state["timed_out_minutes"]).forget(st.session_state["timed_out"])
             st.logout()
         return
     st.caption(f"Sign in with your hospital account ({urlparse(issuer).netloc or issuer}). "
@@ -186,7 +208,7 @@ def no_role_page() -> None:
     st.warning(f"You are signed in as **{user.name}**, but your account has no role in this app, so there is "
                "nothing to show. Ask your administrator to grant you one (clinician, bed manager, analyst or "
                "admin).", icon=":material/block:")
-    _sign_out_button(sign_in_mode(), _login_key())
+    _sign_out_button(sign_in_mode(), _login_key(), user)
 
 
 def check_access(page: str) -> None:
@@ -235,7 +257,7 @@ def access_banner(user: User) -> None:
         return
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** ({user.role.replace('_', ' ').replace('+', ', ')})")
-        _sign_out_button(sign_in_mode(), _login_key())
+        _sign_out_button(sign_in_mode(), _login_key(), user)
 
 
 def _login_key() -> str:
@@ -244,11 +266,12 @@ def _login_key() -> str:
     return st.session_state.get("login_key", "")
 
 
-def _sign_out_button(mode: Mode, key: str) -> None:
+def _sign_out_button(mode: Mode, key: str, user: User) -> None:
+    """Sign out: this sign-in ends in every tab that holds it, and (provider) at the provider too."""
     if not st.button("Sign out", key="sign_out"):
         return
-    audit("sign_out")
-    _idle_clock(idle_minutes(_secret(SESSION_SECTION))).forget(key)
+    audit("sign_out", user)
+    _idle_clock().end(key)
     for name in list(st.session_state):
         del st.session_state[name]
     if mode is Mode.PROVIDER:

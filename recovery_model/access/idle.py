@@ -11,8 +11,8 @@ from typing import Any
 from recovery_model.access.roles import AccessConfigError
 
 SESSION_SECTION = "recovery_session"
-DEFAULT_IDLE_MINUTES = 15.0
-FORGET_AFTER_SECONDS = 31 * 24 * 3600  # longer than any sign-in cookie lives (Streamlit's: 30 days)
+DEFAULT_IDLE_MINUTES, DEFAULT_MAX_HOURS = 15.0, 12.0
+KEEP_SECONDS = 31 * 24 * 3600  # longer than any sign-in cookie lives (Streamlit's: 30 days)
 
 
 class Activity(Enum):
@@ -20,47 +20,68 @@ class Activity(Enum):
     ACTIVE = "active"
     TIMED_OUT = "timed_out"  # the first interaction after the time-out: the one to audit
     EXPIRED = "expired"  # every later one, until the sign-in is made anew
+    ENDED = "ended"  # signed out (in any tab): the sign-in cannot come back
 
 
-def idle_minutes(section: Mapping[str, Any] | None) -> float:
-    """`[recovery_session] idle_minutes` (default 15); a fraction of a minute is allowed."""
-    value = (section or {}).get("idle_minutes", DEFAULT_IDLE_MINUTES)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 24 * 60:
-        raise AccessConfigError(f"secrets.toml: [recovery_session] idle_minutes must be a number of minutes "
-                                f"between 0 and 1440, not {value!r}.")
+def session_settings(section: Mapping[str, Any] | None) -> tuple[float, float]:
+    """`[recovery_session] idle_minutes` (default 15; a fraction of a minute is allowed) and `max_hours` (default
+    12, a shift: a provider's sign-in older than this is made again, so a role removed in the directory applies)."""
+    if section is not None and not isinstance(section, Mapping):
+        raise AccessConfigError("secrets.toml: [recovery_session] must be a table, e.g. [recovery_session] "
+                                "idle_minutes = 15.")
+    section = section or {}
+    return (_number(section, "idle_minutes", DEFAULT_IDLE_MINUTES, "minutes", 24 * 60),
+            _number(section, "max_hours", DEFAULT_MAX_HOURS, "hours", 24 * 30))
+
+
+def _number(section: Mapping[str, Any], key: str, default: float, unit: str, most: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
+        raise AccessConfigError(f"secrets.toml: [recovery_session] {key} must be a number of {unit} between 0 and "
+                                f"{most:g}, not {value!r}.")
     return float(value)
 
 
 class IdleClock:
     """The last interaction per sign-in, shared by every session of the process (reloads and tabs included).
 
-    An expired sign-in stays expired until it is forgotten (sign-out) and made anew, so a reload cannot
-    revive it; entries are dropped only when older than any sign-in cookie.
+    A timed-out or ended sign-in stays so: a reload or another tab holding the same cookie cannot revive it,
+    only a new sign-in (a new key). A sign-in this process has not seen (after a restart) counts from when it
+    was made: older than the idle time, it has timed out.
     """
 
-    def __init__(self, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.minutes = minutes
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._last: dict[str, float] = {}
-        self._timed_out: set[str] = set()
+        self._over: dict[str, tuple[Activity, float]] = {}  # key → (TIMED_OUT or ENDED, since when)
         self._lock = threading.Lock()
 
-    def touch(self, key: str) -> Activity:
+    def touch(self, key: str, minutes: float, issued_at: float | None = None, max_hours: float | None = None
+              ) -> Activity:
+        """Record an interaction of sign-in `key` (made at `issued_at`, seconds since the epoch, if known)."""
         now = self._clock()
         with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last > self.minutes * 60:
-                if key in self._timed_out:
-                    return Activity.EXPIRED
-                self._timed_out.add(key)
+            if key in self._over:
+                return Activity.ENDED if self._over[key][0] is Activity.ENDED else Activity.EXPIRED
+            last = self._last.get(key, issued_at)
+            too_old = issued_at is not None and max_hours is not None and now - issued_at > max_hours * 3600
+            if too_old or (last is not None and now - last > minutes * 60):
+                self._over[key] = (Activity.TIMED_OUT, now)
+                self._last.pop(key, None)
                 return Activity.TIMED_OUT
+            seen = key in self._last
             self._last[key] = now
-            if len(self._last) > 1000:
-                self._last = {k: t for k, t in self._last.items() if now - t < FORGET_AFTER_SECONDS}
-                self._timed_out &= set(self._last)
-            return Activity.NEW if last is None else Activity.ACTIVE
+            self._forget_before(now - KEEP_SECONDS)
+            return Activity.ACTIVE if seen else Activity.NEW
 
-    def forget(self, key: str) -> None:
+    def end(self, key: str) -> None:
+        """Signed out: every session holding this sign-in is signed out at its next interaction."""
         with self._lock:
+            self._over[key] = (Activity.ENDED, self._clock())
             self._last.pop(key, None)
-            self._timed_out.discard(key)
+
+    def _forget_before(self, moment: float) -> None:
+        """Drop what no living cookie can name any more (checked only once the clock holds many sign-ins)."""
+        if len(self._last) + len(self._over) > 10_000:
+            self._last = {k: t for k, t in self._last.items() if t >= moment}
+            self._over = {k: v for k, v in self._over.items() if v[1] >= moment}

@@ -6,6 +6,7 @@ there before the first sign-in, that the provider answers, and which of our role
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -25,11 +26,13 @@ NAME_CLAIMS = ("name", "preferred_username", "email", "sub")
 
 def check_provider_settings(section: Mapping[str, Any]) -> str:
     """The metadata URL, after checking each setting `st.login` needs; the error names the one to fix."""
+    if not isinstance(section, Mapping):
+        raise AccessConfigError("secrets.toml: [auth] must be a table of settings (see the README, Sign-in).")
     missing = [key for key in PROVIDER_KEYS if not str(section.get(key) or "").strip()]
     if missing:
         raise AccessConfigError(f"secrets.toml: [auth] needs {', '.join(missing)} (see the README, Sign-in).")
     redirect = urlparse(str(section["redirect_uri"]))
-    if redirect.scheme not in ("http", "https") or redirect.path != CALLBACK_PATH:
+    if redirect.scheme not in ("http", "https") or not redirect.path.endswith(CALLBACK_PATH):
         raise AccessConfigError(f"secrets.toml: [auth] redirect_uri must be this app's address followed by "
                                 f"{CALLBACK_PATH} (e.g. https://recovery.example.org{CALLBACK_PATH}), not "
                                 f"'{section['redirect_uri']}'.")
@@ -37,6 +40,11 @@ def check_provider_settings(section: Mapping[str, Any]) -> str:
         raise AccessConfigError(f"secrets.toml: [auth] cookie_secret must be at least {MIN_COOKIE_SECRET} "
                                 "random characters; make one with `python -c \"import secrets; "
                                 "print(secrets.token_hex(32))\"`.")
+    metadata = urlparse(str(section["server_metadata_url"]))
+    if metadata.scheme not in ("http", "https") or not metadata.netloc:
+        raise AccessConfigError(f"secrets.toml: [auth] server_metadata_url must be an http(s) address, e.g. "
+                                f"https://idp.example.org/.well-known/openid-configuration, not "
+                                f"'{section['server_metadata_url']}'.")
     return str(section["server_metadata_url"])
 
 
@@ -70,6 +78,9 @@ class RoleClaim:
     @classmethod
     def from_secrets(cls, section: Mapping[str, Any] | None) -> RoleClaim:
         """Read `[recovery_roles] claim = "roles"`, `map = { "ward-staff" = "bed_manager" }`."""
+        if section is not None and not isinstance(section, Mapping):
+            raise AccessConfigError("secrets.toml: [recovery_roles] must be a table, e.g. [recovery_roles] "
+                                    "claim = \"roles\".")
         section = section or {}
         claim = section.get("claim", "roles")
         if not isinstance(claim, str) or not claim.strip():
@@ -80,7 +91,7 @@ class RoleClaim:
             raise AccessConfigError("secrets.toml: [recovery_roles] map must be a table, e.g. "
                                     "map = { \"ward-staff\" = \"bed_manager\" }.")
         for theirs, ours in mapping.items():
-            if ours not in ROLES:
+            if not isinstance(ours, str) or ours not in ROLES:
                 raise AccessConfigError(f"secrets.toml: [recovery_roles] map sends '{theirs}' to '{ours}', which "
                                         f"is not a role; use one of {sorted(ROLES)}.")
         return cls(claim.strip(), dict(mapping))
@@ -107,5 +118,16 @@ def user_from_claims(claims: Mapping[str, Any], role_claim: RoleClaim) -> User:
 
 
 def login_key(claims: Mapping[str, Any]) -> str:
-    """One sign-in at the provider: the same across reloads and tabs, new at the next sign-in."""
-    return "|".join(str(claims.get(key, "")) for key in ("iss", "sub", "iat", "nonce"))
+    """One sign-in at the provider: the same across reloads and tabs, new at the next sign-in (its time and nonce)."""
+    return hashlib.sha256(json.dumps([str(claims.get(key, "")) for key in ("iss", "sub", "iat", "nonce")])
+                          .encode()).hexdigest()
+
+
+def issued_at(claims: Mapping[str, Any]) -> float:
+    """When the provider made this sign-in (the ID token's `iat`), which the idle time-out and the maximum age
+    count from; a token without it cannot be timed out, so it is refused."""
+    value = claims.get("iat")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AccessConfigError("The identity provider's ID token has no 'iat' (issued-at) claim, so this sign-in "
+                                "cannot be timed out; OpenID Connect requires it: check the provider's settings.")
+    return float(value)

@@ -10,6 +10,7 @@ from recovery_model.access import (
     AccessConfigError,
     RoleClaim,
     check_provider_settings,
+    issued_at,
     login_key,
     pages_for,
     provider_metadata,
@@ -67,6 +68,17 @@ def test_a_login_key_is_kept_across_reloads_and_new_at_the_next_sign_in():
     first = {"iss": "https://idp", "sub": "s", "iat": 100, "nonce": "a", "exp": 200}
     assert login_key(first) == login_key(dict(first, exp=999))
     assert login_key(first) != login_key(dict(first, nonce="b"))
+    assert login_key({"sub": "a|b", "iat": 1}) != login_key({"sub": "a", "iat": "b|1"})  # no joins to confuse
+
+
+def test_a_sign_in_without_an_issued_at_cannot_be_timed_out_and_is_refused():
+    assert issued_at({"iat": 1_700_000_000}) == 1_700_000_000
+    with pytest.raises(AccessConfigError, match="no 'iat'"):
+        issued_at({"sub": "s"})
+
+
+def test_an_app_under_a_base_path_has_its_callback_there():
+    assert check_provider_settings({**SETTINGS, "redirect_uri": "https://h.org/recovery/oauth2callback"})
 
 
 class _Provider(http.server.BaseHTTPRequestHandler):

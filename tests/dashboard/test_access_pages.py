@@ -152,3 +152,18 @@ def test_a_local_sign_in_times_out_after_the_idle_minutes():
     sign_in(app, "eve", "eve-pw")  # signing in again starts a new sign-in, with its own clock
     assert app.session_state["user"].name == "eve"
     assert not any("signed out" in w.value for w in app.warning)
+
+
+def test_a_secrets_file_that_cannot_be_read_stops_the_app_rather_than_opening_it(tmp_path):
+    from streamlit import config
+
+    broken = tmp_path / "secrets.toml"
+    broken.write_text('[auth]\nredirect_uri = "https://h.org/oauth2callback"\ncookie_secret = "unclosed\n')
+    before = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(broken)])
+    try:
+        app = AppTest.from_file(APP, default_timeout=60).run()
+    finally:
+        config.set_option("secrets.files", before)
+    assert not app.exception and not any("Open mode" in w.value for w in app.warning)
+    assert any(f"{broken} cannot be read" in e.value for e in app.error)

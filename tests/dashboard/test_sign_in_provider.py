@@ -138,7 +138,6 @@ def test_a_clinician_stays_signed_in_across_reloads_and_tabs_until_signing_out(a
     second.goto(f"{app_url}/patient")  # a typed address in another tab
     second.get_by_text("Signed in as Alice Ng").wait_for()
     second.get_by_role("heading", name="Patient").first.wait_for()
-    second.close()
 
     sign_ins = [e for e in audit_events() if e["event"] == "sign_in" and e.get("subject") == "alice"]
     assert [(e["user"], e["role"], e["outcome"]) for e in sign_ins] == [("Alice Ng", "clinician", "ok")]
@@ -147,6 +146,10 @@ def test_a_clinician_stays_signed_in_across_reloads_and_tabs_until_signing_out(a
     page.get_by_role("button", name="End session").click()  # the provider's end_session_endpoint
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
     assert page.get_by_text("Signed in as").count() == 0
+    # the other tab's session still holds the sign-in's claims: its next interaction must not use them
+    second.locator("[data-testid='stSidebarNav'] a", has_text="Home").click()
+    second.get_by_text("This sign-in was ended").wait_for()
+    assert second.get_by_text("Signed in as").count() == 0
     page.goto(f"{app_url}/patient")
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
     assert page.get_by_text("Signed in as").count() == 0
