@@ -36,6 +36,7 @@ from recovery_model.model.config import CONFIGS
 from recovery_model.model.risk_model import RiskModel, logistic_paths
 from recovery_model.model.training import LinearStart, train_ensemble
 from recovery_model.readers.csv import read_patient_csv
+from recovery_model.record_view import FRESH_RECORD_SEED, record_view
 from recovery_model.scoring.narrative import percent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,9 +198,10 @@ def ward(predictor: Predictor, repeats: int) -> dict:
 # ----- 4b. when not to trust a risk -------------------------------------------------------------------
 def trust(predictor: Predictor, fresh_rows: int, wards: int, high_patients: int) -> dict:
     """The issue-11 targets: interval coverage by risk decile, typicality flag rates, drift false alarms
-    and power, and suggestions for high-tier patients with their latency."""
+    and power, and suggestions for high-tier patients with their latency. Patients come as records show them
+    (the record view), as the default model is trained and as a hospital would send them."""
     schema = predictor.schema
-    fresh = generate_cohort(fresh_rows, 2024)
+    fresh = record_view(generate_cohort(fresh_rows, 2024), FRESH_RECORD_SEED)
     event = schema.event_from_target(fresh[schema.target.name])
     rows = predictor.predict_risk(fresh.drop(columns=schema.target.name))
     deciles = []
@@ -213,7 +215,7 @@ def trust(predictor: Predictor, fresh_rows: int, wards: int, high_patients: int)
     uniform = pd.DataFrame({f.name: rng.integers(int(f.valid_min), int(f.valid_max) + 1, 10_000) if f.is_integer
                             else rng.uniform(f.valid_min, f.valid_max, 10_000) for f in schema.features})
     uniform_rows = predictor.predict_risk(uniform)
-    pool = generate_cohort(wards * 50, 77).drop(columns=schema.target.name)
+    pool = record_view(generate_cohort(wards * 50, 77), 78).drop(columns=schema.target.name)
     calm = [predictor.check_drift(pool.iloc[i * 50:(i + 1) * 50]).drifted for i in range(wards)]
     shifted = [predictor.check_drift(pool.iloc[i * 50:(i + 1) * 50].assign(
         oxygen_level=lambda w: w["oxygen_level"] - 4, heart_rate=lambda w: w["heart_rate"] + 15)).drifted
@@ -222,7 +224,7 @@ def trust(predictor: Predictor, fresh_rows: int, wards: int, high_patients: int)
     times, reached, none = [], 0, 0
     for i in range(len(high)):
         started = time.perf_counter()
-        options = predictor.suggest_changes(high.iloc[[i]][schema.feature_names])
+        options = predictor.suggest_changes(high.iloc[[i]][schema.feature_names].astype(float))
         times.append(time.perf_counter() - started)
         reached += bool(len(options) and options["below_threshold"].any())
         none += not len(options)

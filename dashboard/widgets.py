@@ -21,21 +21,33 @@ def field_label(feature: Feature) -> str:
     return label if feature.is_binary or feature.levels else f"{label} · typical {feature.typical_range_text(False)}"
 
 
-def feature_input(feature: Feature, value: float, key: str):
-    """The widget for one feature, bounded by its hard limits so impossible values cannot be entered."""
+NOT_RECORDED = "Not recorded"
+
+
+def feature_input(feature: Feature, value: float | None, key: str):
+    """The widget for one feature, bounded by its hard limits so impossible values cannot be entered.
+
+    `value` None (a record that lacks it) leaves the widget empty, "Not recorded": the value is then missing, not
+    a default shown as if it had been observed."""
     help_text = feature.help_text()
     if feature.is_binary:
-        return st.radio(field_label(feature), [0, 1], index=int(value), key=key, horizontal=True, help=help_text,
+        return st.radio(field_label(feature), [0, 1], index=None if value is None else int(value), key=key,
+                        horizontal=True, help=help_text,
                         format_func=lambda v: feature.levels.get(v, str(v)).capitalize())
+    if feature.levels and value is None:
+        return st.selectbox(field_label(feature), range(int(feature.valid_min), int(feature.valid_max) + 1),
+                            index=None, placeholder=NOT_RECORDED, key=key, help=help_text)
     if feature.levels:
         return st.slider(field_label(feature), int(feature.valid_min), int(feature.valid_max), int(value), key=key,
                          help=help_text)
     if feature.is_integer:
         return st.number_input(field_label(feature), _bound(feature.valid_min, int), _bound(feature.valid_max, int),
-                               int(value), step=1, key=key, help=help_text)
+                               None if value is None else int(value), step=1, key=key, help=help_text,
+                               placeholder=NOT_RECORDED)
     step = 10.0 ** -feature.decimals if feature.decimals else 1.0
     return st.number_input(field_label(feature), _bound(feature.valid_min, float), _bound(feature.valid_max, float),
-                           float(value), step=step, format=f"%.{feature.decimals}f", key=key, help=help_text)
+                           None if value is None else float(value), step=step, format=f"%.{feature.decimals}f", key=key,
+                           help=help_text, placeholder=NOT_RECORDED)
 
 
 def _bound(limit: float, kind: type) -> int | float | None:

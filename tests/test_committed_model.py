@@ -1,13 +1,12 @@
 """The committed default model: it loads, its report holds the targets, and it retrains identically."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from recovery_model.evaluation.baselines import ORACLE
 from recovery_model.evaluation.evaluate import OURS
 from recovery_model.evaluation.summary import ModelSummary
-from recovery_model.readers.training import fingerprint
+from recovery_model.readers.training import fingerprint, load_training_data
 from recovery_model.scoring.predictor import Predictor
 from tests.conftest import DATA
 
@@ -23,9 +22,11 @@ def _fresh(report, name):
     return next(b.fresh for b in report.baselines if b.name == name)
 
 
-def test_default_model_was_trained_on_the_committed_data(default_predictor):
+def test_default_model_was_trained_on_the_committed_records(default_predictor, schema):
+    """The record view of the cohort (data/patients_record.csv), so that it scores incomplete records."""
     assert default_predictor.metadata["training_data"]["fingerprint"] == fingerprint(
-        pd.read_csv(DATA / "patients.csv"))
+        load_training_data(DATA / "patients_record.csv", schema))
+    assert default_predictor.model.max_missing_ == 9
 
 
 def test_calibrated_on_the_fresh_sample(report):
@@ -67,7 +68,7 @@ def test_retraining_reproduces_the_committed_model(default_predictor, schema):
     than 14, risks within 0.006, out-of-fold AUROC 0.8685 against 0.8689)."""
     from sklearn.metrics import roc_auc_score
 
-    frame = pd.read_csv(DATA / "patients.csv")
+    frame = load_training_data(DATA / "patients_record.csv", schema)
     seed = default_predictor.metadata["seed"]
     first, second = (Predictor.fit(frame, schema, "default", seed=seed) for _ in range(2))
     sample = frame.sample(500, random_state=0)
@@ -78,3 +79,15 @@ def test_retraining_reproduces_the_committed_model(default_predictor, schema):
     event = default_predictor.model.oof_event_
     assert roc_auc_score(event, first.model.oof_risk_) == pytest.approx(
         roc_auc_score(event, default_predictor.model.oof_risk_), abs=0.005)
+
+
+def test_the_report_measures_each_missingness_pattern_against_the_oracle_given_what_is_recorded(report):
+    """The committed model trains on records: the fresh sample is shown as records show it, pattern by pattern."""
+    patterns = report.fresh.patterns
+    assert report.fresh.record_view_seed is not None
+    assert sum(p.share for p in patterns) > 0.99
+    for p in patterns:
+        if p.share >= 0.05:
+            assert p.observed_oracle_auroc - 0.015 <= p.auroc <= p.observed_oracle_auroc + 0.005, p.pattern
+            assert 0.85 <= p.calibration_slope <= 1.2, p.pattern
+        assert p.observed_oracle_auroc <= p.full_oracle_auroc + 0.005, p.pattern

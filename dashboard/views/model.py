@@ -91,6 +91,12 @@ with baselines:
                f"{target.event_label}.")
 
 with subgroups:
+    if len(patterns := report.pattern_table()):
+        st.markdown(f"**Records that lack values** (the fresh {report.fresh.rows:,}-patient sample as records show "
+                    "it): ours against the oracle given only what each record holds, the best any model could do.")
+        st.dataframe(patterns, hide_index=True, key="patterns_table",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in patterns.columns if c not in ("record lacks", "patients", "events")})
     if report.subgroups:
         table = report.subgroup_table()
         st.dataframe(table, hide_index=True, key="subgroups_table",

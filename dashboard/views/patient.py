@@ -10,6 +10,8 @@ from recovery_model.scoring.columns import (
     ATYPICAL_FEATURES,
     BELOW_THRESHOLD,
     CHANGED,
+    MISSING_RISK_HIGH,
+    MISSING_RISK_LOW,
     RISK,
     RISK_HIGH,
     RISK_LOW,
@@ -21,6 +23,7 @@ from recovery_model.scoring.narrative import (
     change_text,
     describe_risk,
     interval_text,
+    missing_note,
     percent,
     tier_rule,
     unusual_value_note,
@@ -48,8 +51,8 @@ if (opened := st.query_params.get("prediction")) and st.session_state.get("opene
     else:
         audit("log_read", page="patient", what="opened_prediction", rows=1)
         values = {name: value for name, value in record["inputs"].items() if value is not None}
-        notes = [f"{schema.feature(name).display_name}: not in the record it was scored from (it was imputed); the "
-                 "form keeps its default" for name in record["imputed"]]
+        notes = [f"{schema.feature(name).display_name}: not in the record it was scored from; left empty (not "
+                 "recorded)" for name in record["imputed"]]
         fill_form(values, notes, record["patient_id"] or "")
 
 with st.expander("Load the patient from a FHIR record", icon=":material/upload_file:"):
@@ -89,8 +92,9 @@ with st.form("patient_form"):
             with column:
                 st.markdown(f"**{schema.group_title(group)}**")
                 for feature in features:
-                    entered[feature.name] = feature_input(feature, start.get(feature.name, feature.default),
-                                                          key=form_key(feature))
+                    # a record's form leaves what the record lacks empty; a fresh form starts from the defaults
+                    value = start.get(feature.name) if "form_start" in st.session_state else feature.default
+                    entered[feature.name] = feature_input(feature, value, key=form_key(feature))
     submitted = st.form_submit_button("Estimate risk", type="primary")
 
 if submitted:
@@ -122,7 +126,10 @@ with left:
     st.markdown(f"**{percent(risk)} ({percent(low)}–{percent(high)})** &nbsp; {TIER_BADGE[tier]} &nbsp; "
                 f"{tier_rule(tier, predictor.thresholds)}")
     st.caption(interval_text(low, high, schema.target))
-    if wide := wide_interval_note(low, high):
+    missing_low, missing_high = float(scored[MISSING_RISK_LOW]), float(scored[MISSING_RISK_HIGH])
+    if lacks := missing_note(assessment.missing_inputs(0, schema), missing_low, missing_high, low, high):
+        st.info(lacks, icon=":material/help:")
+    if wide := wide_interval_note(low, high, missing_low, missing_high):
         st.warning(wide, icon=":material/error:")
     if scored[ATYPICAL]:
         st.warning(atypical_note(float(scored[TYPICALITY]), scored[ATYPICAL_FEATURES]), icon=":material/warning:")

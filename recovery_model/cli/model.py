@@ -14,6 +14,7 @@ from recovery_model.schema import Schema, load_schema
 
 DEFAULT_ROWS = 15_000
 DEFAULT_SEED = 42
+DEFAULT_TRAINING_DATA = DATA_DIR / "patients_record.csv"  # the cohort as records show it (recovery generate)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -24,6 +25,15 @@ def _generate(args: argparse.Namespace) -> int:
     write_csv(cohort, args.output)
     print(f"Wrote {len(cohort):,} patients to {args.output} "
           f"(non-recovery {1 - cohort['recovered'].mean():.2%}, seed {args.seed}).")
+    if args.record_output:
+        from recovery_model.record_view import RECORD_SEED, record_view
+
+        record = record_view(cohort, RECORD_SEED)
+        write_csv(record, args.record_output)
+        blank = record.drop(columns="recovered").isna()
+        print(f"Wrote the same patients as records would show them to {args.record_output} "
+              f"({blank.any(axis=1).mean():.0%} with a value not recorded, {blank.to_numpy().mean():.0%} of "
+              f"values; seed {RECORD_SEED}).")
     if args.ward_output:
         ward = make_sample_ward()
         write_csv(ward, args.ward_output)
@@ -91,22 +101,40 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
-    from recovery_model.cohort import generate_cohort
     from recovery_model.evaluation.evaluate import EvaluationSettings, evaluate
     from recovery_model.evaluation.model_card import render_model_card
     from recovery_model.evaluation.summary import write_report
 
-    synthetic = frame.equals(generate_cohort(len(frame), DEFAULT_SEED, predictor.schema)) if \
-        predictor.schema.fingerprint() == load_schema().fingerprint() else False
-    settings = EvaluationSettings(n_bootstrap=args.bootstrap, fresh_rows=args.fresh_rows if synthetic else 0)
+    kind = _synthetic_kind(frame, predictor.schema)
+    settings = EvaluationSettings(n_bootstrap=args.bootstrap, fresh_rows=args.fresh_rows if kind else 0,
+                                  record_view=kind == "record")
     print(f"Evaluating on the {len(frame):,} training rows' out-of-fold predictions"
-          + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle" if synthetic else "")
+          + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle"
+             + (" (as records show it)" if settings.record_view else "") if kind else "")
           + f" ({settings.n_bootstrap} bootstrap resamples)...")
-    report = evaluate(predictor, frame, include_oracle=synthetic, settings=settings)
+    report = evaluate(predictor, frame, include_oracle=kind is not None, settings=settings)
     write_report(predictor.folder, report, render_model_card(report, predictor.schema))
     auroc = report.internal.metrics.estimate("auroc")
     print(f"Internal validation AUROC {auroc.value:.3f} ({auroc.low:.3f}–{auroc.high:.3f}). "
           f"{report.verdict.text}\nReport and model card written to {predictor.folder}.")
+
+
+def _synthetic_kind(frame, schema: Schema) -> str | None:
+    """"complete" for our synthetic cohort, "record" for its record view, None for other data (no oracle)."""
+    import numpy as np
+
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.record_view import RECORD_SEED, record_view
+
+    if schema.fingerprint() != load_schema().fingerprint() or list(frame.columns) != schema.columns:
+        return None
+    cohort = generate_cohort(len(frame), DEFAULT_SEED, schema)
+    values = frame.to_numpy(dtype=float)
+    if np.array_equal(values, cohort.to_numpy(dtype=float)):
+        return "complete"
+    if np.array_equal(values, record_view(cohort, RECORD_SEED, schema).to_numpy(dtype=float), equal_nan=True):
+        return "record"
+    return None
 
 
 def _schema_for(args: argparse.Namespace) -> Schema:
@@ -138,12 +166,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--output", type=Path, default=DATA_DIR / "patients.csv")
     gen.add_argument("--ward-output", type=Path, default=None,
                      help="Also write the sample ward extract here (data/sample_ward.csv).")
+    gen.add_argument("--record-output", type=Path, default=None,
+                     help="Also write the same patients as EHR records would show them, values not recorded left "
+                     "blank (data/patients_record.csv: what the default model trains on).")
     gen.add_argument("--ward-fhir-output", type=Path, default=None,
                      help="Also write the sample ward as a FHIR R4 Bundle (JSON) here, to try FHIR import on.")
     gen.set_defaults(handler=_generate)
 
     train = commands.add_parser("train", help="Train, calibrate, evaluate and write a checkpoint.")
-    train.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv", help="A CSV or Parquet file.")
+    train.add_argument("--data", type=Path, default=DEFAULT_TRAINING_DATA, help="A CSV or Parquet file.")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--schema", type=Path, help="TOML schema describing --data (default: ours).")
     source.add_argument("--target", help="Outcome column of a foreign all-numeric CSV; the schema is inferred.")
@@ -159,7 +190,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     evaluate = commands.add_parser("evaluate", help="Rewrite a checkpoint's evaluation report and model card.")
     checkpoint_option(evaluate)
-    evaluate.add_argument("--data", type=Path, default=DATA_DIR / "patients.csv")
+    evaluate.add_argument("--data", type=Path, default=DEFAULT_TRAINING_DATA)
     _evaluation_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 

@@ -116,11 +116,15 @@ def _print_record_problems(problems: list) -> None:
 
 
 def _suggest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from recovery_model.readers.table import read_patients
     from recovery_model.scoring.columns import (
         ATYPICAL,
         ATYPICAL_FEATURES,
         CHANGED,
+        MISSING_RISK_HIGH,
+        MISSING_RISK_LOW,
         NOT_SCORED,
         PROBLEMS,
         RISK,
@@ -129,7 +133,7 @@ def _suggest(args: argparse.Namespace) -> int:
         ROW,
         TIER,
     )
-    from recovery_model.scoring.narrative import change_text, percent
+    from recovery_model.scoring.narrative import change_text, missing_note, percent
     from recovery_model.scoring.predictor import Predictor
 
     predictor = Predictor.load(args.checkpoint)
@@ -146,6 +150,9 @@ def _suggest(args: argparse.Namespace) -> int:
             continue
         print(f"{name}: {schema.target.risk_of} {percent(row[RISK])} (range {percent(row[RISK_LOW])}–"
               f"{percent(row[RISK_HIGH])}), {row[TIER]} tier")
+        missing = [f.display_name for f in schema.features if pd.isna(row[f.name])]
+        if lacks := missing_note(missing, row[MISSING_RISK_LOW], row[MISSING_RISK_HIGH], row[RISK_LOW], row[RISK_HIGH]):
+            print(f"  {lacks}")
         if row[ATYPICAL]:
             print(f"  unlike the patients this model learned from: {row[ATYPICAL_FEATURES]}")
         options = predictor.suggest_changes(frame.loc[[i]])

@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from recovery_model.cohort import true_risk
 from recovery_model.evaluation.report import MAJORITY
+from recovery_model.record_view import observed_risk
 from recovery_model.schema import Schema
 
 RiskFunction = Callable[[pd.DataFrame], np.ndarray]
@@ -49,7 +49,7 @@ def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle
     baselines: dict[str, RiskFunction] = {
         MAJORITY: lambda x: np.full(len(x), prevalence),
     }
-    logistic = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+    logistic = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler(),
                              LogisticRegression(max_iter=2000)).fit(train[features], y_train)
     baselines[LOGISTIC] = lambda x: logistic.predict_proba(x[features])[:, 1]
     boosting = HistGradientBoostingClassifier(random_state=seed).fit(train[features], y_train)
@@ -59,5 +59,5 @@ def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle
         baselines["Partial NEWS2 (SpO2, systolic BP, pulse)"] = (
             lambda x: news2.predict_proba(news2_partial(x).reshape(-1, 1))[:, 1])
     if include_oracle:
-        baselines[ORACLE] = true_risk
+        baselines[ORACLE] = observed_risk  # the true risk; for a record with values missing, given what it holds
     return baselines

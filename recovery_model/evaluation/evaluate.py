@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from recovery_model.cohort import generate_cohort
+from recovery_model.cohort import generate_cohort, true_risk
 from recovery_model.evaluation.baselines import LOGISTIC, ORACLE, RiskFunction, fit_baselines
 from recovery_model.evaluation.report import (
     AtThreshold,
@@ -35,6 +35,7 @@ from recovery_model.evaluation.report import (
     InternalValidation,
     Metrics,
     MetricsWithCI,
+    PatternResult,
     Provenance,
     SubgroupResult,
     Training,
@@ -43,6 +44,7 @@ from recovery_model.evaluation.report import (
 )
 from recovery_model.model.config import NetworkConfig
 from recovery_model.model.risk_model import RiskModel
+from recovery_model.record_view import FRESH_RECORD_SEED, missing_pattern, record_view
 from recovery_model.schema import Schema
 from recovery_model.scoring.predictor import Predictor
 from recovery_model.scoring.thresholds import Thresholds
@@ -63,6 +65,7 @@ class EvaluationSettings:
     explain_rows: int = 300
     seed: int = 0
     seed_config: str | NetworkConfig = "seed"
+    record_view: bool = False  # the model was trained on the record view: the fresh sample is shown as records show it
 
 
 def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
@@ -293,7 +296,8 @@ def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dic
                       settings: EvaluationSettings) -> tuple[FreshValidation, dict[str, np.ndarray]]:
     """Every model refitted on all training rows and scored on a fresh sample whose true risk is known."""
     schema = predictor.schema
-    fresh = generate_cohort(settings.fresh_rows, FRESH_SEED, schema)
+    complete = generate_cohort(settings.fresh_rows, FRESH_SEED, schema)
+    fresh = record_view(complete, FRESH_RECORD_SEED, schema) if settings.record_view else complete
     event = schema.event_from_target(fresh[schema.target.name])
     fitted: dict[str, RiskFunction] = {name: (lambda x, m=m: m.predict_proba(x)[:, 1])
                                        for name, m in {OURS: predictor.model, **references}.items()}
@@ -303,8 +307,32 @@ def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dic
                            metrics=Metrics(**metrics(event, risks[OURS])),
                            calibration_curve=calibration_curve(event, risks[OURS], 20),
                            decision_curve=decision_curve(event, risks),
-                           subgroups=subgroups(fresh, event, risks[OURS], schema, 0, settings.seed)), \
+                           subgroups=subgroups(fresh, event, risks[OURS], schema, 0, settings.seed),
+                           record_view_seed=FRESH_RECORD_SEED if settings.record_view else None,
+                           patterns=pattern_results(fresh, event, risks[OURS], risks[ORACLE], true_risk(complete))
+                           if settings.record_view else [],
+                           complete_auroc={name: float(roc_auc_score(event, risk_of(complete)))
+                                           for name, risk_of in fitted.items()} if settings.record_view else {}), \
         {name: (event, r) for name, r in risks.items()}
+
+
+def pattern_results(record: pd.DataFrame, event: np.ndarray, ours: np.ndarray, observed_oracle: np.ndarray,
+                    full_oracle: np.ndarray, min_events: int = 20) -> list[PatternResult]:
+    """One row per missingness pattern with enough events to measure, the most common first."""
+    pattern = missing_pattern(record).to_numpy()
+    results = []
+    for name in pd.Series(pattern).value_counts().index:
+        rows = pattern == name
+        if event[rows].sum() < min_events or event[rows].all():
+            continue
+        m = metrics(event[rows], ours[rows])
+        results.append(PatternResult(
+            pattern=str(name), rows=int(rows.sum()), share=float(rows.mean()), events=int(event[rows].sum()),
+            auroc=m["auroc"], observed_oracle_auroc=float(roc_auc_score(event[rows], observed_oracle[rows])),
+            full_oracle_auroc=float(roc_auc_score(event[rows], full_oracle[rows])),
+            calibration_slope=m["calibration_slope"], calibration_intercept=m["calibration_intercept"],
+            mean_risk=m["mean_risk"], event_rate=m["event_rate"]))
+    return results
 
 
 def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema: Schema, seed: int,

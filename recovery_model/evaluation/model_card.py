@@ -97,6 +97,7 @@ def render_model_card(report: EvaluationReport, schema: Schema) -> str:
         "Accuracy is shown only to make a point: the majority class scores "
         f"{_pct(report.majority.internal.accuracy_at_0_5)} while finding no one.",
         "",
+        *_record_section(report),
         "## Subgroups (out-of-fold risks)",
         "",
         markdown_table(report.subgroup_table()) if report.subgroups else "The schema defines no subgroups.",
@@ -109,9 +110,10 @@ def render_model_card(report: EvaluationReport, schema: Schema) -> str:
         "- Internal validation only: the figures hold for patients like these; a new hospital or "
         "season needs its own check (retrain with `recovery train --data`).",
         f"- {data.events} events in {data.rows:,} patients: subgroup estimates are imprecise; see the CIs.",
-        "- Missing values are imputed with training medians and flagged; a patient with more than "
-        f"{ensemble.max_missing} missing features (the most any training patient had, and never "
-        "fewer than a fifth of the features) is refused.",
+        "- Missing values are imputed with training medians and flagged, and the range widens to hold the risk "
+        "over plausible values of them (from the training patients most like this one who had them recorded); "
+        f"a patient with more than {ensemble.max_missing} missing features (the most any training patient had, "
+        "and never fewer than a fifth of the features) is refused.",
         "- Attributions (SHAP, DeepLIFT rescale rule) explain the model, not the patient's biology; "
         "they are not causal effects of changing a factor.",
         f"- The explanation background holds {ensemble.background_rows} training rows.",
@@ -120,6 +122,24 @@ def render_model_card(report: EvaluationReport, schema: Schema) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _record_section(report: EvaluationReport) -> list[str]:
+    """For a model trained on the record view: how it does on records that lack values, pattern by pattern."""
+    if report.fresh is None or not report.fresh.patterns:
+        return []
+    return [
+        f"## Records that lack values (fresh {report.fresh.rows:,}-patient sample, as records show it)",
+        "Each row is the patients whose records lack the same blocks of values (seed "
+        f"{report.fresh.record_view_seed}; see the datasheet). *Oracle given what is recorded*: the true risk "
+        "averaged over the missing values given the observed ones, the best any model could do with these records.",
+        "",
+        markdown_table(report.pattern_table()),
+        "",
+        "The same fresh patients with every value recorded, AUROC: "
+        + ", ".join(f"{name} {auroc:.3f}" for name, auroc in report.fresh.complete_auroc.items()) + ".",
+        "",
+    ]
 
 
 def _model_paragraph(report: EvaluationReport) -> str:

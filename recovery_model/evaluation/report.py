@@ -162,8 +162,27 @@ class InternalValidation:
 
 
 @dataclass(frozen=True)
+class PatternResult:
+    """The fresh record-view patients who lack the same blocks of values: ours against the oracle given what is
+    observed (the best any model could do with these records) and against the oracle given everything."""
+
+    pattern: str
+    rows: int
+    share: float
+    events: int
+    auroc: float
+    observed_oracle_auroc: float
+    full_oracle_auroc: float
+    calibration_slope: float
+    calibration_intercept: float
+    mean_risk: float
+    event_rate: float
+
+
+@dataclass(frozen=True)
 class FreshValidation:
-    """A fresh synthetic sample scored against the oracle (synthetic training data only)."""
+    """A fresh synthetic sample scored against the oracle (synthetic training data only). For a model trained on
+    the record view the sample is shown as records show it, and `patterns` holds one row per missingness pattern."""
 
     rows: int
     seed: int
@@ -172,6 +191,9 @@ class FreshValidation:
     calibration_curve: list[CalibrationBin]
     decision_curve: DecisionCurve
     subgroups: list[SubgroupResult]
+    record_view_seed: int | None = None
+    patterns: list[PatternResult] = field(default_factory=list)
+    complete_auroc: dict[str, float] = field(default_factory=dict)  # every model on the same patients, complete
 
 
 @dataclass(frozen=True)
@@ -269,6 +291,19 @@ class EvaluationReport:
                         "fresh calibration slope": b.fresh.calibration_slope}
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def pattern_table(self) -> pd.DataFrame:
+        """One row per missingness pattern of the fresh record-view sample (empty for a model trained on complete
+        rows): ours against the oracle given what the records hold."""
+        import pandas as pd
+
+        patterns = self.fresh.patterns if self.fresh is not None else []
+        return pd.DataFrame([{"record lacks": p.pattern, "share": p.share, "patients": p.rows, "events": p.events,
+                              "AUROC": p.auroc, "oracle AUROC, given what is recorded": p.observed_oracle_auroc,
+                              "oracle AUROC, given everything": p.full_oracle_auroc,
+                              "calibration slope": p.calibration_slope,
+                              "calibration intercept": p.calibration_intercept, "mean risk": p.mean_risk,
+                              "event rate": p.event_rate} for p in patterns])
 
     def subgroup_table(self) -> pd.DataFrame:
         import pandas as pd

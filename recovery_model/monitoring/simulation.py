@@ -1,6 +1,7 @@
 """A deployment simulated end to end, to test the monitor and to show it at work.
 
-Every week for `months` months a ward is drawn from the synthetic generator, scored by the model and logged
+Every week for `months` months a ward is drawn from the synthetic generator, shown to the model as its records
+hold it (the record view, as the default model is trained: `records=False` scores the complete rows), scored and logged
 with its index time (as `recovery predict --as-of` would), and each patient's outcome is drawn from the oracle
 and imported some days later (as `recovery outcomes` would). From `drift_from_month` on, the world changes under
 the model: the outcomes are drawn with the oracle's log-odds shifted by `shift`, so the model's risks are no
@@ -22,6 +23,7 @@ from recovery_model.log.outcomes import OUTCOME_TIME, import_outcomes
 from recovery_model.log.records import Context, Source, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.parameters import POSITIVE_COUNT, check
+from recovery_model.record_view import record_view
 from recovery_model.scoring.predictor import Predictor
 
 OUTCOME_DAYS = (1, 14)  # an outcome is known this many days after the prediction (uniform)
@@ -38,6 +40,7 @@ class Deployment:
     wards: int = 2
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
     seed: int = 0
+    records: bool = True
 
     def __post_init__(self) -> None:
         for name in ("months", "drift_from_month", "patients_per_week", "wards"):
@@ -67,7 +70,8 @@ def simulate_deployment(log: PredictionLog, predictor: Predictor, deployment: De
         ward = generate_cohort(deployment.patients_per_week, seed=deployment.seed * 10_000 + number, schema=schema)
         ward.insert(0, schema.id_column, [f"SIM{number:03d}-{i:04d}" for i in range(len(ward))])
         when = week + timedelta(hours=float(rng.uniform(0, 24 * 6)))
-        ranked = predictor.rank(ward.drop(columns=[target.name]), explain=False)
+        shown = record_view(ward, deployment.seed * 10_000 + number, schema) if deployment.records else ward
+        ranked = predictor.rank(shown.drop(columns=[target.name]), explain=False)
         for ward_number in range(deployment.wards):
             rows = ranked.ranked.iloc[ward_number::deployment.wards]
             context = Context.for_model(predictor, Source.CLI_PREDICT, predicted_at=when,

@@ -51,6 +51,11 @@ class Assessment(ValidationResult):
         """The features of input row `row` (0-based position) whose values are outside the typical range."""
         return [schema.features[j] for j in np.flatnonzero(self.unusual[row])]
 
+    def missing_inputs(self, row: int, schema: Schema) -> list[str]:
+        """The display names of the inputs row `row` (0-based position) did not hold, which scoring filled in."""
+        values = self.rows.iloc[row]
+        return [f.display_name for f in schema.features if pd.isna(values[f.name])]
+
     def ranked(self, top_k: int | None, threshold: float) -> RankedWard:
         """The scored rows, highest risk first (ties keep input order), flagged; rejected rows beside them."""
         scored = self.scorable

@@ -17,6 +17,7 @@ ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED = "row", "status", "problems", "unusual_
 RISK, TIER = "risk", "tier"
 RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES = ("risk_low", "risk_high", "typicality", "atypical",
                                                                 "atypical_features")
+MISSING_RISK_LOW, MISSING_RISK_HIGH = "missing_risk_low", "missing_risk_high"
 RANK, IN_TOP_K, ABOVE_THRESHOLD = "rank", "in_top_k", "above_threshold"
 CHANGED, BELOW_THRESHOLD = "changed", "below_threshold"
 
@@ -34,14 +35,16 @@ FHIR_NOTES = "fhir_notes"  # FHIR import: what left a patient's values blank, by
 DRIVERS = 3
 
 VALIDATION_COLUMNS = (ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED)
-TRUST_COLUMNS = (RISK_LOW, RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES)
+TRUST_COLUMNS = (RISK_LOW, RISK_HIGH, MISSING_RISK_LOW, MISSING_RISK_HIGH, TYPICALITY, ATYPICAL, ATYPICAL_FEATURES)
 SCORE_COLUMNS = (*VALIDATION_COLUMNS, RISK, TIER, *TRUST_COLUMNS, RANK, IN_TOP_K, ABOVE_THRESHOLD)
 FLAG_COLUMNS = (IN_TOP_K, ABOVE_THRESHOLD)
 
 LABELS = {RANK: "Rank", ROW: "Row", RISK: "Risk", TIER: "Tier", IN_TOP_K: "In top K",
           ABOVE_THRESHOLD: "⚑ Over threshold", UNUSUAL: "Unusual values", IMPUTED: "Imputed (median)",
           PROBLEMS: "Problems", STATUS: "Status", RISK_LOW: "Risk, low end", RISK_HIGH: "Risk, high end",
-          TYPICALITY: "Typicality (p)", ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because",
+          MISSING_RISK_LOW: "Risk, low end over what is not recorded",
+          MISSING_RISK_HIGH: "Risk, high end over what is not recorded", TYPICALITY: "Typicality (p)",
+          ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because",
           FHIR_NOTES: "From the FHIR record"}
 
 

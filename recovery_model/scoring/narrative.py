@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from recovery_model.schema import Feature, Target
 from recovery_model.scoring.thresholds import Thresholds, Tier
 
@@ -51,13 +53,28 @@ def interval_text(low: float, high: float, target: Target) -> str:
     """What the risk interval means, in words."""
     return (f"Range {percent(low)}–{percent(high)}: among patients the model scores like this one, the share who "
             f"{target.event_label} lies in this range (Venn-Abers calibration on the training patients' out-of-fold "
-            "risks). It describes the evidence behind the risk, not a confidence interval for this person.")
+            "risks), widened to hold the risk over plausible values of any input the record lacks. It describes "
+            "the evidence behind the risk, not a confidence interval for this person.")
 
 
-def wide_interval_note(low: float, high: float) -> str | None:
-    """A warning when the range is wider than `WIDE_INTERVAL`; None when it is not."""
+def missing_note(missing: list[str], missing_low: float, missing_high: float, low: float, high: float) -> str | None:
+    """Which inputs the record lacked and how much of the range they account for; None when nothing was missing."""
+    if not missing:
+        return None
+    share = (missing_high - missing_low) / (high - low) if high > low else 0.0
+    return (f"Not recorded: {', '.join(missing)}. The risk shown fills them with typical values; over plausible "
+            f"values for a patient like this one it would lie between {percent(missing_low)} and "
+            f"{percent(missing_high)}, {100 * share:.0f} % of the range's width. Recording them narrows the range.")
+
+
+def wide_interval_note(low: float, high: float, missing_low: float = np.nan, missing_high: float = np.nan
+                       ) -> str | None:
+    """A warning when the range is wider than `WIDE_INTERVAL`, saying why; None when it is not."""
     if high - low <= WIDE_INTERVAL:
         return None
+    if np.isfinite(missing_low) and missing_high - missing_low > (high - low) / 2:
+        return (f"The range is {100 * (high - low):.0f} percentage points wide, mostly because the record lacks "
+                "inputs that move this risk: record them for a firmer estimate.")
     return (f"Limited evidence for risks like this: the range is {100 * (high - low):.0f} percentage points wide, "
             "because the training data held few patients scored like this one.")
 

@@ -34,6 +34,8 @@ from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
     BELOW_THRESHOLD,
+    MISSING_RISK_HIGH,
+    MISSING_RISK_LOW,
     NOT_SCORED,
     PROBLEMS,
     REJECTED,
@@ -45,6 +47,7 @@ from recovery_model.scoring.columns import (
     TYPICALITY,
 )
 from recovery_model.scoring.drift import MIN_PATIENTS, DriftReport, check_drift
+from recovery_model.scoring.missing import missing_spread
 from recovery_model.scoring.suggestions import suggest
 from recovery_model.scoring.thresholds import Thresholds
 from recovery_model.scoring.validation import ValidationResult, missing_limit, validate
@@ -172,18 +175,26 @@ class Predictor:
         return Assessment(rows, validation.unusual, validation.warnings, explanation)
 
     def _trust(self, rows: pd.DataFrame, risk: np.ndarray, scorable: np.ndarray) -> dict[str, Any]:
-        """The interval, the typicality p-value and, for atypical rows, the features that make them so.
+        """The range, the spread over what is not recorded, the typicality p-value and, for atypical rows, the
+        features that make them so.
 
-        The interval is the Venn-Abers pair widened, where needed, to hold the shown risk: our smooth
-        calibration keeps the ranking and measured as well or better on the real data sets than moving the
-        risk into the pair, so the pair is shown as the evidence around it rather than replacing it."""
+        The range holds the Venn-Abers pair, the risk itself and the spread of the risk over plausible values of
+        the inputs the record lacks (`missing_spread`), so a clinician sees one range. Our smooth calibration
+        keeps the ranking and measured as well or better on the real data sets than moving the risk into the
+        pair, so the pair is shown as the evidence around it rather than replacing it."""
         n = len(rows)
         low, high, p_value = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        missing_low, missing_high = np.full(n, np.nan), np.full(n, np.nan)
         because = [""] * n
         if scorable.any():
             values = rows.loc[scorable, self.schema.feature_names].to_numpy(dtype=float)
-            pair_low, pair_high = self.interval.bounds(risk[scorable])
-            low[scorable], high[scorable] = np.minimum(pair_low, risk[scorable]), np.maximum(pair_high, risk[scorable])
+            shown = risk[scorable]
+            pair_low, pair_high = self.interval.bounds(shown)
+            spread_low, spread_high = missing_spread(self.model, values, shown, self.reference,
+                                                     self.schema.feature_names)
+            missing_low[scorable], missing_high[scorable] = spread_low, spread_high
+            low[scorable] = np.minimum.reduce([pair_low, shown, spread_low])
+            high[scorable] = np.maximum.reduce([pair_high, shown, spread_high])
             p_value[scorable] = self.typicality.p_value(values)
             flagged = np.flatnonzero(p_value[scorable] < TYPICALITY_LEVEL)
             if len(flagged):
@@ -193,7 +204,8 @@ class Predictor:
                     because[i] = self._unusual_text(rows.iloc[i], row_contributions)
         atypical = pd.array(np.where(scorable, p_value < TYPICALITY_LEVEL, False), dtype="boolean")
         atypical[~scorable] = pd.NA
-        return {RISK_LOW: low, RISK_HIGH: high, TYPICALITY: p_value, ATYPICAL: atypical, ATYPICAL_FEATURES: because}
+        return {RISK_LOW: low, RISK_HIGH: high, MISSING_RISK_LOW: missing_low, MISSING_RISK_HIGH: missing_high,
+                TYPICALITY: p_value, ATYPICAL: atypical, ATYPICAL_FEATURES: because}
 
     def _unusual_text(self, row: pd.Series, contributions: np.ndarray) -> str:
         top = [j for j in np.argsort(-contributions)[:UNUSUAL_FEATURES] if contributions[j] > 0]

@@ -53,8 +53,11 @@ def factor_values(feature: Feature, current: float) -> np.ndarray:
 def candidates(patient: pd.Series, schema: Schema, max_changes: int = MAX_CHANGES) -> Candidates:
     names = schema.feature_names
     base = patient[names].to_numpy(dtype=float)
-    grids = {f.name: factor_values(f, patient[f.name]) for f in schema.modifiable}
-    factors = [f for f in schema.modifiable if len(grids[f.name])]
+    # a factor the record lacks is not suggested: "change it from what?" has no answer, and the risk shown
+    # filled it with a median, not with the patient's value
+    recorded = [f for f in schema.modifiable if not pd.isna(patient[f.name])]
+    grids = {f.name: factor_values(f, patient[f.name]) for f in recorded}
+    factors = [f for f in recorded if len(grids[f.name])]
     blocks, changed, distance = [], [], []
     for k in range(1, max_changes + 1):
         for subset in itertools.combinations(factors, k):

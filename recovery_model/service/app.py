@@ -25,6 +25,8 @@ from recovery_model.log.store import PredictionLog
 from recovery_model.readers.fhir.reader import read_fhir
 from recovery_model.scoring.columns import (
     ATYPICAL,
+    MISSING_RISK_HIGH,
+    MISSING_RISK_LOW,
     PROBLEMS,
     RISK,
     RISK_HIGH,
@@ -286,7 +288,8 @@ def _links(settings: ServiceSettings, card_uuid: str) -> dict[str, str]:
 
 def _results(rows: pd.DataFrame, drivers: list[list[str]] | None, schema) -> list[dict[str, Any]]:
     """One result per input row, with the output column names `recovery predict` writes."""
-    names = [c for c in (schema.id_column, ROW, STATUS, PROBLEMS, RISK, RISK_LOW, RISK_HIGH, TIER, ATYPICAL)
+    names = [c for c in (schema.id_column, ROW, STATUS, PROBLEMS, RISK, RISK_LOW, RISK_HIGH, MISSING_RISK_LOW,
+                         MISSING_RISK_HIGH, TIER, ATYPICAL)
              if c in rows.columns]
     out = []
     texts = iter(drivers or [])

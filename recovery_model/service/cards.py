@@ -17,13 +17,15 @@ from recovery_model.schema import Schema
 from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
+    MISSING_RISK_HIGH,
+    MISSING_RISK_LOW,
     RISK,
     RISK_HIGH,
     RISK_LOW,
     TIER,
     TYPICALITY,
 )
-from recovery_model.scoring.narrative import atypical_note, interval_text, percent, tier_rule
+from recovery_model.scoring.narrative import atypical_note, interval_text, missing_note, percent, tier_rule
 from recovery_model.scoring.thresholds import Thresholds, Tier
 
 SUMMARY_LIMIT = 140
@@ -43,9 +45,9 @@ def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Sc
     detail.append(interval_text(low, high, schema.target))
     if bool(row[ATYPICAL]):
         detail.append(f"**{atypical_note(float(row[TYPICALITY]), str(row[ATYPICAL_FEATURES]))}**")
-    if imputed:
-        names = ", ".join(schema.feature(n).display_name for n in imputed)
-        detail.append(f"The record lacked {names}: filled with the training median.")
+    names = [schema.feature(n).display_name for n in imputed]
+    if lacks := missing_note(names, float(row[MISSING_RISK_LOW]), float(row[MISSING_RISK_HIGH]), low, high):
+        detail.append(lacks)
     return _card(summary, INDICATORS[Tier(tier)], detail, schema, model, card_uuid, links, no_auth,
                  _extension(risk, low, high, tier, bool(row[ATYPICAL]), imputed, as_of, model))
 

@@ -111,6 +111,13 @@ def sign_in(page, url: str, subject: str) -> float:
     return time.perf_counter() - started
 
 
+def expect(locator):
+    """Playwright's retrying assertion: a rerun removes the old page's elements a moment after the new ones show."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def nav(page) -> set[str]:
     page.get_by_text("Signed in as").wait_for()
     return {text.split("\n")[-1] for text in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()}
@@ -127,7 +134,7 @@ def test_a_clinician_stays_signed_in_across_reloads_and_tabs_until_signing_out(a
     timings["sign_in_round_trip_s"] = sign_in(page, app_url, "alice")
     page.get_by_text("Signed in as Alice Ng").wait_for()
     assert nav(page) == {"Home", "Patient"}
-    assert page.get_by_text("Open mode").count() == 0
+    expect(page.get_by_text("Open mode")).to_have_count(0)
 
     started = time.perf_counter()
     page.reload()
@@ -145,14 +152,14 @@ def test_a_clinician_stays_signed_in_across_reloads_and_tabs_until_signing_out(a
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="End session").click()  # the provider's end_session_endpoint
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
-    assert page.get_by_text("Signed in as").count() == 0
+    expect(page.get_by_text("Signed in as")).to_have_count(0)
     # the other tab's session still holds the sign-in's claims: its next interaction must not use them
     second.locator("[data-testid='stSidebarNav'] a", has_text="Home").click()
     second.get_by_text("This sign-in was ended").wait_for()
-    assert second.get_by_text("Signed in as").count() == 0
+    expect(second.get_by_text("Signed in as")).to_have_count(0)
     page.goto(f"{app_url}/patient")
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
-    assert page.get_by_text("Signed in as").count() == 0
+    expect(page.get_by_text("Signed in as")).to_have_count(0)
     assert audit_events()[-1]["event"] == "sign_out" and audit_events()[-1]["subject"] == "alice"
 
 
@@ -164,17 +171,17 @@ def test_roles_come_from_the_claim_through_the_role_table(app_url, context, subj
     assert nav(page) == pages
     page.goto(f"{app_url}/patient")  # a typed address of a page the role does not hold
     page.get_by_text("Signed in as").wait_for()
-    assert page.get_by_role("heading", name="Patient").count() == 0
+    expect(page.get_by_role("heading", name="Patient")).to_have_count(0)
 
 
 def test_a_user_without_a_known_role_sees_nothing_but_that(app_url, context):
     page = context.new_page()
     sign_in(page, app_url, "victor")
     page.get_by_text("has no role in this app").wait_for()
-    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    expect(page.locator("[data-testid='stSidebarNav']")).to_have_count(0)
     page.goto(f"{app_url}/patient")
     page.get_by_text("has no role in this app").wait_for()
-    assert page.get_by_label("Age", exact=True).count() == 0
+    expect(page.get_by_label("Age", exact=True)).to_have_count(0)
     assert any(e["event"] == "sign_in" and e.get("subject") == "victor" and e["outcome"] == "no_role"
                for e in audit_events())
 
@@ -184,8 +191,8 @@ def test_a_claim_that_is_not_a_list_is_named_on_the_page(app_url, context):
     sign_in(page, app_url, "mallory")
     page.get_by_text("Sign-in is misconfigured").wait_for()
     assert page.get_by_text("[recovery_roles] claim").count() == 1
-    assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    expect(page.locator("[data-testid='stException']")).to_have_count(0)
+    expect(page.locator("[data-testid='stSidebarNav']")).to_have_count(0)
 
 
 def _forged(value: str, change) -> str:
@@ -207,7 +214,7 @@ def test_a_cookie_edited_by_hand_is_refused(app_url, context):
     context.add_cookies([{**cookie, "value": forged}])
     page.reload()
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
-    assert page.get_by_text("Signed in as").count() == 0
+    expect(page.get_by_text("Signed in as")).to_have_count(0)
 
 
 def test_an_idle_sign_in_must_be_made_again(provider, context, tmp_path, timings):
@@ -218,10 +225,10 @@ def test_an_idle_sign_in_must_be_made_again(provider, context, tmp_path, timings
         time.sleep(4)
         page.locator("[data-testid='stSidebarNav'] a", has_text="Patient").click()
         page.get_by_text("signed out after 0.05 minutes without activity").wait_for()
-        assert page.get_by_text("Signed in as").count() == 0
+        expect(page.get_by_text("Signed in as")).to_have_count(0)
         page.reload()  # the provider's cookie is still there, but the sign-in stays timed out
         page.get_by_text("signed out after 0.05 minutes without activity").wait_for()
-        assert page.get_by_text("Signed in as").count() == 0
+        expect(page.get_by_text("Signed in as")).to_have_count(0)
         timeouts = [e for e in audit_events() if e["event"] == "time_out" and e.get("subject") == "alice"]
         assert len(timeouts) == 1 and timeouts[0]["idle_minutes"] == 0.05
 
