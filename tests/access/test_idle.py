@@ -1,14 +1,7 @@
 import pytest
 
 from recovery_model.access import AccessConfigError, Activity, IdleClock, session_settings
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
+from tests.access import Clock
 
 
 def test_a_sign_in_expires_after_the_idle_minutes_and_stays_expired_until_made_anew():

@@ -13,6 +13,7 @@ from recovery_model.access import (
     verify_audit_log,
 )
 from recovery_model.errors import RecoveryError
+from tests.access import Clock
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +22,6 @@ def users():
         "alice": {"password_hash": hash_password("correct horse"), "role": "clinician"},
         "bob": {"password_hash": hash_password("battery staple"), "role": "bed_manager"},
     })
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_passwords_are_stored_only_as_argon2_hashes():
