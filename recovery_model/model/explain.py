@@ -37,8 +37,9 @@ class Explanation:
 
     base_value: float
     attributions: pd.DataFrame
-    values: pd.DataFrame
+    values: pd.DataFrame  # as the model saw them: a missing value is the training median it was filled with
     log_odds: np.ndarray
+    missing: pd.DataFrame | None = None  # True where the row did not hold the value
 
     @property
     def risk(self) -> np.ndarray:
@@ -51,7 +52,7 @@ class Explanation:
     def take(self, positions: np.ndarray) -> Explanation:
         """The explanation of the rows at `positions`, in that order."""
         return Explanation(self.base_value, self.attributions.iloc[positions], self.values.iloc[positions],
-                           self.log_odds[positions])
+                           self.log_odds[positions], None if self.missing is None else self.missing.iloc[positions])
 
     def importance(self) -> dict[str, float]:
         """Mean |attribution| per feature, largest first: what drives risk across these rows."""
@@ -66,9 +67,17 @@ class Explanation:
             "feature": list(order),
             "label": [schema.feature(n).display_name for n in order],
             "value": [self.values.iloc[row][n] for n in order],
-            "shown_as": [schema.feature(n).format_value(self.values.iloc[row][n]) for n in order],
+            "shown_as": [self._shown_as(row, n, schema) for n in order],
             "log_odds": [float(contributions[n]) for n in order],
         })
+
+    def _shown_as(self, row: int, name: str, schema: Schema) -> str:
+        """'BMI = 31.2 kg/m²', or 'Stress not recorded' for a value the row lacked: the median that filled it
+        is the model's, never shown as the patient's."""
+        feature = schema.feature(name)
+        if self.missing is not None and self.missing.iloc[row][name]:
+            return f"{feature.display_name} not recorded"
+        return feature.format_value(self.values.iloc[row][name])
 
     def driver_text(self, row: int, schema: Schema, top: int = 3) -> list[str]:
         """'SpO2 = 87.0% ↑ risk' for the top drivers of one row."""
@@ -177,4 +186,4 @@ class Explainer:
         return Explanation(base_value=self.base_value,
                            attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),
                            values=pd.DataFrame(imputed, columns=names, index=x.index),
-                           log_odds=log_odds.numpy())
+                           log_odds=log_odds.numpy(), missing=pd.DataFrame(np.isnan(raw), columns=names, index=x.index))

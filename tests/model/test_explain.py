@@ -97,3 +97,14 @@ def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):
     assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
     small = default_predictor.assess(rows.head(20)).explanation
     np.testing.assert_allclose(explanation.attributions.head(20), small.attributions, atol=1e-5)
+
+
+def test_a_value_the_row_lacked_is_shown_as_not_recorded_never_as_its_median(default_predictor, schema):
+    from recovery_model.cohort import generate_cohort
+
+    row = generate_cohort(1, seed=5)[schema.feature_names].astype(float).assign(stress_level=float("nan"))
+    explanation = default_predictor.assess(row).explanation
+    drivers = explanation.drivers(0, schema)
+    stress = drivers.set_index("feature").loc["stress_level"]
+    assert stress["shown_as"] == "Stress not recorded"
+    assert all("not recorded" not in text for text in drivers.loc[drivers.feature != "stress_level", "shown_as"])

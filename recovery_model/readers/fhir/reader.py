@@ -209,9 +209,9 @@ def form_values(record: FhirImport, patient: int, schema: Schema) -> tuple[dict[
     # values may be missing applies when the risk is estimated.
     checked = validate(row, schema, max_missing=len(schema.features)).rows.iloc[0]
     values = {f.name: float(checked[f.name]) for f in schema.features if not pd.isna(checked[f.name])}
-    notes = [f"{f.display_name}: not in the record, left empty (not recorded); enter it if you know it"
-             for f in schema.features
-             if pd.isna(row[f.name].iloc[0])]
+    lacking = [f.display_name for f in schema.features if pd.isna(row[f.name].iloc[0])]
+    notes = [f"Not in the record, left empty (not recorded): {', '.join(lacking)}. Enter any you know."] if lacking \
+        else []
     if checked[PROBLEMS]:
         notes.append(f"Not filled in: {checked[PROBLEMS]}")
     pid = str(checked[schema.id_column])
