@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from recovery_model.cohort import generate_cohort, true_risk
 from recovery_model.evaluation.baselines import LOGISTIC, fit_baselines
-from recovery_model.evaluation.evaluate import calibration_intercept_slope
+from recovery_model.evaluation.evaluate import metrics, pattern_results
 from recovery_model.readers.training import load_training_data
 from recovery_model.record_view import FRESH_RECORD_SEED, missing_pattern, observed_risk, record_view
 from recovery_model.schema import load_schema
@@ -61,8 +62,8 @@ def main() -> None:
             row[f"{baseline} record"] = _scores(event, baselines[baseline](record))
         results["models"][name] = row
     predictor = trained["record view"][0]
-    results["patterns"] = _patterns(features, event, predictor.model.predict_proba(features)[:, 1],
-                                    oracle_given_recorded)
+    results["patterns"] = [asdict(p) for p in pattern_results(
+        features, event, predictor.model.predict_proba(features)[:, 1], oracle_given_recorded, true_risk(complete))]
     results["other_samples"] = _other_samples(predictor, schema)
     results["spread_coverage"] = _coverage(predictor, complete, features, schema)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -72,23 +73,8 @@ def main() -> None:
 
 
 def _scores(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
-    intercept, slope = calibration_intercept_slope(event, risk)
-    return {"auroc": float(roc_auc_score(event, risk)), "calibration_slope": slope,
-            "calibration_intercept": intercept}
-
-
-def _patterns(features: pd.DataFrame, event: np.ndarray, ours: np.ndarray, oracle: np.ndarray) -> list[dict]:
-    pattern = missing_pattern(features).to_numpy()
-    rows = []
-    for name in pd.Series(pattern).value_counts().index:
-        mask = pattern == name
-        if event[mask].sum() < 20:
-            continue
-        rows.append({"pattern": str(name), "share": float(mask.mean()), "events": int(event[mask].sum()),
-                     **_scores(event[mask], ours[mask]),
-                     "oracle_given_recorded_auroc": float(roc_auc_score(event[mask], oracle[mask])),
-                     "mean_risk": float(ours[mask].mean()), "event_rate": float(event[mask].mean())})
-    return rows
+    return {k: v for k, v in metrics(event, risk).items() if k in ("auroc", "calibration_slope",
+                                                                    "calibration_intercept")}
 
 
 def _other_samples(predictor: Predictor, schema, seeds: tuple[int, ...] = (2031, 2032)) -> list[dict]:
@@ -132,7 +118,7 @@ def _markdown(results: dict) -> str:
               "mean risk | event rate |", "|---|---|---|---|---|---|---|---|---|"]
     for p in results["patterns"]:
         lines.append(f"| {p['pattern']} | {p['share']:.1%} | {p['events']} | {p['auroc']:.4f} | "
-                     f"{p['oracle_given_recorded_auroc']:.4f} | {p['calibration_slope']:.3f} | "
+                     f"{p['observed_oracle_auroc']:.4f} | {p['calibration_slope']:.3f} | "
                      f"{p['calibration_intercept']:+.3f} | {p['mean_risk']:.4f} | {p['event_rate']:.4f} |")
     for other in results["other_samples"]:
         slopes = ", ".join(f"{name} {p['calibration_slope']:.3f} ({p['calibration_intercept']:+.3f})"

@@ -8,7 +8,6 @@ Three modes, chosen by .streamlit/secrets.toml: the hospital's identity provider
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -36,13 +35,14 @@ from recovery_model.access import (
     login_key,
     pages_for,
     provider_metadata,
+    role_label,
     session_settings,
     user_from_claims,
 )
-from recovery_model.access.idle import SESSION_SECTION
+from recovery_model.access.idle import SESSION_SECTION, beyond_max_age
 from recovery_model.access.oidc import AUTH_SECTION, ROLES_SECTION
-
-USERS_SECTION = "recovery_users"
+from recovery_model.access.passwords import USERS_SECTION
+from recovery_model.access.roles import ROLE_SEPARATOR, ROLES
 
 
 class Mode(StrEnum):
@@ -157,7 +157,7 @@ def _still_active(user: User, key: str, mode: Mode, minutes: float, issued: floa
     if activity is Activity.ENDED:
         st.session_state["signed_out_elsewhere"] = True
         return False
-    too_old = issued is not None and time.time() - issued > max_hours * 3600
+    too_old = beyond_max_age(issued, max_hours)
     if activity is Activity.TIMED_OUT:
         audit("time_out", user, **({"what": "max_hours"} if too_old else {"idle_minutes": minutes}))
     st.session_state["timed_out"] = key
@@ -206,8 +206,8 @@ def no_role_page() -> None:
     user: User = st.session_state["user"]
     st.title("Recovery risk")
     st.warning(f"You are signed in as **{user.name}**, but your account has no role in this app, so there is "
-               "nothing to show. Ask your administrator to grant you one (clinician, bed manager, analyst or "
-               "admin).", icon=":material/block:")
+               f"nothing to show. Ask your administrator to grant you one ({role_label(ROLE_SEPARATOR.join(ROLES))}).",
+               icon=":material/block:")
     _sign_out_button(sign_in_mode(), _login_key(), user)
 
 
@@ -256,7 +256,7 @@ def access_banner(user: User) -> None:
                    icon=":material/lock_open:")
         return
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role.replace('_', ' ').replace('+', ', ')})")
+        st.caption(f"Signed in as **{user.name}** ({role_label(user.role)})")
         _sign_out_button(sign_in_mode(), _login_key(), user)
 
 

@@ -79,8 +79,9 @@ def test_the_observed_oracle_is_the_true_risk_on_complete_rows_and_right_on_aver
         assert row.observed == pytest.approx(row.truth, rel=0.12, abs=0.002), name
 
 
-def test_plain_forward_sampling_would_be_wrong(sample, schema):
-    """An outpatient's stay is shorter than a forward draw says; the likelihood weights know it."""
+def test_an_outpatients_missing_stay_is_taken_as_short_as_the_missingness_says(sample, schema):
+    """Being an outpatient says the stay was probably short: the weights lower the risk below what the average
+    stay would give (plain forward sampling would draw the stay as if nothing were known)."""
     full, record = sample
     outpatients = record[record["days_hospitalized"].isna() & record["oxygen_level"].notna()][schema.feature_names]
     weighted = observed_risk(outpatients, draws=256).mean()

@@ -21,9 +21,10 @@ from recovery_model.access.roles import (
     User,
     combined_role,
     pages_for,
+    role_label,
 )
 
 __all__ = ["AUDIT_ENV", "AUDIT_FIELDS", "NO_ROLE", "OPEN_ACCESS", "ROLES", "AccessConfigError", "Activity", "AuditLog",
            "IdleClock", "Page", "Role", "RoleClaim", "SignIn", "TooManyAttempts", "User", "Users",
            "check_provider_settings", "combined_role", "file_digest", "hash_password", "issued_at", "login_key",
-           "pages_for", "provider_metadata", "session_settings", "user_from_claims", "verify_audit_log"]
+           "pages_for", "provider_metadata", "role_label", "session_settings", "user_from_claims", "verify_audit_log"]

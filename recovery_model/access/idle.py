@@ -42,6 +42,13 @@ def _number(section: Mapping[str, Any], key: str, default: float, unit: str, mos
     return float(value)
 
 
+def beyond_max_age(issued_at: float | None, max_hours: float | None, now: float | None = None) -> bool:
+    """A sign-in made more than `max_hours` ago (never, when either is unknown)."""
+    if issued_at is None or max_hours is None:
+        return False
+    return (time.time() if now is None else now) - issued_at > max_hours * 3600
+
+
 class IdleClock:
     """The last interaction per sign-in, shared by every session of the process (reloads and tabs included).
 
@@ -64,8 +71,7 @@ class IdleClock:
             if key in self._over:
                 return Activity.ENDED if self._over[key][0] is Activity.ENDED else Activity.EXPIRED
             last = self._last.get(key, issued_at)
-            too_old = issued_at is not None and max_hours is not None and now - issued_at > max_hours * 3600
-            if too_old or (last is not None and now - last > minutes * 60):
+            if beyond_max_age(issued_at, max_hours, now) or (last is not None and now - last > minutes * 60):
                 self._over[key] = (Activity.TIMED_OUT, now)
                 self._last.pop(key, None)
                 return Activity.TIMED_OUT

@@ -15,6 +15,7 @@ from typing import Any
 from recovery_model.access.roles import ROLES, AccessConfigError, User
 from recovery_model.errors import RecoveryError
 
+USERS_SECTION = "recovery_users"  # in secrets.toml: [recovery_users.NAME] password_hash = ..., role = ...
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300
 
 

@@ -43,6 +43,11 @@ def combined_role(roles: set[str] | frozenset[str] | list[str]) -> str:
     return ROLE_SEPARATOR.join(sorted(set(roles)))
 
 
+def role_label(role: str) -> str:
+    """A role (or a combined role) as people read it: 'bed manager, clinician'."""
+    return ", ".join(part.replace("_", " ") for part in role.split(ROLE_SEPARATOR))
+
+
 def pages_for(role: str) -> frozenset[str]:
     """Pages a role (or a combined role) may open; Home is open to every signed-in user and is not listed."""
     if role == OPEN_ACCESS:

@@ -116,9 +116,8 @@ def _print_record_problems(problems: list) -> None:
 
 
 def _suggest(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from recovery_model.readers.table import read_patients
+    from recovery_model.scoring.assessment import missing_inputs
     from recovery_model.scoring.columns import (
         ATYPICAL,
         ATYPICAL_FEATURES,
@@ -150,8 +149,8 @@ def _suggest(args: argparse.Namespace) -> int:
             continue
         print(f"{name}: {schema.target.risk_of} {percent(row[RISK])} (range {percent(row[RISK_LOW])}–"
               f"{percent(row[RISK_HIGH])}), {row[TIER]} tier")
-        missing = [f.display_name for f in schema.features if pd.isna(row[f.name])]
-        if lacks := missing_note(missing, row[MISSING_RISK_LOW], row[MISSING_RISK_HIGH], row[RISK_LOW], row[RISK_HIGH]):
+        if lacks := missing_note(missing_inputs(row, schema), row[MISSING_RISK_LOW], row[MISSING_RISK_HIGH],
+                                 row[RISK_LOW], row[RISK_HIGH]):
             print(f"  {lacks}")
         if row[ATYPICAL]:
             print(f"  unlike the patients this model learned from: {row[ATYPICAL_FEATURES]}")

@@ -53,8 +53,7 @@ class Assessment(ValidationResult):
 
     def missing_inputs(self, row: int, schema: Schema) -> list[str]:
         """The display names of the inputs row `row` (0-based position) did not hold, which scoring filled in."""
-        values = self.rows.iloc[row]
-        return [f.display_name for f in schema.features if pd.isna(values[f.name])]
+        return missing_inputs(self.rows.iloc[row], schema)
 
     def ranked(self, top_k: int | None, threshold: float) -> RankedWard:
         """The scored rows, highest risk first (ties keep input order), flagged; rejected rows beside them."""
@@ -97,3 +96,8 @@ class RankedWard:
             for d, column in enumerate(columns):
                 table[column] = [t[d] if d < len(t) else "" for t in texts]
         return pd.concat([table, ranked[features]], axis=1).reset_index(drop=True)
+
+
+def missing_inputs(row: pd.Series, schema: Schema) -> list[str]:
+    """The display names of the inputs a scored row did not hold (the ones `missing_risk_*` spread over)."""
+    return [f.display_name for f in schema.features if pd.isna(row[f.name])]
