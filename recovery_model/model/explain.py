@@ -126,20 +126,22 @@ class Explainer:
         self._model = model
         transform = model.transform_
         slope, intercept = model.calibration_
-        share = slope / transform.members
         references = transform.transform(np.asarray(background, dtype=float))
-        linears = model.network_.stacked_linears
-        members = []
+        network = model.network_
+        members, self._sources = [], []
         for k in range(transform.members):
-            weights = [layer.weight.detach()[k].double().T.clone() for layer in linears]
-            biases = [layer.bias.detach()[k, 0].double().clone() for layer in linears]
-            weights[-1], biases[-1] = weights[-1] * share, biases[-1] * share + intercept / transform.members
-            wide = model.network_.wide
-            wide_weight = (wide.weight.detach()[k, :, 0].double() * share) if wide is not None else \
-                torch.zeros(transform.n_inputs, dtype=torch.float64)
-            wide_bias = (wide.bias.detach()[k, 0, 0].double() * share) if wide is not None else \
-                torch.zeros((), dtype=torch.float64)
-            members.append(_Member(weights, biases, wide_weight, wide_bias, torch.as_tensor(references[k])))
+            copies = network.plain_copies(k)
+            parts = transform.members * len(copies)  # each copy carries its share of the calibrated logit
+            wide_weight = torch.zeros(transform.n_inputs, dtype=torch.float64)
+            wide_bias = torch.zeros((), dtype=torch.float64)
+            if network.wide is not None:
+                wide_weight = network.wide.weight.detach()[k, :, 0].double()
+                wide_bias = network.wide.bias.detach()[k, 0, 0].double()
+            for weights, biases in copies:
+                weights[-1], biases[-1] = weights[-1] * slope / parts, (biases[-1] * slope + intercept) / parts
+                members.append(_Member(weights, biases, wide_weight * slope / parts, wide_bias * slope / parts,
+                                       torch.as_tensor(references[k])))
+                self._sources.append(k)
         self._members = {torch.float64: members, torch.float32: [m.to(torch.float32) for m in members]}
         self._reference_pre = {dtype: [m.forward(m.background)[0] for m in ms] for dtype, ms in self._members.items()}
         self._grouping = torch.as_tensor(np.eye(len(model.feature_names))[transform.source_feature])
@@ -175,13 +177,13 @@ class Explainer:
         attributions = torch.zeros((len(x), len(names)), dtype=torch.float64)
         log_odds = torch.zeros(len(x), dtype=torch.float64)
         with torch.inference_mode():
-            for k, member in enumerate(members):
-                member_inputs = inputs[k].to(dtype)
+            for index, (member, source) in enumerate(zip(members, self._sources, strict=True)):
+                member_inputs = inputs[source].to(dtype)
                 if len(x):
-                    per_input = torch.cat([self._attribute(member, self._reference_pre[dtype][k], chunk)
+                    per_input = torch.cat([self._attribute(member, self._reference_pre[dtype][index], chunk)
                                            for chunk in torch.split(member_inputs, rows_per_batch)])
                     attributions += per_input @ self._grouping
-                log_odds += self._members[torch.float64][k].forward(inputs[k])[1]
+                log_odds += self._members[torch.float64][index].forward(inputs[source])[1]
         imputed = np.where(np.isnan(raw), self._model.medians_, raw)
         return Explanation(base_value=self.base_value,
                            attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),

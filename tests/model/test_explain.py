@@ -108,3 +108,27 @@ def test_a_value_the_row_lacked_is_shown_as_not_recorded_never_as_its_median(def
     stress = drivers.set_index("feature").loc["stress_level"]
     assert stress["shown_as"] == "Stress not recorded"
     assert all("not recorded" not in text for text in drivers.loc[drivers.feature != "stress_level", "shown_as"])
+
+
+def test_local_accuracy_holds_for_tabm_copies_and_piecewise_linear_inputs(cohort_small, schema, tiny_config):
+    """A member made of k TabM copies is explained as its k plain networks, each copy's adapter folded into its
+    first layer: the attributions still add up to the log-odds, whatever the adapters hold."""
+    from dataclasses import replace
+
+    import torch
+
+    from recovery_model.model.explain import Explainer
+    from recovery_model.model.risk_model import RiskModel
+
+    config = replace(tiny_config, sub_members=3, hinges=(3,), encodings=("ple",), max_epochs=4, patience=10)
+    model = RiskModel(schema.feature_names, config, seed=1).fit(cohort_small, schema.event_from_target(
+        cohort_small["recovered"]))
+    adapter = model.network_.adapter
+    assert adapter.shape[:2] == (model.members, 3) and model.transform_.encoding == "ple"
+    with torch.no_grad():
+        adapter.copy_(torch.empty_like(adapter).uniform_(-2, 2, generator=torch.Generator().manual_seed(0)))
+    values = cohort_small[schema.feature_names]
+    explanation = Explainer(model, values.head(50).to_numpy(float)).explain(values.tail(40))
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
+    np.testing.assert_allclose(explanation.log_odds, model.decision_function(values.tail(40)), atol=1e-5)
