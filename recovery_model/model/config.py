@@ -19,6 +19,7 @@ from recovery_model.parameters import (
 )
 
 SCALINGS = ("standard", "robust")
+ENCODINGS = ("hinges", "ple")
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class NetworkConfig:
     """Architecture, inputs and optimisation of one named configuration."""
 
     hidden: tuple[int, ...] = (128, 64, 32, 16, 8)
-    dropout: float = 0.3
-    weight_decay: float = 1e-3
-    learning_rate: float = 3e-3
+    dropout: float = 0.1
+    weight_decay: float = 1e-2
+    learning_rate: float = 1e-3
     batch_size: int = 512
     max_epochs: int = 200
     patience: int = 10
@@ -38,42 +39,60 @@ class NetworkConfig:
     linear_path: bool = True
     missing_indicators: bool = True
     scaling: str = "standard"
-    hinges: int = 3
+    hinges: tuple[int, ...] = (3, 7)
     linear_c: tuple[float, ...] = (0.01, 0.1, 1.0)
+    encodings: tuple[str, ...] = ("hinges", "ple")
+    sub_members: int = 1
+    freeze_linear: bool = True
 
     def __post_init__(self) -> None:
         """Every field checked against `CONSTRAINTS`: a configuration that cannot train is refused when made."""
         for f in fields(self):
             value, constraint = getattr(self, f.name), CONSTRAINTS[f.name]
+            if f.name in TUPLES and not isinstance(value, tuple):
+                raise ParameterError(f"NetworkConfig.{f.name} must be a tuple, not {value!r}: e.g. ({value!r},).")
             if isinstance(constraint, Interval):
                 for item in value if isinstance(value, tuple) else (value,):
                     check(f"NetworkConfig.{f.name}", item, constraint)
-            elif not any(type(value) is type(c) and value == c for c in constraint):  # 1 is no bool
+            elif not all(any(type(v) is type(c) and v == c for c in constraint)  # 1 is no bool
+                         for v in (value if isinstance(value, tuple) else (value,))):
                 raise ParameterError(f"NetworkConfig.{f.name} must be one of {', '.join(map(str, constraint))}, "
                                      f"not {value!r}.")
-        if not self.linear_c:
-            raise ParameterError("NetworkConfig.linear_c needs at least one candidate strength.")
+        for name in CANDIDATES:
+            if not getattr(self, name):
+                raise ParameterError(f"NetworkConfig.{name} needs at least one candidate.")
 
     @property
     def members(self) -> int:
         return self.folds * self.repeats
 
+    @property
+    def input_candidates(self) -> list[tuple[str, int]]:
+        """(encoding, knots) pairs the linear path chooses from on the held-out folds, with its strength C."""
+        return [(encoding, knots) for knots in self.hinges for encoding in (self.encodings if knots else ("hinges",))]
+
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["hidden"], data["linear_c"] = list(self.hidden), list(self.linear_c)
-        return data
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> NetworkConfig:
-        return cls(**{**data, "hidden": tuple(data["hidden"]), "linear_c": tuple(data["linear_c"])})
+        """Also reads checkpoints written before the inputs were chosen on held-out folds: one hinge count, and a
+        linear path that trained with the MLP."""
+        data = {"freeze_linear": False} | data
+        if isinstance(data["hinges"], int):
+            data["hinges"] = [data["hinges"]]
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in data.items()})
 
 
-# What each field may be: an interval (for a tuple, each of its items), or the values it may take.
+# What each field may be: an interval or the values it may take (for a tuple, each of its items).
+CANDIDATES = ("hinges", "linear_c", "encodings")
+TUPLES = ("hidden", *CANDIDATES)
 CONSTRAINTS: dict[str, Interval | tuple] = {
     "hidden": POSITIVE_COUNT, "dropout": SHARE, "weight_decay": NON_NEGATIVE, "learning_rate": POSITIVE,
     "batch_size": POSITIVE_COUNT, "max_epochs": COUNT, "patience": POSITIVE_COUNT, "min_delta": NON_NEGATIVE,
     "folds": Interval(2, None, whole=True), "repeats": POSITIVE_COUNT, "linear_path": (True, False),
     "missing_indicators": (True, False), "scaling": SCALINGS, "hinges": COUNT, "linear_c": POSITIVE,
+    "encodings": ENCODINGS, "sub_members": POSITIVE_COUNT, "freeze_linear": (True, False),
 }
 
 # Smaller data sets get more repeats of the folds (more members to average) and a smaller batch so
@@ -89,7 +108,7 @@ CONFIGS: dict[str, NetworkConfig] = {
     # no linear path and no missing indicators; cross-fitted like every configuration.
     "seed": NetworkConfig(hidden=(128, 64, 32, 16, 8), dropout=0.3, weight_decay=1e-3, patience=5,
                           learning_rate=1e-3, batch_size=32, linear_path=False, missing_indicators=False,
-                          hinges=0),
+                          hinges=(0,), freeze_linear=False),
 }
 
 

@@ -31,10 +31,11 @@ class InputTransform:
     knots: np.ndarray
     indicators: tuple[int, ...]
     curved: tuple[int, ...]
+    encoding: str = "hinges"
 
     @classmethod
     def fit(cls, values: np.ndarray, train_masks: np.ndarray, scaling: str, indicators: bool,
-            hinges: int = 0) -> InputTransform:
+            hinges: int = 0, encoding: str = "hinges") -> InputTransform:
         """`values` [rows, features] with NaN for missing; `train_masks` [members, rows]."""
         curved = tuple(int(j) for j in range(values.shape[1])
                        if hinges and len(np.unique(values[~np.isnan(values[:, j]), j])) >= MIN_LEVELS_FOR_HINGES)
@@ -57,7 +58,7 @@ class InputTransform:
                          np.zeros((0, hinges)))
         missing_anywhere = np.isnan(values).any(axis=0)
         flagged = tuple(int(j) for j in np.flatnonzero(missing_anywhere)) if indicators else ()
-        return cls(np.array(medians), np.array(centres), np.array(scales), np.array(knots), flagged, curved)
+        return cls(np.array(medians), np.array(centres), np.array(scales), np.array(knots), flagged, curved, encoding)
 
     @property
     def members(self) -> int:
@@ -83,7 +84,11 @@ class InputTransform:
         if self.curved:
             curved = list(self.curved)
             above = filled[:, :, curved, None] - self.knots[:, None, :, :]
-            hinge = np.maximum(above, 0.0) / self.scales[:, None, curved, None]
+            hinge = np.maximum(above, 0.0)
+            if self.encoding == "ple":  # each ramp stops at the next knot: the bins' piecewise-linear encoding
+                widths = np.diff(self.knots, axis=2, append=np.inf)
+                hinge = np.minimum(hinge, widths[:, None, :, :])
+            hinge = hinge / self.scales[:, None, curved, None]
             parts.append(hinge.reshape(self.members, len(values), -1))
         if self.indicators:
             flags = missing[:, list(self.indicators)].astype(float)
@@ -94,9 +99,10 @@ class InputTransform:
         return {"medians": self.medians, "centres": self.centres, "scales": self.scales, "knots": self.knots}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], indicators: list[int], curved: list[int]) -> InputTransform:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], indicators: list[int], curved: list[int],
+                    encoding: str = "hinges") -> InputTransform:
         return cls(arrays["medians"], arrays["centres"], arrays["scales"], arrays["knots"],
-                   tuple(int(j) for j in indicators), tuple(int(j) for j in curved))
+                   tuple(int(j) for j in indicators), tuple(int(j) for j in curved), encoding)
 
 
 def nan_median(rows: np.ndarray) -> np.ndarray:

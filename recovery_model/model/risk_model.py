@@ -52,10 +52,7 @@ class RiskModel:
         for member, (train_rows, _) in enumerate(splitter.split(values, y)):
             train_masks[member, train_rows] = True
         self.folds_ = _fold_ids(train_masks[:config.folds])
-        self.transform_ = InputTransform.fit(values, train_masks, config.scaling, config.missing_indicators,
-                                             config.hinges)
-        inputs = self.transform_.transform(values)
-        warm_start = logistic_paths(inputs, y, train_masks, config.linear_c) if config.linear_path else None
+        self.transform_, inputs, warm_start = choose_inputs(values, y, train_masks, config)
         self.linear_c_ = warm_start.c if warm_start else None
         result = train_ensemble(inputs, y, train_masks, config, warm_start, seed=self.seed, progress=self.progress)
         self.network_ = result.network
@@ -109,7 +106,7 @@ class RiskModel:
         settings = {"feature_names": list(self.feature_names), "config": self.config_.to_dict(),
                     "config_name": self.config if isinstance(self.config, str) else "custom",
                     "seed": self.seed, "indicators": list(self.transform_.indicators),
-                    "curved": list(self.transform_.curved),
+                    "curved": list(self.transform_.curved), "encoding": self.transform_.encoding,
                     "calibration": {"slope": self.calibration_[0], "intercept": self.calibration_[1]},
                     "best_epochs": self.best_epochs_, "stopped_epochs": self.stopped_epochs_,
                     "max_missing": self.max_missing_, "linear_c": self.linear_c_, "history": self.history_}
@@ -122,9 +119,9 @@ class RiskModel:
         model.config_ = config
         model.transform_ = InputTransform.from_arrays(
             {k: tensors[f"inputs.{k}"].double().numpy() for k in ("medians", "centres", "scales", "knots")},
-            settings["indicators"], settings["curved"])
+            settings["indicators"], settings["curved"], settings.get("encoding", "hinges"))
         network = EnsembleNetwork(model.transform_.members, model.transform_.n_inputs, config.hidden,
-                                  config.dropout, config.linear_path)
+                                  config.dropout, config.linear_path, config.sub_members)
         network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items()
                                  if k.startswith("network.")})
         model.network_ = network.eval()
@@ -145,30 +142,52 @@ def _fold_ids(first_repeat_masks: np.ndarray) -> np.ndarray:
     return np.argmax(~first_repeat_masks, axis=0)
 
 
+def choose_inputs(values: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
+                  config: NetworkConfig) -> tuple[InputTransform, np.ndarray, LinearStart | None]:
+    """The input encoding (hinges or piecewise-linear bins, how many knots) and the linear path's strength C with the
+    lowest log-loss on the members' held-out folds; without a linear path, the first candidate."""
+    best: tuple[InputTransform, np.ndarray, LinearStart | None] | None = None
+    for encoding, knots in config.input_candidates:
+        transform = InputTransform.fit(values, train_masks, config.scaling, config.missing_indicators, knots, encoding)
+        inputs = transform.transform(values)
+        if not config.linear_path:
+            return transform, inputs, None
+        start = logistic_paths(inputs, y, train_masks, config.linear_c)
+        if best is None or start.held_out_loss < best[2].held_out_loss:
+            best = (transform, inputs, start)
+    return best
+
+
 def logistic_paths(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
-                    candidates: tuple[float, ...]) -> LinearStart:
+                   candidates: tuple[float, ...]) -> LinearStart:
     """L2-regularised logistic regression on each member's own training rows: the linear paths' start.
 
     The strength C is the candidate with the lowest log-loss on the members' held-out folds (an inner
-    cross-validation on the same folds), so a data set with few patients gets a stiffer line.
+    cross-validation on the same folds), so a data set with few patients gets a stiffer line. (The members fit one
+    after another: BLAS already uses both cores, and two threads on top of it were slower, measured.)
     """
+    strengths = sorted(candidates)
+    paths = [_regularisation_path(inputs[member], y, mask, strengths) for member, mask in enumerate(train_masks)]
+    losses = [sum(path[i][2] for path in paths) for i in range(len(strengths))]
+    best = int(np.argmin(losses))
+    return LinearStart(np.array([path[best][0] for path in paths]), np.array([path[best][1] for path in paths]),
+                       strengths[best], float(losses[best]))
+
+
+def _regularisation_path(inputs: np.ndarray, y: np.ndarray, mask: np.ndarray,
+                         strengths: list[float]) -> list[tuple[np.ndarray, float, float]]:
+    """One member's regressions for each strength, each starting from the stiffer one before it: per strength the
+    coefficients, the intercept and the summed log-loss on the member's held-out rows."""
     from sklearn.linear_model import LogisticRegression
 
-    regressions = [LogisticRegression(solver="newton-cholesky", max_iter=500, warm_start=True) for _ in train_masks]
-    best: tuple[float, LinearStart] | None = None
-    for c in sorted(candidates):  # each fit starts from the stiffer one before it
-        coefs, intercepts, loss = [], [], 0.0
-        for member, (mask, regression) in enumerate(zip(train_masks, regressions, strict=True)):
-            regression.set_params(C=c).fit(inputs[member, mask], y[mask])
-            coefs.append(regression.coef_[0].copy())
-            intercepts.append(regression.intercept_[0])
-            held_out = regression.predict_proba(inputs[member, ~mask])[:, 1].clip(1e-12, 1 - 1e-12)
-            loss -= float(np.sum(y[~mask] * np.log(held_out) + (1 - y[~mask]) * np.log(1 - held_out)))
-        if best is None or loss < best[0]:
-            best = (loss, LinearStart(np.array(coefs), np.array(intercepts), c))
-    if best is None:
-        raise ValueError("No candidate strength for the linear path.")
-    return best[1]
+    regression = LogisticRegression(solver="newton-cholesky", max_iter=500, warm_start=True)
+    path = []
+    for c in strengths:
+        regression.set_params(C=c).fit(inputs[mask], y[mask])
+        held_out = regression.predict_proba(inputs[~mask])[:, 1].clip(1e-12, 1 - 1e-12)
+        loss = -float(np.sum(y[~mask] * np.log(held_out) + (1 - y[~mask]) * np.log(1 - held_out)))
+        path.append((regression.coef_[0].copy(), float(regression.intercept_[0]), loss))
+    return path
 
 
 def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -110,7 +110,7 @@ def test_news2_bands(spo2, sbp, pulse, points):
 def small_report(small_fit, cohort_small, tiny_config):
     from dataclasses import replace
 
-    seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=0)
+    seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=(0,))
     return evaluate(small_fit, cohort_small, include_oracle=True,
                     settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30,
                                                 seed_config=seed_config))
@@ -188,9 +188,9 @@ def test_verdict_says_plainly_when_the_network_loses():
     event = (rng.random(4000) < 0.2).astype(int)
     good = np.clip(0.2 + 0.3 * (event - 0.2) + rng.normal(0, 0.1, 4000), 0.01, 0.99)
     noise = rng.random(4000)
-    lost = verdict(event, noise, good, None, 100, 0)
+    lost = verdict(event, noise, good, None)
     assert not lost.beats_logistic_regression and "does not beat logistic regression" in lost.text
-    won = verdict(event, good, noise, good, 100, 0)
+    won = verdict(event, good, noise, good)
     assert won.beats_logistic_regression and won.difference.low > 0
     assert not won.mlp_earns_its_place and "has not shown that it earns its place" in won.text
-    assert verdict(event, good, noise, noise, 100, 0).mlp_earns_its_place
+    assert verdict(event, good, noise, noise).mlp_earns_its_place

@@ -119,7 +119,7 @@ def test_seed_configuration_is_the_notebooks():
     seed = CONFIGS["seed"]
     assert seed.hidden == (128, 64, 32, 16, 8) and seed.dropout == 0.3 and seed.weight_decay == 1e-3
     assert seed.patience == 5 and seed.batch_size == 32
-    assert not seed.linear_path and not seed.missing_indicators and seed.hinges == 0
+    assert not seed.linear_path and not seed.missing_indicators and seed.hinges == (0,)
 
 
 def test_small_data_get_more_repeats_and_smaller_batches():
