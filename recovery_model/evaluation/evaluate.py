@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from recovery_model.cohort import generate_cohort, true_risk
@@ -44,6 +42,7 @@ from recovery_model.evaluation.report import (
 )
 from recovery_model.model.config import NetworkConfig
 from recovery_model.model.risk_model import RiskModel
+from recovery_model.monitoring.statistics import auroc_interval, calibration_intercept_slope, paired_auroc_difference
 from recovery_model.record_view import FRESH_RECORD_SEED, missing_pattern, record_view
 from recovery_model.schema import Schema
 from recovery_model.scoring.predictor import Predictor
@@ -73,10 +72,10 @@ def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
     event, risk = np.asarray(event), np.clip(np.asarray(risk, dtype=float), EPS, 1 - EPS)
     brier = float(np.mean((risk - event) ** 2))
     reference = float(np.mean((event.mean() - event) ** 2))
-    intercept, slope = calibration_intercept_slope(event, risk)
+    intercept, slope = (float("nan") if value is None else value for value in calibration_intercept_slope(event, risk))
     has_both = 0 < event.sum() < len(event)
     return {
-        "auroc": float(roc_auc_score(event, risk)) if has_both else float("nan"),
+        "auroc": _fast_auroc(event, risk),
         "auprc": float(average_precision_score(event, risk)) if has_both else float("nan"),
         "brier": brier,
         "scaled_brier": 1 - brier / reference if reference > 0 else float("nan"),
@@ -86,23 +85,6 @@ def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
         "event_rate": float(event.mean()),
         "accuracy_at_0_5": float(np.mean((risk >= 0.5) == event)),
     }
-
-
-def calibration_intercept_slope(event: np.ndarray, risk: np.ndarray) -> tuple[float, float]:
-    """Calibration-in-the-large (intercept with the logit as offset) and the calibration slope."""
-    logit = np.log(risk / (1 - risk))
-    if np.ptp(logit) < 1e-9:
-        return float("nan"), float("nan")
-
-    def score(a: float) -> float:
-        return float(np.sum(event - 1 / (1 + np.exp(-(a + logit)))))
-
-    try:
-        intercept = brentq(score, -10, 10)
-    except ValueError:
-        intercept = float("nan")
-    slope = LogisticRegression(C=1e6, max_iter=1000).fit(logit.reshape(-1, 1), event).coef_[0, 0]
-    return float(intercept), float(slope)
 
 
 def bootstrap(event: np.ndarray, risk: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], dict],
@@ -209,7 +191,14 @@ def subgroups(frame: pd.DataFrame, event: np.ndarray, risk: np.ndarray, schema: 
 
 
 def _auroc(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
-    return {"auroc": float(roc_auc_score(event, risk))}
+    return {"auroc": _fast_auroc(event, risk)}
+
+
+def _fast_auroc(event: np.ndarray, risk: np.ndarray) -> float:
+    """The AUROC by midranks (what roc_auc_score computes, without its input checks: bootstraps call it thousands
+    of times); NaN with one class only."""
+    value = auroc_interval(event, risk)[0]
+    return float("nan") if value is None else value
 
 
 def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, seed: int) -> GlobalExplanations:
@@ -256,7 +245,8 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
                           linear_c=model.linear_c_,
                           missing_indicators=[schema.feature_names[j] for j in model.transform_.indicators],
                           hinged_features=[schema.feature_names[j] for j in model.transform_.curved],
-                          max_missing=model.max_missing_, background_rows=len(predictor.background)),
+                          max_missing=model.max_missing_, background_rows=len(predictor.background),
+                          encoding=model.transform_.encoding, knots=model.transform_.knots.shape[2]),
         schema_name=schema.name,
         thresholds=predictor.thresholds,
         training=Training(history=[Epoch(**h) for h in model.history_], best_epochs=list(model.best_epochs_),
@@ -265,7 +255,7 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
         internal=_internal_validation(model, predictor.thresholds, event, risk, settings),
         baselines=_compare(out_of_fold, event, fresh_risks),
         verdict=verdict(event, risk, out_of_fold[LOGISTIC], out_of_fold.get(LINEAR_ONLY),
-                        min(settings.n_bootstrap, 500), seed),
+                        fresh.mlp_gain if fresh else None),
         subgroups=subgroups(frame, event, risk, schema, min(settings.n_bootstrap, 300), seed),
         explanations=global_explanations(predictor, frame, settings.explain_rows, seed),
         fresh=fresh)
@@ -312,7 +302,9 @@ def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dic
                            patterns=pattern_results(fresh, event, risks[OURS], risks[ORACLE], true_risk(complete))
                            if settings.record_view else [],
                            complete_auroc={name: float(roc_auc_score(event, risk_of(complete)))
-                                           for name, risk_of in fitted.items()} if settings.record_view else {}), \
+                                           for name, risk_of in fitted.items()} if settings.record_view else {},
+                           mlp_gain=Estimate(*paired_auroc_difference(event, risks[OURS], risks[LINEAR_ONLY]))
+                           if LINEAR_ONLY in risks else None), \
         {name: (event, r) for name, r in risks.items()}
 
 
@@ -348,37 +340,43 @@ def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema: Schem
 
 
 def verdict(event: np.ndarray, ours: np.ndarray, logistic: np.ndarray, linear_only: np.ndarray | None,
-            n_bootstrap: int, seed: int) -> Verdict:
+            fresh_gain: Estimate | None = None) -> Verdict:
     """Does the network beat logistic regression on these patients, and does its MLP part add anything over
-    its own linear path? AUROC differences with paired bootstrap CIs, and the answer in plain words."""
+    its own linear path? AUROC differences with DeLong's paired CIs, and the answer in plain words."""
     ours_auroc, logistic_auroc = float(roc_auc_score(event, ours)), float(roc_auc_score(event, logistic))
-    ci = _paired_difference(event, ours, logistic, n_bootstrap, seed)
+    ci = _paired_difference(event, ours, logistic)
     beats = ci.value > 0
     figures = (f"AUROC {ours_auroc:.3f} against logistic regression's {logistic_auroc:.3f} "
-               f"(difference {ci.value:+.3f}, 95 % CI {ci.low:+.3f} to {ci.high:+.3f}, same folds)")
+               f"(difference {_signed(ci.value)}, 95 % CI {_signed(ci.low)} to {_signed(ci.high)}, same folds)")
     text = (f"On these patients the network beats logistic regression: {figures}." if beats else
             f"On these patients the network does not beat logistic regression: {figures}. "
             "A logistic regression would serve as well; the network's explanations and tiers still apply.")
     gain, earned = None, None
     if linear_only is not None:
-        gain = _paired_difference(event, ours, linear_only, n_bootstrap, seed)
+        gain = _paired_difference(event, ours, linear_only)
         earned = gain.low > 0
-        text += (f" Its MLP part adds {gain.value:+.3f} AUROC over the same recipe without it (95 % CI "
-                 f"{gain.low:+.3f} to {gain.high:+.3f}): "
+        text += (f" Its MLP part adds {_signed(gain.value)} AUROC over the same recipe without it (95 % CI "
+                 f"{_signed(gain.low)} to {_signed(gain.high)}): "
                  + ("the non-linear part has earned its place." if earned else
                     "the non-linear part has not shown that it earns its place here; what the model gains over "
                     "logistic regression comes from its linear path (its inputs and the regularisation "
                     "chosen on held-out folds)."))
+    if fresh_gain is not None:
+        text += (f" On the fresh sample, whose true risk is known, the MLP adds {_signed(fresh_gain.value, 4)} AUROC "
+                 f"(DeLong paired 95 % CI {_signed(fresh_gain.low, 4)} to {_signed(fresh_gain.high, 4)}).")
     return Verdict(text=text, beats_logistic_regression=bool(beats), ours_auroc=ours_auroc,
                    logistic_auroc=logistic_auroc, difference=ci, mlp_gain=gain,
                    mlp_earns_its_place=None if earned is None else bool(earned))
 
 
-def _paired_difference(event: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int, seed: int) -> Estimate:
-    def difference(e: np.ndarray, r: np.ndarray) -> dict[str, float]:
-        return {"auroc_difference": float(roc_auc_score(e, r[:, 0]) - roc_auc_score(e, r[:, 1]))}
+def _signed(value: float, digits: int = 3) -> str:
+    """+0.012, -0.004, and +0.000 for what rounds to nothing (never '-0.000')."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
 
-    return Estimate(**bootstrap(event, np.column_stack([a, b]), difference, n_bootstrap, seed)["auroc_difference"])
+
+def _paired_difference(event: np.ndarray, a: np.ndarray, b: np.ndarray) -> Estimate:
+    """AUROC(a) − AUROC(b) on the same patients, with DeLong's paired 95 % CI."""
+    return Estimate(*paired_auroc_difference(event, a, b))
 
 
 def _compare(out_of_fold: dict[str, np.ndarray], event: np.ndarray,

@@ -151,13 +151,16 @@ def _model_paragraph(report: EvaluationReport) -> str:
             f"({'-'.join(map(str, architecture.hidden))}, dropout {architecture.dropout}, decoupled weight decay "
             f"{architecture.weight_decay})")
     if architecture.linear_path:
+        kept = ("which stays where that regression put it (the MLP learns what the line leaves)"
+                if architecture.freeze_linear else "which trains with the MLP")
         text += (f" beside a linear path that starts at an L2-regularised logistic regression (C = "
-                 f"{ensemble.linear_c}, chosen on the held-out folds); the MLP starts near zero and must earn "
-                 "its place")
+                 f"{ensemble.linear_c} and the input encoding chosen on the held-out folds), {kept}; the MLP "
+                 "starts near zero and must earn its place")
     text += f". Inputs: {architecture.scaling}-scaled values"
     if ensemble.hinged_features:
-        text += (f", {architecture.hinges} hinges at training quantiles for {len(ensemble.hinged_features)} "
-                 "continuous features")
+        shape = ("hinges" if ensemble.encoding == "hinges" else
+                 "piecewise-linear bin ramps") + f" at {ensemble.knots} training-quantile knots"
+        text += f", {shape} for {len(ensemble.hinged_features)} continuous features"
     if ensemble.missing_indicators:
         text += f", missing-value indicators for {', '.join(ensemble.missing_indicators)}"
     return text + (". The risk averages the members' logits, Platt-scaled on the out-of-fold logits "

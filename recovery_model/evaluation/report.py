@@ -194,6 +194,7 @@ class FreshValidation:
     record_view_seed: int | None = None
     patterns: list[PatternResult] = field(default_factory=list)
     complete_auroc: dict[str, float] = field(default_factory=dict)  # every model on the same patients, complete
+    mlp_gain: Estimate | None = None  # ours − the same recipe without the MLP, DeLong's paired CI
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,8 @@ class Ensemble:
     hinged_features: list[str]
     max_missing: int
     background_rows: int
+    encoding: str = "hinges"  # chosen with C on the held-out folds: "hinges" or "ple" (piecewise-linear bins)
+    knots: int = 0
 
 
 @dataclass(frozen=True)

@@ -41,26 +41,49 @@ def observed_expected(observed: int, expected: float, level: float = 0.95) -> In
 def auroc_interval(y: ArrayLike, risk: ArrayLike, level: float = 0.95) -> Interval:
     """AUROC with DeLong's interval, auc ± z·se clipped to [0, 1].
 
-    DeLong's variance from the structural components V10 and V01, computed with midranks in
-    O(n log n) (Sun & Xu 2014). None×3 with one class only; with a single event or a single
-    non-event the variance is undefined, so the AUROC comes without its interval.
+    DeLong's variance from the structural components V10 and V01. None×3 with one class only; with a single
+    event or a single non-event the variance is undefined, so the AUROC comes without its interval.
     """
     events = _events(y)
-    risk = np.asarray(risk, dtype=float)
-    event_risks, non_event_risks = risk[events], risk[~events]
-    m, n = len(event_risks), len(non_event_risks)
+    m, n = int(events.sum()), int((~events).sum())
     if m == 0 or n == 0:
         return None, None, None
-    from scipy.stats import norm, rankdata
+    from scipy.stats import norm
 
-    midranks = rankdata(np.concatenate([event_risks, non_event_risks]))
-    v10 = (midranks[:m] - rankdata(event_risks)) / n
-    v01 = 1 - (midranks[m:] - rankdata(non_event_risks)) / m
+    v10, v01 = _structural_components(events, np.asarray(risk, dtype=float))
     auc = float(v10.mean())
     if m < 2 or n < 2:
         return auc, None, None
     half_width = norm.ppf((1 + level) / 2) * np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
     return auc, float(max(auc - half_width, 0.0)), float(min(auc + half_width, 1.0))
+
+
+def paired_auroc_difference(y: ArrayLike, risk_a: ArrayLike, risk_b: ArrayLike, level: float = 0.95) -> Interval:
+    """AUROC(a) − AUROC(b) on the same patients with DeLong's paired interval (the two models' structural components
+    are correlated through the patients they share). None×3 unless there are at least two events and two non-events."""
+    events = _events(y)
+    m, n = int(events.sum()), int((~events).sum())
+    if m < 2 or n < 2:
+        return None, None, None
+    from scipy.stats import norm
+
+    a10, a01 = _structural_components(events, np.asarray(risk_a, dtype=float))
+    b10, b01 = _structural_components(events, np.asarray(risk_b, dtype=float))
+    difference = float(a10.mean() - b10.mean())
+    half_width = norm.ppf((1 + level) / 2) * np.sqrt((a10 - b10).var(ddof=1) / m + (a01 - b01).var(ddof=1) / n)
+    return difference, float(difference - half_width), float(difference + half_width)
+
+
+def _structural_components(events: np.ndarray, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's V10 (per event) and V01 (per non-event), with midranks in O(n log n) (Sun & Xu 2014)."""
+    from scipy.stats import rankdata
+
+    event_risks, non_event_risks = risk[events], risk[~events]
+    m, n = len(event_risks), len(non_event_risks)
+    midranks = rankdata(np.concatenate([event_risks, non_event_risks]))
+    v10 = (midranks[:m] - rankdata(event_risks)) / n
+    v01 = 1 - (midranks[m:] - rankdata(non_event_risks)) / m
+    return v10, v01
 
 
 def average_precision(y: ArrayLike, risk: ArrayLike) -> float | None:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
@@ -53,7 +54,9 @@ def test_the_cluster_ranks_like_one_process(cluster, small_predictor, ward_files
     one, many = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "ranked")
     assert sorted(p.name for p in (tmp_path / "ranked").iterdir())[0] == "part.00000.parquet"
     assert list(many["patient_id"]) == list(one["patient_id"])
-    assert (many["risk"].to_numpy() == one["risk"].to_numpy()).all()  # exactly: scoring is row by row
+    # the same to float32 rounding: a partition multiplies a different number of rows at once, and BLAS may sum
+    # those products in another order (measured: 2.7e-8 at most, on 5 of 47 rows)
+    np.testing.assert_allclose(many["risk"].to_numpy(), one["risk"].to_numpy(), rtol=1e-6, atol=1e-9)
     assert list(many["rank"]) == list(range(1, 48)) and many["in_top_k"].sum() == 7
     assert set(many["source_file"]) == {"a_ward7.csv", "b_ward8.parquet"}
     assert result.counts == single.counts == {"rows": 48, "scored": 47, "flagged": single.counts["flagged"],
@@ -63,7 +66,9 @@ def test_the_cluster_ranks_like_one_process(cluster, small_predictor, ward_files
     rejected = pd.read_csv(tmp_path / "ranked_rejected.csv")
     assert list(rejected["row"]) == [4] and list(rejected["source_file"]) == ["a_ward7.csv"]
     assert result.drift.patients == single.drift.patients == 47
-    for column in ("tier", "risk_low", "risk_high", "typicality", "bed"):
+    for column in ("risk_low", "risk_high"):
+        np.testing.assert_allclose(many[column].to_numpy(float), one[column].to_numpy(float), rtol=1e-6, atol=1e-9)
+    for column in ("tier", "typicality", "bed"):
         assert list(many[column].astype(str)) == list(one[column].astype(str)), column
 
 
