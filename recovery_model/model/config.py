@@ -102,7 +102,8 @@ REPEATS_BELOW_ROWS = ((1000, 3), (3000, 2))
 MIN_STEPS_PER_EPOCH = 8
 
 CONFIGS: dict[str, NetworkConfig] = {
-    # Ours: cross-fitted ensemble, missing indicators, linear path warm-started from logistic regression.
+    # Ours: cross-fitted ensemble, missing indicators, a linear path that is the logistic regression chosen (with
+    # its inputs) on the held-out folds, and an MLP on its residual.
     "default": NetworkConfig(),
     # The original notebook's Keras model: 128-64-32-16-8, dropout 0.3, L2 1e-3, patience 5, batch 32,
     # no linear path and no missing indicators; cross-fitted like every configuration.
