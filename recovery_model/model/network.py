@@ -2,10 +2,10 @@
 
 Each member is an MLP (stacked weights, one `torch.baddbmm` per layer for all members) beside an
 optional linear ("wide") path. The linear path starts where a regularised logistic regression on
-the member's own training folds ends, and the MLP's output layer starts near zero (1 % of the usual
-scale): at epoch 0 every member is, to that precision, the logistic regression, and the non-linear
-part must earn its place on the member's held-out fold (early stopping restores epoch 0 if it
-never does)."""
+the member's own training folds ends (and, by default, stays there: the MLP fits its residual), and
+the MLP's output layer starts near zero (1 % of the usual scale): at epoch 0 every member is, to that
+precision, the logistic regression, and the non-linear part must earn its place on the member's
+held-out fold (early stopping restores epoch 0 if it never does)."""
 
 from __future__ import annotations
 

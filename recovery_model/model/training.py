@@ -10,8 +10,9 @@ No training framework: the loop is short, and every decision in it is ours to ex
   weights are restored at the end.
 - AdamW: decoupled weight decay on the MLP. (Adam's coupled L2 is not used: while the MLP's output
   starts near zero its data gradient is tiny, the L2 term dominated, and Adam's normalised steps
-  shrank every hidden layer to dead ReLUs; measured: the MLP's output was constant.) The linear path
-  carries the warm start's own L2 penalty, C / 2 · ||w||² per row as in scikit-learn, in the loss, so
+  shrank every hidden layer to dead ReLUs; measured: the MLP's output was constant.) By default the
+  linear path is frozen at the warm start and the MLP fits its residual (`freeze_linear`); when it trains,
+  it carries the warm start's own L2 penalty, C / 2 · ||w||² per row as in scikit-learn, in the loss, so
   training leaves it where logistic regression put it unless the training folds say otherwise.
 """
 

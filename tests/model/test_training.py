@@ -58,6 +58,15 @@ def test_members_are_independent_in_the_batched_network():
     assert not np.allclose(first.logits[1], second.logits[1])
 
 
+def test_a_subset_of_tabm_members_computes_what_the_whole_network_does_for_them():
+    """Stopped members leave the batch: the rest, each with its copies' adapters and heads, are unchanged by it."""
+    network = EnsembleNetwork(4, 6, (8, 4), 0.0, linear_path=True, sub_members=3).eval()
+    x = torch.randn(4, 10, 6)
+    chosen = torch.tensor([1, 3])
+    with torch.no_grad():
+        torch.testing.assert_close(network(x[chosen], chosen), network(x)[chosen])
+
+
 def test_each_member_keeps_the_epoch_with_its_lowest_held_out_loss():
     inputs, y, masks = _toy()
     config = NetworkConfig(hidden=(32,), dropout=0.0, weight_decay=0.0, learning_rate=0.05, max_epochs=40,

@@ -12,6 +12,7 @@ from recovery_model.monitoring.statistics import (
     calibration_intercept_slope,
     expected_auroc,
     observed_expected,
+    paired_auroc_difference,
     threshold_metrics,
 )
 
@@ -105,6 +106,30 @@ class TestAurocInterval:
 
     def test_a_single_event_has_no_interval(self):
         assert auroc_interval([0, 0, 1], [0.1, 0.5, 0.3]) == (0.5, None, None)
+
+
+class TestPairedAurocDifference:
+    def test_the_difference_is_sklearns_and_the_interval_covers_it(self):
+        y, risk = tied_sample(3, 2_000)
+        noisy = risk + np.random.default_rng(4).normal(0, 0.2, len(risk))
+        difference, low, high = paired_auroc_difference(y, risk, noisy)
+        assert difference == pytest.approx(roc_auc_score(y, risk) - roc_auc_score(y, noisy), abs=1e-12)
+        assert low < difference < high and low > 0  # the noise costs AUROC, and 2,000 patients show it
+
+    def test_pairing_makes_the_interval_narrower_than_either_auroc_alone(self):
+        """Two scores that share most of their ranking differ little, and the paired interval knows it."""
+        y, risk = tied_sample(5, 2_000)
+        nearly = risk + np.random.default_rng(6).normal(0, 0.01, len(risk))
+        _, low, high = paired_auroc_difference(y, risk, nearly)
+        _, alone_low, alone_high = auroc_interval(y, risk)
+        assert high - low < (alone_high - alone_low) / 4
+
+    def test_a_score_against_itself_differs_by_exactly_nothing(self):
+        y, risk = tied_sample(7, 500)
+        assert paired_auroc_difference(y, risk, risk) == (0.0, 0.0, 0.0)
+
+    def test_too_few_events_is_undefined(self):
+        assert paired_auroc_difference([1, 0, 0], [0.9, 0.1, 0.2], [0.8, 0.3, 0.1]) == (None, None, None)
 
 
 class TestAveragePrecision:
