@@ -62,6 +62,7 @@ SHARE = Interval(0, 1, closed="left")  # a probability of dropping, say: 0 allow
 NON_NEGATIVE = Interval(0, None)
 POSITIVE = Interval(0, None, closed="neither")
 SEED = Interval(0, 2**32 - 1, whole=True)
+HOURS_IN_A_YEAR = Interval(0, 24 * 365, closed="right")
 
 
 def check(name: str, value: float, constraint: Interval) -> None:

@@ -448,6 +448,8 @@ OPTION_CORPUS: list[OptionCase] = [
                "--before 'last year' is not an ISO date or date-time"),
     OptionCase("a retention of no days", ("db", "purge", "--retention-days", "0"),
                "argument --retention-days: must be a whole number ≥ 1, not 0"),
+    OptionCase("cards repeated after no hours", ("serve", "--no-auth", "--repeat-hours", "0"),
+               "argument --repeat-hours: must be a number in (0, 8760], not 0"),
     OptionCase("an outcome window of zero", ("outcomes", "--input", WARD, "--window-days", "0"),
                "argument --window-days: must be a whole number ≥ 1, not 0"),
 ]

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, positive_count
+from recovery_model.cli.options import checkpoint_option, hours, positive_count
 from recovery_model.extras import require
 
 
@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ServiceSettings(checkpoint=str(args.checkpoint) if args.checkpoint else None,
                                issuers=read_issuers(args.issuers) if args.issuers else (), no_auth=args.no_auth,
                                public_url=args.public_url, dashboard_url=args.dashboard_url, silent=args.silent,
-                               cors_origins=tuple(args.cors_origin))
+                               cors_origins=tuple(args.cors_origin), repeat_hours=args.repeat_hours)
     PredictionLog.open()  # the log must be usable before the service says it is up: cards are logged there
     if args.no_auth:
         print("WARNING: no authentication (--no-auth): anyone who can reach this port can score patients. For "
@@ -68,6 +68,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--cors-origin", action="append", default=[],
                        help="An origin allowed to call from a browser (repeat; the public CDS Hooks sandbox is "
                        "https://sandbox.cds-hooks.org).")
+    serve.add_argument("--repeat-hours", type=hours, default=24.0,
+                       help="Outside an encounter, show a clinician the same tier's card again after this many "
+                       "hours (default 24); within an encounter it is shown once, and again when the tier changes.")
     serve.set_defaults(handler=_serve)
 
     cards = commands.add_parser("cards", help="Switch the service's cards off or on without stopping it.")

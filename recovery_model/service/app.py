@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -247,7 +247,9 @@ def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime
     else:
         card = not_scored_card(reason or str(row[PROBLEMS]), missing, schema, svc.model, as_of, card_uuid, links,
                                svc.settings.no_auth)
-    shown = _should_show(svc, patient, body.context.get("encounterId"), str(row[TIER]))
+    user = body.context.get("userId")
+    shown = _should_show(svc, patient, None if user is None else str(user), body.context.get("encounterId"),
+                         str(row[TIER]), as_of)
     records["card_shown"] = [shown]
     try:
         svc.log.write(records)
@@ -258,13 +260,16 @@ def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime
     return card, shown
 
 
-def _should_show(svc: Worker, patient: str, encounter: str | None, tier: str) -> bool:
-    """Silent mode and a switched-off service show nothing; otherwise once per encounter unless the tier changes."""
+def _should_show(svc: Worker, patient: str, user: str | None, encounter: str | None, tier: str,
+                 now: datetime) -> bool:
+    """Silent mode and a switched-off service show nothing; otherwise each clinician sees the card once per encounter
+    (without one, once per `repeat_hours`), and again whenever the tier changes."""
     if svc.settings.silent or not svc.switch.cards_on():
         return False
     from recovery_model.service.feedback import last_shown_tier
 
-    return last_shown_tier(svc.log, patient, encounter) != tier
+    repeat_after = timedelta(hours=svc.settings.repeat_hours)
+    return last_shown_tier(svc.log, patient, user, encounter, now, repeat_after) != tier
 
 
 def _context(svc: Worker, source: Source, as_of: datetime, user: str | None) -> Context:

@@ -1,9 +1,10 @@
 """A CDS Hooks card for one assessed patient, in the clinician's words and, for machines, `extension.recovery`.
 
-The summary fits the spec's 140 characters; the indicator follows the tier; the detail (Markdown) gives the top
+The summary is under the spec's 140 characters; the indicator follows the tier; the detail (Markdown) gives the top
 drivers in the patient's own values, the range and what it means, an atypical-patient warning, what the record
 lacked and was imputed, and the model. A patient who cannot be scored gets a card that says why, with a null
-risk: never an empty answer, never a guessed risk.
+risk: never an empty answer, never a guessed risk. The extension's key is globally unique (`EXTENSION_KEY`, a
+reverse-domain name, as the spec asks) and carries no null or empty value: what is unknown is left out.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from recovery_model.scoring.columns import (
 from recovery_model.scoring.narrative import atypical_note, interval_text, missing_note, percent, tier_rule
 from recovery_model.scoring.thresholds import Thresholds, Tier
 
-SUMMARY_LIMIT = 140
+SUMMARY_LIMIT = 139  # CDS Hooks 2.0: "<140 characters"
+EXTENSION_KEY = "org.recovery-model.risk"
 INDICATORS = {Tier.HIGH: "critical", Tier.MODERATE: "warning", Tier.LOW: "info", Tier.NOT_SCORED: "warning"}
 NO_AUTH_NOTE = "**Not for patients:** this service runs without authentication (`--no-auth`)."
 
@@ -70,7 +72,7 @@ def _card(summary: str, indicator: str, detail: list[str], schema: Schema, model
         detail.insert(0, NO_AUTH_NOTE)
     source = {"label": f"recovery: {schema.target.risk_of}"} | ({"url": links["model"]} if "model" in links else {})
     card = {"uuid": card_uuid, "summary": _fit(summary), "indicator": indicator, "detail": "\n\n".join(detail),
-            "source": source, "extension": {"recovery": extension}}
+            "source": source, "extension": {EXTENSION_KEY: extension}}
     if "patient" in links:
         card["links"] = [{"label": "Open in recovery", "url": links["patient"], "type": "absolute"}]
     return card
@@ -78,8 +80,9 @@ def _card(summary: str, indicator: str, detail: list[str], schema: Schema, model
 
 def _extension(risk: float | None, low: float | None, high: float | None, tier: str, atypical: bool | None,
                missing: list[str], as_of: datetime, model: dict[str, str]) -> dict[str, Any]:
-    return {"risk": risk, "risk_low": low, "risk_high": high, "tier": tier, "atypical": atypical,
-            "missing": list(missing), "as_of": as_of.isoformat(), "model_digest": model["digest"]}
+    values = {"risk": risk, "risk_low": low, "risk_high": high, "tier": tier, "atypical": atypical,
+              "missing": list(missing), "as_of": as_of.isoformat(), "model_digest": model["digest"]}
+    return {key: value for key, value in values.items() if value is not None and value != []}
 
 
 def _fit(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -41,14 +41,19 @@ def record_feedback(log: PredictionLog, items: list[dict[str, Any]]) -> int:
     return max(result.rowcount, 0)
 
 
-def last_shown_tier(log: PredictionLog, patient: str, encounter: str | None) -> str | None:
-    """The tier of the last card shown to this patient in this encounter (any encounter when the hook has none)."""
+def last_shown_tier(log: PredictionLog, patient: str, user: str | None, encounter: str | None, now: datetime,
+                    repeat_after: timedelta) -> str | None:
+    """The tier of the last card about this patient shown to this clinician in this encounter; without an encounter,
+    within `repeat_after` before `now`. Another clinician's cards do not count: each sees the card once."""
+    same_user = predictions.c.user_name.is_(None) if user is None else predictions.c.user_name == user
     query = (select(predictions.c.tier).where(predictions.c.patient_id == patient,
                                               predictions.c.source == str(Source.CDS_HOOKS),
-                                              predictions.c.card_shown.is_(True))
+                                              predictions.c.card_shown.is_(True), same_user)
              .order_by(predictions.c.predicted_at.desc()).limit(1))
     if encounter:
         query = query.where(predictions.c.encounter_id == encounter)
+    else:
+        query = query.where(predictions.c.predicted_at >= now - repeat_after)
     with log.connection() as connection:
         return connection.execute(query).scalar()
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from recovery_model.service.cards import EXTENSION_KEY
 from tests.service.conftest import BASE, hook_call, make_client, prefetch_for, sample_bundle
 
 SERVICE = "/cds-services/recovery-risk"
@@ -108,7 +109,7 @@ def test_missing_keys_are_fetched_pages_followed_and_the_risk_is_the_same(client
         fetched = call(client, signer, body).json()["cards"][0]
     finally:
         server.close()
-    assert fetched["extension"]["recovery"]["risk"] == full["extension"]["recovery"]["risk"]
+    assert fetched["extension"][EXTENSION_KEY]["risk"] == full["extension"][EXTENSION_KEY]["risk"]
     assert any("_offset=2" in path for path, _ in server.seen)  # a second page was read
     assert all(token == "Bearer secret-access-token" for _, token in server.seen)
     assert "secret-access-token" not in caplog.text
@@ -122,7 +123,7 @@ def test_an_operation_outcome_is_a_key_left_out(client, signer, record):
         card = call(client, signer, hook_call(patient, prefetch, fhirServer=server.url)).json()["cards"][0]
     finally:
         server.close()
-    assert card["extension"]["recovery"]["risk"] is not None
+    assert card["extension"][EXTENSION_KEY]["risk"] is not None
     assert any(path.startswith("/fhir/Observation") for path, _ in server.seen)
 
 
@@ -139,5 +140,5 @@ def test_a_fhir_server_slow_or_down_gets_a_card_saying_the_record_could_not_be_r
         if server:
             server.close()
     card = answer.json()["cards"][0]
-    assert answer.status_code == 200 and card["extension"]["recovery"]["risk"] is None
+    assert answer.status_code == 200 and "risk" not in card["extension"][EXTENSION_KEY]
     assert "the record could not be read" in card["detail"]
