@@ -163,7 +163,7 @@ def _still_active(user: User, key: str, mode: Mode, minutes: float, issued: floa
     st.session_state["timed_out"] = key
     st.session_state["timed_out_message"] = (
         f"Your sign-in is more than {max_hours:g} hours old: sign in again." if too_old else
-        f"You were signed out after {minutes:g} minutes without activity.")
+        f"You were signed out after {minutes:g} minute{'' if minutes == 1 else 's'} without activity.")
     if mode is Mode.LOCAL:
         st.session_state.pop("login_key", None)
     return False

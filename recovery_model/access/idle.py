@@ -42,11 +42,17 @@ def _number(section: Mapping[str, Any], key: str, default: float, unit: str, mos
     return float(value)
 
 
-def beyond_max_age(issued_at: float | None, max_hours: float | None, now: float | None = None) -> bool:
+def wall_clock() -> float:
+    """Seconds since the epoch: the clock every idle and age check reads (looked up at each call, so a test can
+    move it)."""
+    return time.time()
+
+
+def beyond_max_age(issued_at: float | None, max_hours: float | None, at: float | None = None) -> bool:
     """A sign-in made more than `max_hours` ago (never, when either is unknown)."""
     if issued_at is None or max_hours is None:
         return False
-    return (time.time() if now is None else now) - issued_at > max_hours * 3600
+    return (wall_clock() if at is None else at) - issued_at > max_hours * 3600
 
 
 class IdleClock:
@@ -57,8 +63,8 @@ class IdleClock:
     was made: older than the idle time, it has timed out.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or (lambda: wall_clock())
         self._last: dict[str, float] = {}
         self._over: dict[str, tuple[Activity, float]] = {}  # key → (TIMED_OUT or ENDED, since when)
         self._lock = threading.Lock()
