@@ -4,6 +4,13 @@
 `predictions.parquet` (one row per scored prediction: patient, time, risk, cohorts), `events.parquet` (one row per
 recorded outcome: patient, Type, EventTime, Value 1 for the adverse event and 0 for none) and `metadata.json`
 (model name, thresholds). Times are UTC, as datetime64[ns] without a zone, which seismometer expects.
+
+`sm.run_startup(config_path=DIR)` opens it from any current directory. seismometer 0.5 (`configuration/config.py`,
+`ConfigProvider`) reads `usage_config`, `event_definition` and `prediction_definition` relative to DIR (`load_yaml`
+with `resource_dir=config_dir`), but takes `data_dir` and `info_dir` as written, so relative to the current
+directory (`data_dir / prediction_path`, `event_path`, `metadata_path`; `set_output` resolves `info_dir`, where its
+reports go). So the first three are written relative to DIR, and `data_dir` and `info_dir` (`DIR/outputs/`, made
+empty) as absolute paths: a folder moved after the export needs exporting again, or those two lines edited.
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ from recovery_model.scoring.thresholds import Thresholds
 PREDICT_TIME, SCORE = "PredictTime", "Risk"
 EVENT_TYPE = "adverse_outcome"
 CENSOR_MIN_COUNT = 10
+DATA_DIR, INFO_DIR = "data", "outputs"  # in the export's folder; config.yml names them by absolute path
 
 
 def export_seismometer(log: PredictionLog, data: MonitoringData, schema: Schema, thresholds: Thresholds,
                        folder: Path, window_days: int) -> dict[str, int]:
     """Write the files; the rows of each table."""
-    data_dir = folder / "data"
+    folder = folder.resolve()
+    data_dir, info_dir = folder / DATA_DIR, folder / INFO_DIR
     data_dir.mkdir(parents=True, exist_ok=True)
+    info_dir.mkdir(exist_ok=True)
     predictions, cohorts = _predictions(data.predictions, schema)
     events = _events(log)
     predictions.to_parquet(data_dir / "predictions.parquet", index=False)
@@ -41,7 +51,7 @@ def export_seismometer(log: PredictionLog, data: MonitoringData, schema: Schema,
                                                         "thresholds": [thresholds.high, thresholds.moderate]},
                                                        indent=1) + "\n", encoding="utf-8")
     _yaml(folder / "config.yml", {"other_info": {
-        "usage_config": "usage_config.yml", "info_dir": "outputs", "data_dir": "data",
+        "usage_config": "usage_config.yml", "info_dir": str(info_dir), "data_dir": str(data_dir),
         "event_definition": "dictionary.yml", "prediction_definition": "dictionary.yml",
         "prediction_path": "predictions.parquet", "event_path": "events.parquet", "metadata_path": "metadata.json"}})
     _yaml(folder / "usage_config.yml", {"data_usage": {

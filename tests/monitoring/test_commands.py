@@ -61,3 +61,32 @@ def test_the_seismometer_export_has_its_documented_layout(simulated, tmp_path, s
     assert predictions[usage["primary_output"]].between(0, 1).all()
     metadata = json.loads((folder / "data" / "metadata.json").read_text())
     assert len(metadata["thresholds"]) == 2 and metadata["modelname"]
+
+
+def test_the_seismometer_export_opens_from_any_current_directory(simulated, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def seismometer_paths(config_path: str) -> dict:
+        """Every file and folder config.yml names, resolved as seismometer 0.5's ConfigProvider does."""
+        config_dir = Path(config_path) if Path(config_path).is_dir() else Path(config_path).parent
+        info = yaml.safe_load((config_dir / "config.yml").read_text())["other_info"]
+        data_dir = Path(info["data_dir"])  # taken as written: relative to the current directory
+        return {**{key: config_dir / info[key] for key in ("usage_config", "event_definition",
+                                                            "prediction_definition")},
+                "data_dir": data_dir, "info_dir": Path(info["info_dir"]).resolve(),
+                **{key: data_dir / info[key] for key in ("prediction_path", "event_path", "metadata_path")}}
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--format", "seismometer", "--output", "sm"]) == 0  # relative, as the docs write it
+    folder = (tmp_path / "sm").resolve()
+    info = yaml.safe_load((folder / "config.yml").read_text())["other_info"]
+    assert Path(info["data_dir"]) == folder / "data" and Path(info["info_dir"]) == folder / "outputs"
+    assert not Path(info["usage_config"]).is_absolute()  # seismometer reads these beside config.yml
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    for cwd, config_path in ((tmp_path, "sm"), (elsewhere, "../../sm/"), (elsewhere, str(folder / "config.yml"))):
+        monkeypatch.chdir(cwd)
+        paths = seismometer_paths(config_path)
+        assert {key for key, path in paths.items() if not path.exists()} == set(), (cwd, config_path)
+        assert paths["data_dir"].is_dir() and paths["info_dir"].is_dir()
+        assert paths["prediction_path"].resolve() == folder / "data" / "predictions.parquet"
