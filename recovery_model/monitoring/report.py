@@ -149,7 +149,8 @@ def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[
 def _drift(rows: pd.DataFrame, predictor: Predictor, data: MonitoringData) -> dict[str, Any]:
     sample = rows.sample(DRIFT_SAMPLE, random_state=0) if len(rows) > DRIFT_SAMPLE else rows
     report = predictor.check_drift(data.inputs(sample["id"].tolist()))
-    return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested}
+    return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested,
+            "missing_more": list(report.missing_more)}
 
 
 def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:

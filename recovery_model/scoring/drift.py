@@ -1,10 +1,18 @@
 """Does a ward look like the training data? Per-feature two-sample tests and one multivariate test.
 
-Per feature: a two-sample Kolmogorov-Smirnov test against a sample of training rows, Holm-corrected
-across features. Multivariate: the two-sample Hotelling's T² of the ward's mean against the training
-rows' (an F test with the pooled covariance), which sees a joint shift no single feature shows. The two halves
-share the 5 % false-alarm budget (Bonferroni), so a ward like the training patients raises an alarm
-at most about 5 % of the time.
+Per feature: the ward's recorded values against the training patients who had that value recorded, by a
+two-sample Kolmogorov-Smirnov test, Holm-corrected across features. Multivariate: the two-sample Hotelling's T² of
+the ward's mean against the training rows' (an F test with the pooled covariance) over the features training
+recorded for nearly everyone, which sees a joint shift no single feature shows. The two halves share the 5 %
+false-alarm budget (Bonferroni), so a ward like the training patients raises an alarm at most about 5 % of the time.
+
+Records differ in how complete they are, and that is not a shift in values. Training lacked some values for some
+patients (an outpatient has no stay, labs were not drawn); a ward that records more of them holds values training
+never saw recorded, such as the short stays of patients who in training had none. So where the ward records a
+value more often than training did, only the share of its values that training's recording rate accounts for must
+look like training's; the rest may be anything (a band around training's distribution, whose width is the extra
+share recorded). A ward more complete than training is never drifted for that alone. A ward that records a value
+much less often is reported apart (`missing_more`): its ranges are wider, but its values have not shifted.
 """
 
 from __future__ import annotations
@@ -18,8 +26,11 @@ from recovery_model.schema import Feature, Schema
 
 FALSE_ALARM_RATE = 0.05
 MIN_PATIENTS, CAUTION_BELOW = 10, 30
+RECORDED_FOR_NEARLY_ALL = 0.99  # the multivariate test's features: recorded for at least this share in training
+MORE_MISSING_BY = 0.10  # a ward "missing more" lacks a value this much more often than training, beyond chance
 STATISTIC, P_VALUE, SHIFTED, WARD_MEAN, TRAINING_MEAN = "statistic", "corrected_p_value", "shifted", "ward_mean", \
     "training_mean"
+WARD_MISSING, TRAINING_MISSING = "ward_missing", "training_missing"
 
 
 @dataclass(frozen=True)
@@ -32,10 +43,11 @@ class DriftReport:
     patients: int
     tested: bool
     multivariate_p_value: float = float("nan")
+    missing_more: tuple[str, ...] = ()  # features the ward lacks much more often than training did
 
     def to_dict(self) -> dict:
         return {"drifted": self.drifted, "tested": self.tested, "patients": self.patients, "summary": self.summary,
-                "multivariate_p_value": self.multivariate_p_value,
+                "multivariate_p_value": self.multivariate_p_value, "missing_more": list(self.missing_more),
                 "features": self.features.reset_index().to_dict(orient="records")}
 
 
@@ -51,23 +63,58 @@ def check_drift(values: pd.DataFrame, reference: np.ndarray, schema: Schema) -> 
     half = FALSE_ALARM_RATE / 2
     table[P_VALUE] = _holm(table["p_value"].to_numpy())
     table[SHIFTED] = table[P_VALUE] < half
-    multivariate = _hotelling(ward, reference)
+    complete = np.isnan(reference).mean(axis=0) <= 1 - RECORDED_FOR_NEARLY_ALL
+    multivariate = _hotelling(ward[:, complete], reference[:, complete]) if complete.any() else 1.0
     drifted = bool(table[SHIFTED].any() or multivariate < half)
-    return DriftReport(drifted, table.drop(columns="p_value"), _summary(table, multivariate < half, n, schema), n,
-                       tested=True, multivariate_p_value=multivariate)
+    missing_more = _missing_more(table, n)
+    return DriftReport(drifted, table.drop(columns="p_value"),
+                       _summary(table, multivariate < half, n, schema, missing_more), n, tested=True,
+                       multivariate_p_value=multivariate, missing_more=missing_more)
 
 
 def _feature_test(ward: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Two-sample Kolmogorov-Smirnov; on yes/no and short scales its p-values are conservative (ties), which
-    keeps false alarms down (measured: a chi-square test of the counts raised three times as many)."""
+    """The ward's recorded values against training's: two-sample Kolmogorov-Smirnov, widened to a band where the
+    ward records the value more often than training did (see the module's docstring). On yes/no and short scales
+    its p-values are conservative (ties), which keeps false alarms down (measured: a chi-square test of the counts
+    raised three times as many)."""
     from scipy import stats  # only where a ward is tested: a small ward is not, and scoring starts faster
 
-    ward, reference = ward[~np.isnan(ward)], reference[~np.isnan(reference)]
-    if len(ward) < 2:
-        return {STATISTIC: np.nan, "p_value": 1.0, WARD_MEAN: np.nan, TRAINING_MEAN: float(np.mean(reference))}
-    result = stats.ks_2samp(ward, reference)
-    return {STATISTIC: float(result.statistic), "p_value": float(result.pvalue), WARD_MEAN: float(np.mean(ward)),
-            TRAINING_MEAN: float(np.mean(reference))}
+    shares = {WARD_MISSING: float(np.isnan(ward).mean()), TRAINING_MISSING: float(np.isnan(reference).mean())}
+    recorded_ward, recorded_training = ward[~np.isnan(ward)], reference[~np.isnan(reference)]
+    if len(recorded_ward) < 2 or len(recorded_training) < 2:
+        mean = float(np.mean(recorded_training)) if len(recorded_training) else np.nan
+        return {STATISTIC: np.nan, "p_value": 1.0, WARD_MEAN: np.nan, TRAINING_MEAN: mean, **shares}
+    means = {WARD_MEAN: float(np.mean(recorded_ward)), TRAINING_MEAN: float(np.mean(recorded_training))}
+    explained = min(1.0, (1 - shares[TRAINING_MISSING]) / (1 - shares[WARD_MISSING]))
+    if explained >= 1.0:
+        result = stats.ks_2samp(recorded_ward, recorded_training)
+        return {STATISTIC: float(result.statistic), "p_value": float(result.pvalue), **means, **shares}
+    distance = _band_distance(recorded_ward, recorded_training, explained)
+    n, m = len(recorded_ward), len(recorded_training)
+    p_value = float(stats.kstwobign.sf(distance * np.sqrt(n * m / (n + m))))
+    return {STATISTIC: distance, "p_value": p_value, **means, **shares}
+
+
+def _band_distance(ward: np.ndarray, training: np.ndarray, explained: float) -> float:
+    """How far the ward's distribution lies outside every mixture of `explained` × training's and anything else:
+    0 inside the band explained·F(x) ≤ G(x) ≤ explained·F(x) + 1 − explained, else the largest excess."""
+    points = np.union1d(ward, training)
+    ward_cdf = np.searchsorted(np.sort(ward), points, side="right") / len(ward)
+    training_cdf = np.searchsorted(np.sort(training), points, side="right") / len(training)
+    low, high = explained * training_cdf, explained * training_cdf + 1 - explained
+    return float(max(0.0, np.max(low - ward_cdf), np.max(ward_cdf - high)))
+
+
+def _missing_more(table: pd.DataFrame, n: int) -> tuple[str, ...]:
+    """Features the ward lacks at least `MORE_MISSING_BY` more often than training, and more than chance allows
+    (a one-sided binomial test at the false-alarm rate, Holm-corrected across features)."""
+    from scipy import stats
+
+    missing = np.rint(table[WARD_MISSING].to_numpy() * n).astype(int)
+    p_values = np.array([stats.binomtest(int(k), n, min(max(share, 1e-9), 1 - 1e-9), alternative="greater").pvalue
+                         for k, share in zip(missing, table[TRAINING_MISSING], strict=True)])
+    wider = (table[WARD_MISSING] - table[TRAINING_MISSING] >= MORE_MISSING_BY).to_numpy()
+    return tuple(table.index[wider & (_holm(p_values) < FALSE_ALARM_RATE)])
 
 
 def _holm(p_values: np.ndarray) -> np.ndarray:
@@ -99,16 +146,23 @@ def _hotelling(ward: np.ndarray, reference: np.ndarray) -> float:
     return float(stats.f.sf((n + m - rank - 1) / (rank * (n + m - 2)) * t2, rank, n + m - rank - 1))
 
 
-def _summary(table: pd.DataFrame, joint: bool, n: int, schema: Schema) -> str:
+def _summary(table: pd.DataFrame, joint: bool, n: int, schema: Schema, missing_more: tuple[str, ...]) -> str:
     shifted = table[table[SHIFTED]]
     caution = (f" With {n} patients this is a rough check; read it with caution." if n < CAUTION_BELOW else "")
+    lacking = ""
+    if missing_more:
+        shares = "; ".join(f"{schema.feature(name).display_name} {100 * table.loc[name, WARD_MISSING]:.0f} % "
+                           f"against {100 * table.loc[name, TRAINING_MISSING]:.0f} %" for name in missing_more)
+        lacking = (f" Their records lack values more often than training's did ({shares}): their ranges are wider, "
+                   "which is not a shift in values.")
     if shifted.empty and not joint:
-        return f"These {n} patients look like the training data: no feature has shifted.{caution}"
+        return f"These {n} patients look like the training data: no feature has shifted.{lacking}{caution}"
     moves = [_movement(schema.feature(name), row[WARD_MEAN], row[TRAINING_MEAN]) for name, row in shifted.iterrows()]
     text = f"These {n} patients differ from the training data"
     text += (": " + "; ".join(moves) + "." if moves else
              " in their combination of values, though no single feature has shifted on its own.")
-    return text + " The model's risks may be less accurate for them; check the data source and season." + caution
+    return (text + " The model's risks may be less accurate for them; check the data source and season." + lacking
+            + caution)
 
 
 def _movement(feature: Feature, ward_mean: float, training_mean: float) -> str:
