@@ -135,6 +135,9 @@ class Feature:
     levels: dict[int, str] = field(default_factory=dict)
     change: str = "any"  # for suggestions: "any", or "decrease" / "increase" only (a smoker can stop smoking)
     fhir: FhirMapping | None = None  # where FHIR import finds the value; None: not read from FHIR
+    # The shelf life: a value measured longer than this before the index time is not recorded (None: no limit, for
+    # what is computed at the index time, such as age). See recovery_model/readers/freshness.py.
+    max_age_hours: float | None = None
 
     @property
     def is_integer(self) -> bool:
@@ -380,6 +383,22 @@ def which_event_question(target: str, values: pd.Series) -> str:
     return f"Which value of '{target}' is the adverse outcome? Add {options} ({listed})."
 
 
+READING_FIELDS = ("fhir", "max_age_hours")  # how a value is read from a record, not what the model learnt from
+
+
+def remap_differences(fitted: Schema, new: Schema) -> list[str]:
+    """What differs between a fitted model's schema and `new`, beyond how values are read (`READING_FIELDS`):
+    each difference in words; empty when `new` may replace `fitted` without retraining."""
+    old_data, new_data = fitted.to_dict(), new.to_dict()
+    out = [f"{key} differs" for key in old_data if key != "features" and old_data[key] != new_data.get(key)]
+    if fitted.feature_names != new.feature_names:
+        return [*out, f"the features differ ({', '.join(fitted.feature_names)} → {', '.join(new.feature_names)})"]
+    for old, now in zip(old_data["features"], new_data["features"], strict=True):
+        out += [f"feature '{old['name']}': {key} differs ({old[key]!r} → {now.get(key)!r})" for key in old
+                if key not in READING_FIELDS and old[key] != now.get(key)]
+    return out
+
+
 def load_schema(path: str | Path | None = None) -> Schema:
     """Read a schema from TOML; with no path, the packaged recovery schema."""
     if path is None:
@@ -424,6 +443,10 @@ def _check_feature(f: Feature) -> None:
         raise SchemaError(f"{where}: ranges must nest as valid_min ≤ typical_min ≤ typical_max ≤ valid_max.")
     if not f.valid_min <= f.default <= f.valid_max:
         raise SchemaError(f"{where}: default {f.default} lies outside the valid range.")
+    age = f.max_age_hours
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int | float) or not age > 0):
+        raise SchemaError(f"{where}: max_age_hours must be a number of hours above 0 (e.g. 24 for a vital sign), "
+                          f"not {age!r}; leave it out for a value without a shelf life.")
     if f.fhir is not None:
         _check_fhir(f.fhir, where)
 

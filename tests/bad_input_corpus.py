@@ -30,6 +30,7 @@ class Rows:
     imputed: dict[int, str] = field(default_factory=dict)
     unusual: dict[int, str] = field(default_factory=dict)
     warning: str = ""
+    outdated: dict[int, str] = field(default_factory=dict)  # a phrase of each row's `outdated_values`
 
     @property
     def rows(self) -> int:
@@ -81,6 +82,14 @@ def _drop(column: str) -> bytes:
 def _add_column(name: str, values: list[str]) -> bytes:
     table = _table()
     return _csv([table[0] + [name]] + [[*r, v] for r, v in zip(table[1:], values, strict=True)])
+
+
+def _heart_rate_measured(row: int, when: str) -> bytes:
+    """The ward with a heart_rate_time column: an hour ago for every row, `when` for row `row`."""
+    from datetime import UTC, datetime, timedelta
+
+    recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    return _add_column("heart_rate_time", [when if i == row else recent for i in range(1, WARD_ROWS + 1)])
 
 
 def _blank(row: int, columns: list[str]) -> bytes:
@@ -193,6 +202,14 @@ CORPUS: list[Case] = [
     Case("absurdly large number", _set("sugar_level", 5, "1e308"), Rows(4, {5: "outside the possible range"})),
     Case("padded cells", _set("heart_rate", 2, "  72  "), OK),
     Case("formula in patient id", _set("patient_id", 1, "=HYPERLINK(\"http://evil\",\"x\")"), OK),
+    Case("a value older than its shelf life", _heart_rate_measured(2, "2022-01-22"),
+         Rows(5, imputed={2: "Heart rate"}, outdated={2: "Heart rate: last measured 2022-01-22, older than 24 h"})),
+    Case("a value dated in the future", _heart_rate_measured(3, "2099-01-01T00:00Z"),
+         Rows(5, imputed={3: "Heart rate"}, outdated={3: "measured 2099-01-01T00:00Z, after the index time"})),
+    Case("a value without a date", _heart_rate_measured(4, ""),
+         Rows(5, imputed={4: "Heart rate"}, outdated={4: "no time in heart_rate_time, so its age is unknown"})),
+    Case("a date that is not one", _heart_rate_measured(1, "last Tuesday"),
+         Rows(5, imputed={1: "Heart rate"}, outdated={1: "heart_rate_time 'last Tuesday' is not an ISO 8601 date"})),
 ]
 
 
@@ -322,6 +339,14 @@ FHIR_CORPUS: list[FhirCase] = [
              Rows(4, {5: "features are missing"}), note="not in the record"),
     FhirCase("FHIR: an impossible value", _edit(1, "oxygen-level", lambda r: r["valueQuantity"].update(value=140)),
              Rows(4, {1: "oxygen_level = '140.0': outside the possible range"})),
+    FhirCase("FHIR: vitals older than their shelf life",
+             _edit(2, "heart-rate", lambda r: r.update(effectiveDateTime="2022-01-22T08:00:00Z")),
+             Rows(5, imputed={2: "Heart rate"}), note="Heart rate: last measured 2022-01-22, older than 24 h"),
+    FhirCase("FHIR: a value dated in the future",
+             _edit(3, "heart-rate", lambda r: r.update(effectiveDateTime="2099-01-01T08:00:00Z")),
+             Rows(5, imputed={3: "Heart rate"}), note="is dated 2099-01-01T08:00Z, in the future; not read"),
+    FhirCase("FHIR: a value without a date", _edit(4, "heart-rate", lambda r: r.pop("effectiveDateTime")),
+             Rows(5, imputed={4: "Heart rate"}), note="has no effective date; not read"),
     FhirCase("FHIR: an Observation about no one in the file",
              _add(1, lambda pid, b: _copy_of(pid, b, "heart-rate", subject={"reference": "Patient/elsewhere"})),
              OK, note="about no patient in the file: 1 resource"),

@@ -12,6 +12,7 @@ from recovery_model.model.config import NetworkConfig
 from recovery_model.parameters import ParameterError
 from recovery_model.readers.csv import read_patient_csv
 from recovery_model.readers.table import read_upload
+from recovery_model.scoring.columns import OUTDATED
 from tests.bad_input_corpus import (
     CONFIG_CORPUS,
     CORPUS,
@@ -38,10 +39,11 @@ def test_core(case, default_predictor):
     expect = case.expect
     if isinstance(expect, FileRefused):
         with pytest.raises(DataValidationError, match=None) as error:
-            default_predictor.rank(read_patient_csv(case.content, "ward.csv"), explain=False)
+            default_predictor.rank(read_upload(case.content, "ward.csv", default_predictor.schema).frame,
+                                   explain=False)
         assert expect.says in str(error.value)
         return
-    ward = default_predictor.rank(read_patient_csv(case.content, "ward.csv"), explain=False)
+    ward = default_predictor.rank(read_upload(case.content, "ward.csv", default_predictor.schema).frame, explain=False)
     _check_rows(ward, expect)
     if expect.warning:
         assert any(expect.warning in w for w in ward.warnings)
@@ -60,6 +62,8 @@ def _check_rows(ward, expect) -> None:
         assert by_row.loc[row, "imputed_values"] == names
     for row, phrase in expect.unusual.items():
         assert phrase in by_row.loc[row, "unusual_values"]
+    for row, phrase in expect.outdated.items():
+        assert phrase in by_row.loc[row, OUTDATED]
     assert by_row["risk"].between(0, 1).all()
 
 
@@ -91,6 +95,8 @@ def test_cli(case, default_predictor, tmp_path, capsys):
         assert list(pd.read_csv(tmp_path / "ranked_rejected.csv")["row"]) == sorted(expect.rejected)
     if expect.warning:
         assert "on more than one row" in captured.err
+    for row, phrase in expect.outdated.items():
+        assert phrase in ranked.set_index("row").loc[row, OUTDATED]
     assert '"=' not in out.read_text() and ",=" not in out.read_text()
 
 

@@ -13,6 +13,8 @@ from recovery_model.scoring.columns import (
     FHIR_NOTES,
     FLAG_COLUMNS,
     IMPUTED,
+    OLDEST_VALUE_TIME,
+    OUTDATED,
     PROBLEMS,
     RANK,
     RISK,
@@ -120,10 +122,14 @@ if drift.tested:
             "statistic": st.column_config.NumberColumn(format="%.3f"),
             "corrected_p_value": st.column_config.NumberColumn("p (Holm-corrected)", format="%.4f"),
             "ward_mean": st.column_config.NumberColumn(format="%.2f"),
-            "training_mean": st.column_config.NumberColumn(format="%.2f")})
-        st.caption("Two-sample Kolmogorov-Smirnov tests against training rows, Holm-corrected; "
-                   "with Hotelling's T² on the ward's mean for a joint shift. A ward like the training patients "
-                   "raises this alarm at most about 5 % of the time.")
+            "training_mean": st.column_config.NumberColumn(format="%.2f"),
+            "ward_missing": st.column_config.NumberColumn("Not recorded (ward)", format="percent"),
+            "training_missing": st.column_config.NumberColumn("Not recorded (training)", format="percent")})
+        st.caption("Each feature's recorded values against the training patients who had it recorded "
+                   "(Kolmogorov-Smirnov, Holm-corrected; where the ward records a value more often than training "
+                   "did, the extra values may differ), with Hotelling's T² on the ward's mean for a joint shift. A "
+                   "ward like the training patients raises this alarm at most about 5 % of the time, however "
+                   "complete its records.")
 
 if len(ward.rejected):
     st.subheader(f"Rejected rows ({len(ward.rejected)})")
@@ -144,7 +150,7 @@ st.caption(f"Highest risk first. Top {int(slots)} flagged for the available slot
            f"{percent(threshold)}. Tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
            f"{percent(predictor.thresholds.moderate)}.")
 score_columns = [RANK, RISK, RISK_LOW, RISK_HIGH, TIER, *FLAG_COLUMNS, ATYPICAL, ATYPICAL_FEATURES, TYPICALITY,
-                 *driver_columns(), UNUSUAL, IMPUTED, FHIR_NOTES]
+                 *driver_columns(), UNUSUAL, IMPUTED, OUTDATED, OLDEST_VALUE_TIME, FHIR_NOTES]
 passthrough = [c for c in table.columns if c not in score_columns and c not in schema.feature_names
                and not is_source_column(c, schema.feature_names)]
 order = [RANK, *passthrough, *score_columns[1:]]

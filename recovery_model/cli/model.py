@@ -194,6 +194,33 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _evaluation_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
+    remap = commands.add_parser("remap", help="Give a trained model a schema that reads its inputs otherwise (FHIR "
+                                "codes, value sets, shelf lives) without retraining; anything else is refused.")
+    checkpoint_option(remap)
+    remap.add_argument("--schema", type=Path, required=True, help="The TOML schema to read inputs by.")
+    remap.add_argument("--output", type=Path, default=None, help="Where to write it (default: in place).")
+    remap.set_defaults(handler=_remap)
+
+
+def _remap(args: argparse.Namespace) -> int:
+    import shutil
+
+    from recovery_model.evaluation.report import REPORT_ARRAYS, REPORT_JSON
+    from recovery_model.scoring.checkpoint import MODEL_CARD, read_header
+    from recovery_model.scoring.predictor import Predictor
+
+    predictor = Predictor.load(args.checkpoint)
+    remapped = predictor.remapped(load_schema(args.schema))
+    output = args.output or predictor.folder
+    remapped.save(output)
+    if Path(output).resolve() != Path(predictor.folder).resolve():
+        for name in (REPORT_JSON, REPORT_ARRAYS, MODEL_CARD):  # the evaluation holds: the model is the same
+            if (Path(predictor.folder) / name).exists():
+                shutil.copy2(Path(predictor.folder) / name, Path(output) / name)
+    print(f"{output}: the model of {predictor.digest[:12]} now reads its inputs as {args.schema} says (digest "
+          f"{read_header(output).digest[:12]}); its weights and evaluation are unchanged.")
+    return 0
+
 
 def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=positive_count, default=1000, help="Bootstrap resamples for the CIs.")

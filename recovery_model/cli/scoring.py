@@ -186,7 +186,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          "extension: .parquet, .csv, or FHIR for .json (a Bundle), .ndjson or a bulk-export folder.")
     predict.add_argument("--as-of", default=None,
                          help="The index time (ISO date or date-time, UTC unless it says otherwise; default now): "
-                         "the prediction time logged, and for FHIR input each value is the latest at or before it.")
+                         "the prediction time logged; for FHIR input each value is the latest at or before it; and "
+                         "a value older than its shelf life then (a FHIR date, or a <feature>_time column) is not "
+                         "recorded.")
     predict.add_argument("--ward", default=None,
                          help="The ward or unit these patients are on, logged with each prediction (the monitor "
                          "counts alerts per ward).")

@@ -25,6 +25,7 @@ from recovery_model.scoring.columns import (
     ABOVE_THRESHOLD,
     ATYPICAL,
     IN_TOP_K,
+    OLDEST_VALUE_TIME,
     PROBLEMS,
     RISK,
     RISK_HIGH,
@@ -131,6 +132,7 @@ def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
         "drivers": _drivers(drivers, scored),
         "flagged": _flags(rows, ABOVE_THRESHOLD, scored), "in_top_k": _flags(rows, IN_TOP_K, scored),
         "problems": [p or None for p in rows[PROBLEMS]] if PROBLEMS in rows else [None] * n,
+        "oldest_value_at": _times(rows[OLDEST_VALUE_TIME]) if OLDEST_VALUE_TIME in rows else [None] * n,
     }
 
 
@@ -158,6 +160,12 @@ def _floats(column: Any) -> list[float | None]:
     out = array.astype(object)
     out[np.isnan(array)] = None
     return out.tolist()
+
+
+def _times(column: pd.Series) -> list[datetime | None]:
+    """ISO 8601 texts (blank: unknown) as UTC datetimes."""
+    parsed = pd.to_datetime(column.replace("", None), utc=True, errors="coerce", format="ISO8601")
+    return [None if pd.isna(t) else t.to_pydatetime() for t in parsed]
 
 
 def _booleans(column: pd.Series) -> list[bool | None]:

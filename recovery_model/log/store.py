@@ -147,10 +147,11 @@ class PredictionLog:
         return SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error
 
 
-def _sqlite_times(moments: list[datetime]) -> list[str]:
-    """The text SQLAlchemy's SQLite dialect writes and reads for a time (UTC, no offset); a batch's rows share
-    a few times, each formatted once."""
-    text = {moment: as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f") for moment in set(moments)}
+def _sqlite_times(moments: list[datetime | None]) -> list[str | None]:
+    """The text SQLAlchemy's SQLite dialect writes and reads for a time (UTC, no offset; None stays NULL); a
+    batch's rows share a few times, each formatted once."""
+    text = {moment: None if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+            for moment in set(moments)}
     return [text[moment] for moment in moments]
 
 

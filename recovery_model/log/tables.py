@@ -74,6 +74,7 @@ predictions = Table(
     Column("hook_instance", String(200)),
     Column("encounter_id", String(200)),
     Column("card_shown", Boolean),
+    Column("oldest_value_at", DateTime(timezone=True)),  # when the oldest value used was measured (None: unknown)
     Index("ix_predictions_patient_time", "patient_id", "predicted_at"),
     Index("ix_predictions_time", "predicted_at"),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from recovery_model.errors import DataValidationError
 from recovery_model.readers.formats import READERS, TABULAR, Format, reader
+from recovery_model.readers.freshness import apply_shelf_life
 
 if TYPE_CHECKING:
     from recovery_model.readers.fhir.values import FhirProblem
@@ -51,23 +52,30 @@ class Frames:
 
 def open_frames(path: Path, schema: Schema, chunk_rows: int, declared: Format | str | None = None,
                 as_of: datetime | None = None, row_groups: tuple[int, ...] | None = None) -> Frames:
-    """The rows of `path` in chunks of at most `chunk_rows`. `as_of`: a FHIR record's index time; `row_groups`:
-    only these row groups of a Parquet file (a Dask partition)."""
+    """The rows of `path` in chunks of at most `chunk_rows`. `as_of`: the index time (default now) at which each
+    value's shelf life is judged; `row_groups`: only these row groups of a Parquet file (a Dask partition)."""
     kind = file_format(path, declared)
     if kind == Format.PARQUET:
         from recovery_model.readers.parquet import iter_patient_parquet
 
-        return Frames(iter_patient_parquet(path, chunk_rows, row_groups))
+        return Frames(_fresh(iter_patient_parquet(path, chunk_rows, row_groups), schema, as_of))
     if kind == Format.CSV:
         from recovery_model.readers.csv import iter_patient_csv
 
-        return Frames(iter_patient_csv(path, chunk_rows))
+        return Frames(_fresh(iter_patient_csv(path, chunk_rows), schema, as_of))
     from recovery_model.readers.fhir.reader import read_fhir
 
     record = read_fhir(path, schema, as_of)
     frame = record.frame
     return Frames((frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows)),
                   record.warnings, record.problems)
+
+
+def _fresh(chunks: Iterator[pd.DataFrame], schema: Schema, as_of: datetime | None) -> Iterator[pd.DataFrame]:
+    """Each chunk with its values checked against their `<feature>_time` columns, at one index time for all."""
+    as_of = as_of or datetime.now(UTC)
+    for chunk in chunks:
+        yield apply_shelf_life(chunk, schema, as_of)
 
 
 def column_names(path: Path) -> list[str]:
@@ -93,14 +101,15 @@ def read_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Sch
     """An upload from a page: one file told apart by its name (CSV, Parquet or FHIR), or the (name, bytes) of each
     file of a FHIR bulk export."""
     kind = Format.FHIR if isinstance(content, list) else file_format(Path(name))
+    now = datetime.now(UTC)
     if kind == Format.CSV:
         from recovery_model.readers.csv import read_patient_csv
 
-        return WardFile(read_patient_csv(content, name))
+        return WardFile(apply_shelf_life(read_patient_csv(content, name), schema, now))
     if kind == Format.PARQUET:
         from recovery_model.readers.parquet import read_patient_parquet
 
-        return WardFile(read_patient_parquet(content, name))
+        return WardFile(apply_shelf_life(read_patient_parquet(content, name), schema, now))
     from recovery_model.readers.fhir.reader import read_fhir
 
     record = read_fhir(content, schema, name=name)

@@ -32,6 +32,8 @@ class Status(StrEnum):
 SCORED, REJECTED, NOT_SCORED = Status.SCORED, Status.REJECTED, Tier.NOT_SCORED
 SOURCE_FILE = "source_file"  # the Dask engine: which input file a row came from
 FHIR_NOTES = "fhir_notes"  # FHIR import: what left a patient's values blank, by feature
+OUTDATED = "outdated_values"  # values older than their shelf life (or undated, or later than the index time)
+OLDEST_VALUE_TIME = "oldest_value_time"  # when the oldest value used was measured (blank: no dates known)
 DRIVERS = 3
 
 VALIDATION_COLUMNS = (ROW, STATUS, PROBLEMS, UNUSUAL, IMPUTED)
@@ -45,7 +47,7 @@ LABELS = {RANK: "Rank", ROW: "Row", RISK: "Risk", TIER: "Tier", IN_TOP_K: "In to
           MISSING_RISK_LOW: "Risk, low end over what is not recorded",
           MISSING_RISK_HIGH: "Risk, high end over what is not recorded", TYPICALITY: "Typicality (p)",
           ATYPICAL: "Unlike training", ATYPICAL_FEATURES: "Unlike training because",
-          FHIR_NOTES: "From the FHIR record"}
+          FHIR_NOTES: "From the FHIR record", OUTDATED: "Too old to use", OLDEST_VALUE_TIME: "Oldest value from"}
 
 
 def driver_column(position: int) -> str:
@@ -62,9 +64,15 @@ def source_column(feature: str) -> str:
     return f"{feature}_source"
 
 
+def time_column(feature: str) -> str:
+    """'heart_rate_time': when a feature's value was measured (a FHIR record's date, or a file's own column)."""
+    return f"{feature}_time"
+
+
 def is_source_column(column: str, features: list[str]) -> bool:
-    """A column that FHIR import adds beside each value: kept in files, shown per patient on pages."""
-    return any(column == source_column(f) for f in features)
+    """A column beside each value that says where (FHIR import) or when (a file's `_time`) it came from: kept in
+    files, shown per patient on pages."""
+    return any(column in (source_column(f), time_column(f)) for f in features)
 
 
 def in_top_k(rank: np.ndarray | int, top_k: int | None) -> np.ndarray:

@@ -23,10 +23,13 @@ from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.readers.fhir.reader import read_fhir
+from recovery_model.readers.freshness import apply_shelf_life
 from recovery_model.scoring.columns import (
     ATYPICAL,
     MISSING_RISK_HIGH,
     MISSING_RISK_LOW,
+    OLDEST_VALUE_TIME,
+    OUTDATED,
     PROBLEMS,
     RISK,
     RISK_HIGH,
@@ -179,7 +182,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         schema = svc.predictor.schema
         try:
             if isinstance(body.get("rows"), list):
-                frame = pd.DataFrame(body["rows"])
+                frame = apply_shelf_life(pd.DataFrame(body["rows"]), schema, datetime.now(UTC))
             elif body.get("resourceType") == "Bundle":
                 import json
 
@@ -294,7 +297,7 @@ def _links(settings: ServiceSettings, card_uuid: str) -> dict[str, str]:
 def _results(rows: pd.DataFrame, drivers: list[list[str]] | None, schema) -> list[dict[str, Any]]:
     """One result per input row, with the output column names `recovery predict` writes."""
     names = [c for c in (schema.id_column, ROW, STATUS, PROBLEMS, RISK, RISK_LOW, RISK_HIGH, MISSING_RISK_LOW,
-                         MISSING_RISK_HIGH, TIER, ATYPICAL)
+                         MISSING_RISK_HIGH, TIER, ATYPICAL, OUTDATED, OLDEST_VALUE_TIME)
              if c in rows.columns]
     out = []
     texts = iter(drivers or [])

@@ -9,7 +9,7 @@ reverse-domain name, as the spec asks) and carries no null or empty value: what 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -20,6 +20,8 @@ from recovery_model.scoring.columns import (
     ATYPICAL_FEATURES,
     MISSING_RISK_HIGH,
     MISSING_RISK_LOW,
+    OLDEST_VALUE_TIME,
+    OUTDATED,
     RISK,
     RISK_HIGH,
     RISK_LOW,
@@ -33,6 +35,7 @@ SUMMARY_LIMIT = 139  # CDS Hooks 2.0: "<140 characters"
 EXTENSION_KEY = "org.recovery-model.risk"
 INDICATORS = {Tier.HIGH: "critical", Tier.MODERATE: "warning", Tier.LOW: "info", Tier.NOT_SCORED: "warning"}
 NO_AUTH_NOTE = "**Not for patients:** this service runs without authentication (`--no-auth`)."
+OLD_AFTER = timedelta(days=1)  # the card says when the oldest value used is older than this
 
 
 def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Schema, thresholds: Thresholds,
@@ -50,8 +53,10 @@ def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Sc
     names = [schema.feature(n).display_name for n in imputed]
     if lacks := missing_note(names, float(row[MISSING_RISK_LOW]), float(row[MISSING_RISK_HIGH]), low, high):
         detail.append(lacks)
+    oldest = _oldest(row)
+    detail += _age_notes(row, oldest, as_of)
     return _card(summary, INDICATORS[Tier(tier)], detail, schema, model, card_uuid, links, no_auth,
-                 _extension(risk, low, high, tier, bool(row[ATYPICAL]), imputed, as_of, model))
+                 _extension(risk, low, high, tier, bool(row[ATYPICAL]), imputed, as_of, model, oldest))
 
 
 def not_scored_card(reason: str, missing: list[str], schema: Schema, model: dict[str, str], as_of: datetime,
@@ -78,10 +83,29 @@ def _card(summary: str, indicator: str, detail: list[str], schema: Schema, model
     return card
 
 
+def _oldest(row: pd.Series) -> datetime | None:
+    text = row.get(OLDEST_VALUE_TIME)
+    return pd.Timestamp(text).to_pydatetime() if isinstance(text, str) and text else None
+
+
+def _age_notes(row: pd.Series, oldest: datetime | None, as_of: datetime) -> list[str]:
+    """What the risk rests on in time: values too old to use, and the oldest one used when over a day old."""
+    notes = []
+    if outdated := str(row.get(OUTDATED) or ""):
+        notes.append(f"**Too old to use, so not recorded:** {outdated}.")
+    if oldest is not None and as_of - oldest > OLD_AFTER:
+        days = (as_of - oldest).days
+        notes.append(f"**The oldest value used was measured {oldest:%Y-%m-%d %H:%M} UTC**, {days} "
+                     f"day{'' if days == 1 else 's'} before this estimate.")
+    return notes
+
+
 def _extension(risk: float | None, low: float | None, high: float | None, tier: str, atypical: bool | None,
-               missing: list[str], as_of: datetime, model: dict[str, str]) -> dict[str, Any]:
+               missing: list[str], as_of: datetime, model: dict[str, str],
+               oldest: datetime | None = None) -> dict[str, Any]:
     values = {"risk": risk, "risk_low": low, "risk_high": high, "tier": tier, "atypical": atypical,
-              "missing": list(missing), "as_of": as_of.isoformat(), "model_digest": model["digest"]}
+              "missing": list(missing), "as_of": as_of.isoformat(),
+              "oldest_value_time": oldest.isoformat() if oldest else None, "model_digest": model["digest"]}
     return {key: value for key, value in values.items() if value is not None and value != []}
 
 

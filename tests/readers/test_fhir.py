@@ -56,7 +56,8 @@ def test_latest_values_converted_with_their_provenance(record):
                                         "Observation/p1-height 2025-03-01T10:00Z")
     assert p1[source_column("age")] == "Patient/p1 birthDate 1950-06-15"
     assert p1[source_column("days_hospitalized")] == "Encounter/p1-stay from 2026-11-25T10:00Z"
-    assert p1[source_column("previous_conditions")] == "Condition/p1-diabetes (diabetes), Condition/p1-copd (COPD)"
+    assert p1[source_column("previous_conditions")] == ("Condition/p1-diabetes (diabetes), "
+                                                        "Condition/p1-copd (chronic pulmonary disease)")
     assert p1[source_column("stress_level")] == "QuestionnaireResponse/p1-form 2026-11-29T15:00Z"
     assert p1[FHIR_NOTES] == ""
 

@@ -22,8 +22,9 @@ from recovery_model.cli import main
 from recovery_model.readers.fhir.reader import read_fhir
 from recovery_model.readers.fhir.sample import to_bundle
 from recovery_model.readers.fhir.values import ValueSet
+from recovery_model.readers.freshness import shelf_life_text
 from recovery_model.schema import FhirMapping, Schema, SchemaError
-from recovery_model.scoring.columns import source_column
+from recovery_model.scoring.columns import OLDEST_VALUE_TIME, OUTDATED, source_column
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "fhir"
@@ -92,16 +93,22 @@ def record(schema):
     return read_fhir(files, schema, AS_OF)
 
 
-def _check(record, schema, name: str, expected: dict[str, float]) -> None:
-    """Every feature: the value computed by hand, or blank and named as not in the record."""
+def _check(record, schema, name: str, expected: dict[str, float], outdated: dict[str, str] | None = None) -> None:
+    """Every feature: the value computed by hand, or blank and named: as too old to use (`outdated`: the feature and
+    the day it was last measured), or as not in the record."""
+    outdated = outdated or {}
     row = _row(record, name)
-    missing = [f for f in schema.features if f.name not in expected]
+    missing = [f for f in schema.features if f.name not in expected and f.name not in outdated]
     assert {n: row[n] for n in expected} == pytest.approx(expected)
-    for feature in missing:
+    for feature in [*missing, *map(schema.feature, outdated)]:
         assert pd.isna(row[feature.name]) and row[source_column(feature.name)] == "", feature.name
+    too_old = [f"last measured {day}, older than {shelf_life_text(schema.feature(feature).max_age_hours)} at "
+               f"2026-11-30; not recorded" for feature, day in outdated.items()]
     said = [p.message for p in record.problems if p.patient == _pid(name)]
-    assert said == ([f"not in the record at 2026-11-30T12:00Z: {', '.join(f.display_name for f in missing)}"]
-                    if missing else [])
+    assert said == too_old + ([f"not in the record at 2026-11-30T12:00Z: {', '.join(f.display_name for f in missing)}"]
+                              if missing else [])
+    assert row[OUTDATED] == "; ".join(f"{schema.feature(f).display_name}: {text}" for f, text in zip(outdated, too_old,
+                                                                                                     strict=True))
 
 
 # ----- every value, by patient ---------------------------------------------------------------------------------
@@ -113,25 +120,35 @@ def test_one_row_per_file_and_a_file_alone_reads_the_same(schema, record):
 
 
 def test_the_outpatient_has_demographics_vitals_smoking_and_a_problem_list(schema, record):
-    counted = {"hypertension": "59621000", "hyperlipidemia": "55822004", "obesity": "162864005"}
+    counted = {"hypertension": "59621000", "obesity": "162864005"}  # hyperlipidemia is in no Elixhauser category
     assert round(96.5 / 1.782 ** 2, 2) == 30.39  # the recorded BMI agrees with that visit's weight and height
     _check(record, schema, "outpatient", {
         "age": 2026 - 1961,  # born 1961-03-08: this year's birthday has passed
-        "bmi": 30.39,  # recorded (39156-5) at the October visit, taken as recorded
-        "blood_pressure": 138,  # the systolic component of October's panel; 2025's 132 is older
-        "heart_rate": 74,
+        "bmi": 30.39,  # recorded (39156-5) at the October visit, taken as recorded: within its year
         "smoker": 0,  # ex-smoker (8517006) in October; "smokes tobacco daily" in 2025 is older
-        "previous_conditions": len(counted),  # not the prediabetes, employment, stress, ... findings
-    })
+        "previous_conditions": len(counted),  # not the hyperlipidemia, prediabetes, employment, stress, ... findings
+    }, outdated={  # October's panel (systolic 138; 2025's 132 is older still) and pulse: vitals keep a day
+        "blood_pressure": "2026-10-14", "heart_rate": "2026-10-14"})
     row = _row(record, "outpatient")
     assert row[source_column("previous_conditions")] == ", ".join(
         f"{_condition('outpatient', code)} ({name})" for name, code in counted.items())
-    assert row[source_column("blood_pressure")] == f"{_observation('outpatient', '85354-9', '2026')} 2026-10-14T13:05Z"
     assert row[source_column("smoker")] == f"{_observation('outpatient', '72166-2', '2026')} 2026-10-14T13:05Z"
+    assert row[OLDEST_VALUE_TIME] == "2026-10-14T13:05Z"  # the BMI and smoking status of that visit
 
 
-INPATIENT_COUNTED = {"diabetes": "44054006", "chronic kidney disease": "433144002", "heart failure": "88805009",
-                     "atrial fibrillation": "I48.91", "hypertension": "59621000"}
+def test_the_outpatient_read_at_the_visit_has_its_vitals(schema):
+    """At the October visit itself the same record's vitals are current: the shelf life runs from the index time."""
+    visit = _read("outpatient", schema).frame  # read at AS_OF: too old
+    assert pd.isna(visit["blood_pressure"].iloc[0])
+    at_visit = read_fhir((FIXTURES / "synthea_outpatient.json").read_bytes(), schema,
+                         datetime(2026, 10, 14, 15, tzinfo=UTC)).frame.iloc[0]
+    assert at_visit["blood_pressure"] == 138 and at_visit["heart_rate"] == 74 and at_visit[OUTDATED] == ""
+    assert at_visit[source_column("blood_pressure")] == (f"{_observation('outpatient', '85354-9', '2026')} "
+                                                         "2026-10-14T13:05Z")
+
+
+INPATIENT_COUNTED = {"diabetes": "44054006", "renal failure": "433144002", "congestive heart failure": "88805009",
+                     "cardiac arrhythmias": "I48.91", "hypertension": "59621000"}
 
 
 def test_the_inpatient_has_everything(schema, record):
@@ -172,13 +189,16 @@ def test_the_man_with_no_condition_at_all(schema, record):
     assert _row(record, "no_conditions")[source_column("alcohol_use")].endswith("(score 3 < 4, the cut-off for male)")
 
 
+DISCHARGE_VITALS = {"blood_pressure": "2026-11-24", "heart_rate": "2026-11-24"}  # 124 and 70: six days old
+
+
 def test_an_empty_problem_list_is_none_and_no_gender_takes_the_lower_cut_off(schema, record):
     _check(record, schema, "empty_problem_list", {
         "age": 2026 - 1979,  # born 1979-07-31
-        "bmi": round(58.0 / 1.65 ** 2, 2), "blood_pressure": 124, "heart_rate": 70, "sugar_level": 101, "smoker": 0,
+        "bmi": round(58.0 / 1.65 ** 2, 2), "sugar_level": 101, "smoker": 0,  # the glucose keeps a week
         "previous_conditions": 0,  # the problem List (11450-4) is empty: nil known
         "alcohol_use": 1,  # AUDIT-C 3 ≥ 3, the default cut-off, with no gender recorded
-    })  # and blank: discharged on 24 November, so no stay at the index time
+    }, outdated=DISCHARGE_VITALS)  # and blank: discharged on 24 November, so no stay at the index time
     row = _row(record, "empty_problem_list")
     problem_list = "List/" + _resources("empty_problem_list", "List")[0]["id"]
     assert row[source_column("previous_conditions")] == f"{problem_list} an empty problem list"
@@ -275,11 +295,23 @@ def _resources_of(bundle: dict, kind: str) -> list[dict]:
     ("http://hl7.org/fhir/sid/icd-10-cm", "E11.9", "diabetes"),
     ("http://hl7.org/fhir/sid/icd-10-cm", "E119", "diabetes"),  # written without its dot
     ("http://hl7.org/fhir/sid/icd-10-cm", "I10", "hypertension"),
-    ("http://hl7.org/fhir/sid/icd-10-cm", "C50.911", "cancer"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "C50.911", "solid_tumour"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "C78.00", "metastatic_cancer"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "I42.5", "congestive_heart_failure"),  # Quan's I42.5-I42.9, written out
+    ("http://hl7.org/fhir/sid/icd-10-cm", "I42.4", None),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "F32.9", "depression"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "D50.9", "deficiency_anaemia"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "D50.0", "blood_loss_anaemia"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "E78.1", None),  # hypertriglyceridaemia: not an Elixhauser category
+    ("http://hl7.org/fhir/sid/icd-10-cm", "M10.9", None),  # gout: neither
+    ("http://hl7.org/fhir/sid/icd-10-cm", "G47.33", None),  # obstructive sleep apnoea: neither
     ("http://hl7.org/fhir/sid/icd-10-cm", "E1", None),  # shorter than the entry: not diabetes
     ("http://hl7.org/fhir/sid/icd-10-cm", "R73.03", None),  # prediabetes: not in the value set
     ("http://hl7.org/fhir/sid/icd-10", "E11.9", None),  # WHO ICD-10 is another system: a hospital maps it
     ("http://snomed.info/sct", "44054006", "diabetes"),
+    ("http://snomed.info/sct", "370143000", "depression"),  # major depressive disorder, as Synthea writes it
+    ("http://snomed.info/sct", "271737000", "deficiency_anaemia"),
+    ("http://snomed.info/sct", "302870006", None),  # hypertriglyceridemia
     ("http://snomed.info/sct", "4405400", None),  # SNOMED CT matches exactly, never by prefix
     ("http://snomed.info/sct", "224299000", None),  # Received higher education (finding)
 ])
@@ -449,11 +481,57 @@ def test_the_sample_writes_the_value_set_and_a_score(schema):
     assert scores == [0, 3]  # the scale's bottom for "no"; the default cut-off for "yes", as no gender is written
     back = read_fhir(json.dumps(bundle).encode(), scored, AS_OF)
     assert list(back.frame["previous_conditions"]) == [4, 0] and list(back.frame["alcohol_use"]) == [0, 1]
-    rows.loc[0, "previous_conditions"] = 16
-    with pytest.raises(ValueError, match="previous_conditions = 16 cannot be written: the value set names 15"):
+    rows.loc[0, "previous_conditions"] = 30
+    with pytest.raises(ValueError, match="previous_conditions = 30 cannot be written: the value set names 29"):
         to_bundle(rows, schema, AS_OF)
 
 
 def _with(schema: Schema, name: str, mapping: FhirMapping) -> Schema:
     """The schema with one feature mapped otherwise, checked as a hospital's schema file is."""
     return replace(schema, features=tuple(replace(f, fhir=mapping) if f.name == name else f for f in schema.features))
+
+
+# ----- comorbidities: the Elixhauser index and the codes real records carry --------------------------------------
+SYNTHEA_CODES = json.loads((FIXTURES / "synthea_condition_codes.json").read_text(encoding="utf-8"))
+
+
+def test_every_condition_synthea_writes_counts_as_its_elixhauser_category_or_not_at_all(schema):
+    """Synthea's modules (every SNOMED CT code a ConditionOnset state writes, now or in earlier versions), each
+    with the category it was given by reading Quan's ICD-10 table: the value set holds each decision."""
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+    value_set = ValueSet.of(schema.feature("previous_conditions").fhir)
+    found = {row["code"]: value_set.name(CodeableConcept(coding=[{"system": "http://snomed.info/sct",
+                                                                  "code": row["code"]}])) for row in SYNTHEA_CODES}
+    assert found == {row["code"]: row["category"] for row in SYNTHEA_CODES}
+    social = [r for r in SYNTHEA_CODES if r["display"].endswith(FINDINGS) and r["category"]]
+    assert {r["code"] for r in social} <= {"162864005", "408512008"}  # only the BMI findings of obesity count
+    assert len(SYNTHEA_CODES) > 300 and sum(bool(r["category"]) for r in SYNTHEA_CODES) > 60
+
+
+def _problem(pid_url: str, number: int, system: str, code: str, display: str) -> dict:
+    return {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000010{number}", "resource": {
+        "resourceType": "Condition", "id": f"00000000-0000-4000-8000-00000000010{number}",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": pid_url}, "recordedDate": "2026-10-14T13:05:00Z"}}
+
+
+def test_a_problem_list_counted_by_hand(schema):
+    """The outpatient's problem list (hypertension and obesity count; hyperlipidemia, prediabetes and eight social
+    findings do not) with depression, anaemia, hypertension again under its ICD-10-CM code, gout, sleep apnoea
+    and one more social finding: 2 + depression + anaemia = 4."""
+    sct, icd = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
+    added = [(sct, "370143000", "Major depressive disorder (disorder)"), (sct, "271737000", "Anemia (disorder)"),
+             (icd, "I10", "Essential (primary) hypertension"), (sct, "90560007", "Gout (disorder)"),
+             (sct, "73430006", "Sleep apnea (disorder)"), (sct, "73438004", "Unemployed (finding)")]
+
+    def more_problems(bundle):
+        patient = bundle["entry"][0]["fullUrl"]
+        bundle["entry"] += [_problem(patient, i, *code) for i, code in enumerate(added)]
+
+    row = _row(_read("outpatient", schema, more_problems), "outpatient")
+    assert row["previous_conditions"] == 4
+    assert [part.split(" (", 1)[1] for part in row[source_column("previous_conditions")].split(", ")] == [
+        "hypertension)", "obesity)", "depression)", "deficiency anaemia)"]

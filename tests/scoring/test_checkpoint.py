@@ -114,3 +114,42 @@ def test_describing_a_model_does_not_import_torch(small_predictor):
             "print(*(m in sys.modules for m in ('torch', 'sklearn', 'pandas')), s.schema.name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False", small_predictor.schema.name]
+
+
+def test_a_remapped_model_reads_otherwise_and_scores_the_same(checkpoint, tmp_path, capsys, cohort_unseen):
+    """`recovery remap`: new FHIR codes and shelf lives without retraining; the weights, risks and evaluation stay."""
+    from dataclasses import replace
+
+    from recovery_model.cli import main
+    from recovery_model.scoring.checkpoint import read_header
+
+    before = Predictor.load(checkpoint)
+    schema = replace(before.schema, features=tuple(replace(f, max_age_hours=12.0) if f.name == "heart_rate" else f
+                                                   for f in before.schema.features))
+    (tmp_path / "schema.toml").write_text(schema.to_toml(), encoding="utf-8")
+    assert main(["remap", "--checkpoint", str(checkpoint), "--schema", str(tmp_path / "schema.toml"), "--output",
+                 str(tmp_path / "remapped")]) == 0
+    after = Predictor.load(tmp_path / "remapped")
+    assert after.schema.feature("heart_rate").max_age_hours == 12.0
+    assert after.digest != before.digest and after.metadata["remapped"]["from_digest"] == before.digest
+    assert read_header(tmp_path / "remapped").metadata["weights_sha256"] == before.metadata["weights_sha256"]
+    rows = cohort_unseen.head(50)
+    np.testing.assert_array_equal(after.predict_risk(rows)["risk"], before.predict_risk(rows)["risk"])
+    assert f"now reads its inputs as {tmp_path / 'schema.toml'}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("valid_max", 300.0, "feature 'heart_rate': valid_max differs (250 → 300.0)"),
+    ("label", "Pulse", "feature 'heart_rate': label differs"),
+])
+def test_a_remap_that_changes_what_the_model_learnt_from_is_refused(checkpoint, field, value, says):
+    from dataclasses import replace
+
+    from recovery_model.schema import SchemaError
+
+    predictor = Predictor.load(checkpoint)
+    schema = replace(predictor.schema, features=tuple(replace(f, **{field: value}) if f.name == "heart_rate" else f
+                                                      for f in predictor.schema.features))
+    with pytest.raises(SchemaError, match="retrain") as refused:
+        predictor.remapped(schema)
+    assert says in str(refused.value)

@@ -62,7 +62,7 @@ def sample_bundle(patients: int = 3) -> dict:
     from recovery_model.schema import load_schema
 
     ward = pd.read_csv(DATA / "sample_ward.csv").iloc[:patients]
-    return to_bundle(ward, load_schema(), datetime(2026, 11, 30, 8, tzinfo=UTC))
+    return to_bundle(ward, load_schema(), datetime.now(UTC))  # measured an hour ago: within every shelf life
 
 
 def prefetch_for(bundle: dict, patient: str) -> dict:

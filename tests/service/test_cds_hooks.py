@@ -6,6 +6,7 @@ import pytest
 
 from recovery_model.service.cards import EXTENSION_KEY
 from recovery_model.service.discovery import prefetch_templates
+from tests.conftest import DATA
 from tests.service.conftest import BASE, hook_call, prefetch_for, sample_bundle
 
 SERVICE = "/cds-services/recovery-risk"
@@ -239,7 +240,8 @@ def test_serve_answers_discovery_through_real_uvicorn(tmp_path, empty_log, monke
                 answer = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=5)
             except httpx.HTTPError:
                 time.sleep(0.25)
-        assert answer is not None and answer.status_code == 200 and "NOT FOR PATIENTS" in answer.json()["services"][0]["description"]
+        assert answer is not None and answer.status_code == 200
+        assert "NOT FOR PATIENTS" in answer.json()["services"][0]["description"]
         bundle = sample_bundle(1)
         patient = bundle["entry"][0]["resource"]["id"]
         card = httpx.post(f"http://127.0.0.1:{port}{SERVICE}", json=hook_call(patient, prefetch_for(bundle, patient)),
@@ -249,3 +251,48 @@ def test_serve_answers_discovery_through_real_uvicorn(tmp_path, empty_log, monke
         server.terminate()
         err = server.communicate(timeout=30)[1]
     assert "WITHOUT AUTHENTICATION" in err or "no authentication" in err
+
+
+def _dated(bundle: dict, patient: str, feature: str, days_ago: float) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    resource = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{patient}-{feature}")
+    resource["effectiveDateTime"] = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+
+
+def test_a_card_says_what_was_too_old_to_use_and_how_old_its_oldest_value_is(client, signer):
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    _dated(bundle, patient, "heart-rate", 3)  # a pulse keeps a day
+    _dated(bundle, patient, "bmi", 10)  # a BMI keeps a year
+    card = _cards(client, signer, hook_call(patient, prefetch_for(bundle, patient)))[0]
+    extension = card["extension"][EXTENSION_KEY]
+    assert "heart_rate" in extension["missing"] and "risk" in extension
+    assert "**Too old to use, so not recorded:** Heart rate: last measured" in card["detail"]
+    assert "older than 24 h" in card["detail"]
+    assert "**The oldest value used was measured" in card["detail"] and "10 days before this estimate" in card["detail"]
+    assert pd.Timestamp(extension["oldest_value_time"]) < pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=9)
+
+
+def test_a_card_on_current_values_says_nothing_of_their_age(client, signer):
+    bundle = sample_bundle(1)
+    patient = bundle["entry"][0]["resource"]["id"]
+    card = _cards(client, signer, hook_call(patient, prefetch_for(bundle, patient)))[0]
+    assert "Too old" not in card["detail"] and "oldest value" not in card["detail"]
+    assert "oldest_value_time" in card["extension"][EXTENSION_KEY]
+
+
+def test_the_json_api_and_the_log_carry_the_oldest_value(client, signer, empty_log):
+    from datetime import UTC, datetime, timedelta
+
+    row = pd.read_csv(DATA / "sample_ward.csv").iloc[0].to_dict()
+    measured = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%MZ")
+    body = {"rows": [row | {"heart_rate_time": measured, "bmi_time": "2022-01-22"}]}
+    result = client.post("/v1/score", json=body, headers=auth(signer, "/v1/score")).json()["results"][0]
+    assert result["oldest_value_time"] == measured and "BMI: last measured 2022-01-22" in result["outdated_values"]
+    from sqlalchemy import select
+
+    from recovery_model.log.tables import predictions
+
+    logged = empty_log.read_frame(select(predictions.c.oldest_value_at))["oldest_value_at"]
+    assert len(logged) == 1 and logged[0].strftime("%Y-%m-%dT%H:%MZ") == measured

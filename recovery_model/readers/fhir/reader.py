@@ -201,7 +201,7 @@ def form_values(record: FhirImport, patient: int, schema: Schema) -> tuple[dict[
     whole number) is not filled in, and its reason is given; a value not in the record is named and left empty
     ("not recorded"), never shown as if it had been observed.
     """
-    from recovery_model.scoring.columns import PROBLEMS
+    from recovery_model.scoring.columns import OLDEST_VALUE_TIME, PROBLEMS
     from recovery_model.scoring.validation import validate
 
     row = record.frame.iloc[[patient]]
@@ -216,4 +216,6 @@ def form_values(record: FhirImport, patient: int, schema: Schema) -> tuple[dict[
         notes.append(f"Not filled in: {checked[PROBLEMS]}")
     pid = str(checked[schema.id_column])
     notes += [str(p) for p in record.problems if p.patient == pid and p.feature]
+    if oldest := row[OLDEST_VALUE_TIME].iloc[0]:
+        notes.insert(0, f"The oldest value filled in was measured {oldest.replace('T', ' ').replace('Z', ' UTC')}.")
     return values, notes

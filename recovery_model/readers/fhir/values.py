@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from recovery_model.errors import DataValidationError
+from recovery_model.readers.freshness import CLOCK_LEEWAY, moment_text, outdated_reason
 from recovery_model.schema import Feature, FhirMapping, Schema
-from recovery_model.scoring.columns import FHIR_NOTES, source_column
+from recovery_model.scoring.columns import FHIR_NOTES, OLDEST_VALUE_TIME, OUTDATED, source_column
 from recovery_model.times import as_utc as utc
 
 UCUM = "http://unitsofmeasure.org"
@@ -30,6 +31,7 @@ ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 NOT_A_CONDITION = {"refuted", "entered-in-error"}
 CURRENT_ENCOUNTER = {"in-progress", "arrived", "triaged", "onleave"}
 NOT_A_STAY = {"planned", "cancelled", "entered-in-error"}
+MEASURED = {"observation", "questionnaire"}  # sources whose values were measured at a time (the others: at as_of)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ class Extraction:
             warnings.append(f"Not read, codes this schema does not map: {unmapped} ({common}). Map them in the "
                             "schema file if they are inputs.")
         frame = pd.DataFrame(rows, columns=[self.schema.id_column, *self.schema.feature_names,
-                                            *[source_column(f.name) for f in self.schema.features], FHIR_NOTES])
+                                            *[source_column(f.name) for f in self.schema.features], FHIR_NOTES,
+                                            OUTDATED, OLDEST_VALUE_TIME])
         return FhirImport(frame, self.problems, warnings)
 
     def _group(self, resources: list[Resource]) -> tuple[list[str], dict[str, list[Resource]], list[str],
@@ -150,6 +153,7 @@ class Extraction:
         row: dict[str, Any] = {self.schema.id_column: pid}
         before = len(self.problems)
         found = {f.name: self._value(pid, f, kinds, observations) if f.fhir else None for f in self.schema.features}
+        outdated = self._outdated(pid, found)
         explained = {p.feature for p in self.problems[before:]}
         absent = [f.display_name for f in self.schema.features if found[f.name] is None and f.name not in explained]
         if absent:
@@ -160,7 +164,24 @@ class Extraction:
             row[feature.name] = value.value if value else None
             row[source_column(feature.name)] = value.source if value else ""
         row[FHIR_NOTES] = "; ".join(str(p) for p in [*self.invalid.get(pid, []), *self.problems[before:]])
+        row[OUTDATED] = "; ".join(str(p) for p in outdated)
+        measured = [v.when for f in self.schema.features if (v := found[f.name]) and f.fhir.source in MEASURED]
+        row[OLDEST_VALUE_TIME] = moment_text(min(measured)) if measured else ""
         return row
+
+    def _outdated(self, pid: str, found: dict[str, _Value | None]) -> list[FhirProblem]:
+        """Values older than their feature's shelf life at the index time: taken out of `found`, each said."""
+        problems = []
+        for feature in self.schema.features:
+            value = found[feature.name]
+            if value is None or feature.fhir.source not in MEASURED:
+                continue
+            reason = outdated_reason(feature, value.when, self.as_of)
+            if reason:
+                self._problem(pid, feature, value.resource, reason)
+                problems.append(self.problems[-1])
+                found[feature.name] = None
+        return problems
 
     def _problem(self, pid: str, feature: Feature, resource: str, message: str) -> None:
         self.problems.append(FhirProblem(pid, feature.name, resource, message, feature.display_name))
@@ -228,6 +249,7 @@ class Extraction:
                                   "not read")
                     continue
                 if when > self.as_of:
+                    self._in_the_future(pid, feature, resource, when)
                     continue
                 value = self._observation_value(pid, feature, mapping, resource, element)
                 if value is not None and mapping.limits and not mapping.limits[0] <= value <= mapping.limits[1]:
@@ -238,6 +260,13 @@ class Extraction:
                 if value is not None:
                     values.append(_Value(value, when, resource.reference, f"{resource.reference} {_iso(when)}"))
         return values
+
+    def _in_the_future(self, pid: str, feature: Feature, resource: Resource, when: datetime) -> None:
+        """A value after the index time is not read; one after now is a wrong date, and said (a later value in a
+        record read as of a past day is simply not known yet, and needs no word)."""
+        if when > datetime.now(UTC) + CLOCK_LEEWAY:
+            self._problem(pid, feature, resource.reference, f"{resource.reference} is dated {_iso(when)}, in the "
+                          "future; not read")
 
     def _observation_value(self, pid: str, feature: Feature, mapping: FhirMapping, resource: Resource,
                            element: Any) -> float | None:
@@ -295,9 +324,8 @@ class Extraction:
         height = self._latest(pid, feature, self._observed(pid, feature, mapping.height, observations))
         if weight is None or height is None or height.value <= 0:
             return None
-        bmi = weight.value / height.value ** 2
-        return _Value(round(bmi, 2), max(weight.when, height.when), weight.resource,
-                      f"from {weight.source} and {height.source}")
+        bmi = weight.value / height.value ** 2  # as old as the weight: a height from years ago still holds
+        return _Value(round(bmi, 2), weight.when, weight.resource, f"from {weight.source} and {height.source}")
 
     def _age(self, pid: str, feature: Feature, patients: list[Resource]) -> _Value | None:
         values = []
@@ -403,6 +431,8 @@ class Extraction:
                 continue
             when = as_utc(model.authored) if model.authored else None
             if when is None or when > self.as_of:
+                if when is not None:
+                    self._in_the_future(pid, feature, resource, when)
                 continue
             for item in _items(model.item or []):
                 if item.linkId != link_id:
