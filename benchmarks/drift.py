@@ -4,7 +4,8 @@ Wards drawn from the training population itself (a fresh synthetic sample, not t
 value recorded, and as records show them (the record view the default model trains on). A ward of either kind must
 be called drifted at most 5 % of the time. Then the same wards shifted as a hospital's case mix might shift (SpO2
 4 points lower and heart rate 15 beats higher): they must be found at least 90 % of the time. And record-view wards
-whose SpO2 was taken for only 30 % of patients: reported as missing more than training (not as drifted). Scored with the
+whose SpO2 was taken for only 30 % of patients, or whose smoking status was recorded for none: reported as missing
+more than training, not as drifted. Scored with the
 committed model's drift check, as `recovery predict`, the Ward page and the monitor call it. Writes
 benchmarks/results/drift.json and .md.
 """
@@ -45,6 +46,10 @@ def spo2_rarely_taken(ward: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
     return out
 
 
+def smoking_not_recorded(ward: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
+    return ward.assign(smoker=np.nan)
+
+
 def wilson(hits: int, n: int) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
@@ -65,7 +70,8 @@ def run(wards: int) -> dict:
     for kind, frame in kinds.items():
         changes = [("as drawn", None), ("shifted", shifted)]
         if kind == "record view":
-            changes.append((f"SpO2 taken for {SPO2_TAKEN:.0%}", spo2_rarely_taken))
+            changes += [(f"SpO2 taken for {SPO2_TAKEN:.0%}", spo2_rarely_taken),
+                        ("smoking status not recorded", smoking_not_recorded)]
         for label, change in changes:
             hits = missing_flags = 0
             for w in range(wards):

@@ -159,11 +159,13 @@ class Feature:
     def format_value(self, value: float) -> str:
         """A value as a clinician reads it: 'SpO2 = 87.0 %', 'Smoker = yes'."""
         if value is None or np.isnan(value):
-            return f"{self.display_name} = missing"
+            return f"{self.display_name} = not recorded"
         if self.is_binary and int(value) in self.levels:
             return f"{self.display_name} = {self.levels[int(value)]}"
         number = f"{round(value)}" if self.is_integer else f"{value:.{self.decimals}f}"
         unit = self.display_unit
+        if number == "1" and unit.endswith("s") and unit.isalpha():  # '1 visit', '1 day', not '1 visits'
+            unit = unit[:-1]
         joiner = "" if unit == "%" else " "
         return f"{self.display_name} = {number}{joiner}{unit}".rstrip()
 
@@ -384,11 +386,14 @@ def which_event_question(target: str, values: pd.Series) -> str:
 
 
 READING_FIELDS = ("fhir", "max_age_hours")  # how a value is read from a record, not what the model learnt from
+VALUE_RULES = ("units", "answers", "threshold", "limits")  # within `fhir`: they change the number fed to the model
 
 
 def remap_differences(fitted: Schema, new: Schema) -> list[str]:
-    """What differs between a fitted model's schema and `new`, beyond how values are read (`READING_FIELDS`):
-    each difference in words; empty when `new` may replace `fitted` without retraining."""
+    """What differs between a fitted model's schema and `new` beyond where values are found and how long they keep
+    (codes, value sets, classes, shelf lives): each difference in words; empty when `new` may replace `fitted`
+    without retraining. A unit's factor, a coded answer's value or a score's cut-off changes the number the model
+    is fed, so each of those is a difference too."""
     old_data, new_data = fitted.to_dict(), new.to_dict()
     out = [f"{key} differs" for key in old_data if key != "features" and old_data[key] != new_data.get(key)]
     if fitted.feature_names != new.feature_names:
@@ -396,7 +401,23 @@ def remap_differences(fitted: Schema, new: Schema) -> list[str]:
     for old, now in zip(old_data["features"], new_data["features"], strict=True):
         out += [f"feature '{old['name']}': {key} differs ({old[key]!r} → {now.get(key)!r})" for key in old
                 if key not in READING_FIELDS and old[key] != now.get(key)]
+        out += [f"feature '{old['name']}': fhir.{rule} differs ({before!r} → {after!r})"
+                for rule, before, after in _value_rules(old.get("fhir"), now.get("fhir")) if before != after]
     return out
+
+
+def reading_changes(fitted: Schema, new: Schema) -> list[str]:
+    """The features whose FHIR mapping or shelf life `new` changes: what a remap does, for its record."""
+    return [f.name for f, g in zip(fitted.features, new.features, strict=True)
+            if f.fhir != g.fhir or f.max_age_hours != g.max_age_hours]
+
+
+def _value_rules(old: dict | None, new: dict | None) -> list[tuple[str, Any, Any]]:
+    old, new = old or {}, new or {}
+    rules = [(rule, old.get(rule), new.get(rule)) for rule in VALUE_RULES]
+    for part in ("weight", "height"):
+        rules.append((f"{part}.units", (old.get(part) or {}).get("units"), (new.get(part) or {}).get("units")))
+    return rules
 
 
 def load_schema(path: str | Path | None = None) -> Schema:

@@ -22,6 +22,7 @@ import logging
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,14 +142,15 @@ def _predictor(digest: str) -> Predictor:
 
 
 def score_partition(partition: Partition, digest: str, threshold: float | None, explain: bool,
-                    chunk_rows: int, log: LogTarget | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Accounts]:
+                    chunk_rows: int, log: LogTarget | None = None, as_of: datetime | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, Accounts]:
     """One partition through the batch core: its ranked rows (with their file and row), its rejected rows, and
     its accounts (counts, each rejected row's reason, its drift sample). With a `log`, its scored rows are logged
     here, on the worker."""
     predictor = _predictor(digest)
     schema = predictor.schema
     name = Path(partition.path).name
-    frames = open_frames(Path(partition.path), schema, chunk_rows, row_groups=partition.row_groups or None)
+    frames = open_frames(Path(partition.path), schema, chunk_rows, as_of=as_of, row_groups=partition.row_groups or None)
     accounts = Accounts(DriftSample(schema.feature_names, seed=[partition.file_order, partition.first_row]))
     scored, rejected = [], []
     for ward in score_frames(predictor, frames.chunks, partition.path, accounts, threshold, explain,
@@ -193,10 +195,12 @@ def _drift(sample: DriftSample, digest: str) -> DriftReport:
 def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, checkpoint: Path | None = None,
                     top_k: int | None = None, threshold: float | None = None, explain: bool = False,
                     chunk_rows: int = CHUNK_ROWS, scheduler: str | None = None,
-                    workers: int | None = None, log: LogTarget | None = None) -> BatchResult:
+                    workers: int | None = None, log: LogTarget | None = None,
+                    as_of: datetime | None = None) -> BatchResult:
     """Score every row of `sources` on a Dask cluster (`scheduler`, else a LocalCluster of `workers`) and write
     `output` ranked by risk: a folder of Parquet files, or one CSV file when `output` ends in .csv. With a `log`,
-    every scored row is logged by the worker that scores it."""
+    every scored row is logged by the worker that scores it. `as_of`: the index time every worker judges each
+    value's shelf life at (default now, taken once here, not by each worker's clock)."""
     from distributed import KilledWorker
 
     folder = checkpoint_folder(checkpoint)
@@ -210,7 +214,7 @@ def rank_on_cluster(sources: str | Path, output: Path, rejected_output: Path, ch
         with _client(scheduler, workers) as client:
             plugin = CheckpointPlugin(checkpoint_files, header.digest)
             client.register_plugin(plugin, name=plugin.name)
-            job = _Job(client, header.schema, plugin.digest, top_k, log)
+            job = _Job(client, header.schema, plugin.digest, top_k, log, as_of or datetime.now(UTC))
             result, rejected = job.run(partitions, staging, output.suffix.lower() == ".csv", threshold, explain,
                                        chunk_rows)
         _remove(output)
@@ -270,6 +274,7 @@ class _Job:
     digest: str
     top_k: int | None
     log: LogTarget | None
+    as_of: datetime
 
     def run(self, partitions: list[Partition], staging: Path, as_csv: bool, threshold: float | None, explain: bool,
             chunk_rows: int) -> tuple[BatchResult, pd.DataFrame]:
@@ -278,7 +283,7 @@ class _Job:
 
         client = self.client
         results = client.map(score_partition, partitions, digest=self.digest, threshold=threshold, explain=explain,
-                             chunk_rows=chunk_rows, log=self.log, pure=False)
+                             chunk_rows=chunk_rows, log=self.log, as_of=self.as_of, pure=False)
         scored_parts = client.map(_pick, results, index=0, pure=False)
         accounts = client.map(_pick, results, index=2, pure=False)
         samples = client.map(_sample_of, accounts, pure=False)

@@ -217,8 +217,11 @@ def _remap(args: argparse.Namespace) -> int:
         for name in (REPORT_JSON, REPORT_ARRAYS, MODEL_CARD):  # the evaluation holds: the model is the same
             if (Path(predictor.folder) / name).exists():
                 shutil.copy2(Path(predictor.folder) / name, Path(output) / name)
+    changed = remapped.metadata["remapped"][-1]["features"]
     print(f"{output}: the model of {predictor.digest[:12]} now reads its inputs as {args.schema} says (digest "
-          f"{read_header(output).digest[:12]}); its weights and evaluation are unchanged.")
+          f"{read_header(output).digest[:12]}); changed where or how long these are read: "
+          f"{', '.join(changed) or 'none'}. Its weights and the evaluation of its training data are unchanged; "
+          "check the new mapping on records of your own before use.")
     return 0
 
 

@@ -36,7 +36,7 @@ def _predict(args: argparse.Namespace) -> int:
         result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=args.checkpoint,
                                  top_k=args.top_k, threshold=args.threshold, explain=args.explain,
                                  chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers,
-                                 log=target)
+                                 log=target, as_of=as_of)
     else:
         from recovery_model.batch.local import rank_file
         from recovery_model.log.writer import BatchLog

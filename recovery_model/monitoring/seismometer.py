@@ -9,8 +9,8 @@ recorded outcome: patient, Type, EventTime, Value 1 for the adverse event and 0 
 `ConfigProvider`) reads `usage_config`, `event_definition` and `prediction_definition` relative to DIR (`load_yaml`
 with `resource_dir=config_dir`), but takes `data_dir` and `info_dir` as written, so relative to the current
 directory (`data_dir / prediction_path`, `event_path`, `metadata_path`; `set_output` resolves `info_dir`, where its
-reports go). So the first three are written relative to DIR, and `data_dir` and `info_dir` (`DIR/outputs/`, made
-empty) as absolute paths: a folder moved after the export needs exporting again, or those two lines edited.
+reports go). So the first three are written relative to DIR, and `data_dir` and `info_dir` (`DIR/outputs/`,
+created if absent) as absolute paths: a folder moved after the export needs exporting again, or those two lines edited.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ feature's shelf life is not recorded: left blank, named with its date, and the r
 value. The FHIR reader applies this to the dates in the record. A CSV or Parquet file may give a `<feature>_time`
 column (ISO 8601; a time without a zone is UTC): then each value in it needs a time, and one after the index time
 is not used either. Every row says when the oldest value it uses was measured (`oldest_value_time`), so a page, a
-card, a file or the log can say what the risk rests on.
+card, a file or the log can say what the risk rests on; it is blank when a value with a shelf life had no time
+column (its age unknown, so the oldest is unknown too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from recovery_model.schema import Feature, Schema
 from recovery_model.scoring.columns import OLDEST_VALUE_TIME, OUTDATED, time_column
+from recovery_model.times import as_utc
 
 CLOCK_LEEWAY = timedelta(minutes=5)  # a value stamped a little after the index time: two clocks, not the future
 HOURS_PER_YEAR = 24 * 365
@@ -55,6 +57,7 @@ def apply_shelf_life(frame: pd.DataFrame, schema: Schema, as_of: datetime) -> pd
     timed = [f for f in schema.features if time_column(f.name) in frame.columns]
     if not timed:
         return frame
+    as_of = as_utc(as_of)
     frame = frame.copy()
     notes: list[list[str]] = [[] for _ in range(len(frame))]
     oldest = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -74,9 +77,13 @@ def apply_shelf_life(frame: pd.DataFrame, schema: Schema, as_of: datetime) -> pd
         frame.loc[unreadable | too_old | future, feature.name] = np.nan
         kept = present & ~(unreadable | too_old | future)
         oldest = np.where(kept & (np.isnat(oldest) | (times < oldest)), times, oldest)
+    # a value with a shelf life but no time column is of unknown age: then so is the row's oldest value
+    undated = [f.name for f in schema.features if f.max_age_hours is not None and f not in timed]
+    unknown = np.column_stack([_present(frame[name]) for name in undated]).any(axis=1) if undated else \
+        np.zeros(len(frame), dtype=bool)
     frame[OUTDATED] = ["; ".join(n) for n in notes]
-    frame[OLDEST_VALUE_TIME] = [moment_text(pd.Timestamp(t).to_pydatetime()) if not np.isnat(t) else ""
-                                for t in oldest]
+    frame[OLDEST_VALUE_TIME] = ["" if np.isnat(t) or unknown[i] else moment_text(pd.Timestamp(t).to_pydatetime())
+                                for i, t in enumerate(oldest)]
     return frame
 
 

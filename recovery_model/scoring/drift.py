@@ -131,8 +131,8 @@ def _hotelling(ward: np.ndarray, reference: np.ndarray) -> float:
     data are small (measured on the real data sets)."""
     from scipy import stats
 
-    medians = np.nanmedian(reference, axis=0)
-    ward, reference = (np.where(np.isnan(a), medians, a) for a in (ward, reference))
+    means = np.nanmean(reference, axis=0)  # not the median: a ward lacking a yes/no would seem to shift to "no"
+    ward, reference = (np.where(np.isnan(a), means, a) for a in (ward, reference))
     n, m = len(ward), len(reference)
     scale = reference.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)

@@ -27,7 +27,7 @@ from recovery_model.model.risk_model import RiskModel
 from recovery_model.model.trust import TYPICALITY_LEVEL, UNUSUAL_FEATURES, RiskInterval, Typicality
 from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_optional
 from recovery_model.paths import checkpoint_folder
-from recovery_model.schema import Schema, SchemaError, remap_differences
+from recovery_model.schema import Schema, SchemaError, reading_changes, remap_differences
 from recovery_model.scoring.assessment import Assessment, RankedWard
 from recovery_model.scoring.checkpoint import average_risk, load_checkpoint, save_checkpoint
 from recovery_model.scoring.columns import (
@@ -117,11 +117,14 @@ class Predictor:
         saved, and its metadata says which model it was remapped from."""
         differences = remap_differences(self.schema, schema)
         if differences:
-            raise SchemaError(f"The schema differs from the model's in more than how values are read: "
-                              f"{'; '.join(differences[:3])}. Only [features.fhir] tables and max_age_hours may "
-                              "change without retraining; retrain with `recovery train --schema`.")
+            raise SchemaError(f"The schema differs from the model's in more than where values are found: "
+                              f"{'; '.join(differences[:3])}. Only FHIR codes, value sets, classes and shelf lives "
+                              "(max_age_hours) may change without retraining; retrain with `recovery train "
+                              "--schema`.")
         metadata = {k: v for k, v in self.metadata.items() if k not in ("metadata_sha256", "weights_sha256")}
-        metadata["remapped"] = {"from_digest": self.digest, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        metadata["remapped"] = [*self.metadata.get("remapped", []), {
+            "from_digest": self.digest, "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "features": reading_changes(self.schema, schema)}]
         return type(self)(self.model, schema, self.thresholds, self.background, self.typicality, self.reference,
                           self.interval, metadata)
 

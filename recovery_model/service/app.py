@@ -249,7 +249,7 @@ def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime
                          as_of, card_uuid, links, svc.settings.no_auth)
     else:
         card = not_scored_card(reason or str(row[PROBLEMS]), missing, schema, svc.model, as_of, card_uuid, links,
-                               svc.settings.no_auth)
+                               svc.settings.no_auth, str(row.get(OUTDATED) or ""))
     user = body.context.get("userId")
     shown = _should_show(svc, patient, None if user is None else str(user), body.context.get("encounterId"),
                          str(row[TIER]), as_of)

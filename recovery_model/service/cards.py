@@ -60,12 +60,15 @@ def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Sc
 
 
 def not_scored_card(reason: str, missing: list[str], schema: Schema, model: dict[str, str], as_of: datetime,
-                    card_uuid: str, links: dict[str, str], no_auth: bool) -> dict[str, Any]:
-    """The card of a patient the model cannot score: why, and what the record lacks."""
+                    card_uuid: str, links: dict[str, str], no_auth: bool, outdated: str = "") -> dict[str, Any]:
+    """The card of a patient the model cannot score: why, what the record lacks, and which of its values are too
+    old to use (measuring them again is what would let the patient be scored)."""
     summary = _fit(f"{schema.target.risk_of.capitalize()}: not scored ({reason})")
     detail = [f"This patient was **not scored**: {reason}."]
     if missing:
         detail.append("The record lacks: " + ", ".join(schema.feature(n).display_name for n in missing) + ".")
+    if outdated:
+        detail.append(f"**Too old to use, so not recorded:** {outdated}. Measured again, they would count.")
     return _card(summary, INDICATORS[Tier.NOT_SCORED], detail, schema, model, card_uuid, links, no_auth,
                  _extension(None, None, None, str(Tier.NOT_SCORED), None, missing, as_of, model))
 

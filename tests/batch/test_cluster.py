@@ -251,3 +251,21 @@ def test_each_partition_logs_its_rows_on_the_worker_and_the_top_k_is_marked(clus
     assert result.logged == len(stored) == 47 and set(stored["ward"]) == {"W8"}
     assert set(stored.loc[stored["in_top_k"].astype(bool), "patient_id"]) == set(
         ranked.loc[ranked["in_top_k"], "patient_id"])
+
+
+def test_every_worker_judges_a_value_s_age_at_the_run_s_index_time(cluster, small_predictor, tmp_path):
+    """Measured at noon on 1 January 2020: a current heart rate at 23:00 that day, too old (24 h) a week later,
+    whatever each worker's own clock says."""
+    from datetime import UTC, datetime
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    ward = pd.read_csv(DATA / "sample_ward.csv", dtype=str).head(12).assign(heart_rate_time="2020-01-01T12:00Z")
+    ward.to_csv(folder / "ward.csv", index=False)
+    kept = {}
+    for day in (1, 8):
+        out = tmp_path / f"ranked_{day}.csv"
+        rank_on_cluster(folder, out, tmp_path / "r.csv", checkpoint=small_predictor.folder,
+                        scheduler=cluster.scheduler_address, as_of=datetime(2020, 1, day, 23, tzinfo=UTC))
+        kept[day] = _ranked(out)["heart_rate"].notna().all()
+    assert kept == {1: True, 8: False}

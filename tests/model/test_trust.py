@@ -158,6 +158,8 @@ def test_a_ward_lacking_values_more_often_is_said_apart_from_drift(default_predi
     assert report.missing_more == ("oxygen_level",) and not report.drifted
     assert "lack values more often than training's did (SpO2 83 % against 23 %)" in report.summary
     assert report.features.loc["oxygen_level", "ward_missing"] == pytest.approx(50 / 60)
+    unknown_smoking = default_predictor.check_drift(ward.assign(smoker=np.nan))  # no "no" filled in for it
+    assert not unknown_smoking.drifted and "smoker" in unknown_smoking.missing_more
 
 
 def test_the_band_lets_the_extra_recorded_values_be_anything():

@@ -222,5 +222,6 @@ def test_the_form_is_not_filled_with_a_value_the_validator_refuses(schema):
     record = read_fhir(_one_patient_bundle(schema, edit), schema, AS_OF)
     values, notes = form_values(record, 0, schema)
     assert "oxygen_level" not in values and len(values) == len(schema.features) - 1
-    assert notes == ["Not filled in: oxygen_level = '140.0': outside the possible range 50–100 %; check the value "
+    assert notes == ["The oldest value filled in was measured 2026-11-30 11:00 UTC.",
+                     "Not filled in: oxygen_level = '140.0': outside the possible range 50–100 %; check the value "
                      "or its unit"]

@@ -305,6 +305,9 @@ def _resources_of(bundle: dict, kind: str) -> list[dict]:
     ("http://hl7.org/fhir/sid/icd-10-cm", "E78.1", None),  # hypertriglyceridaemia: not an Elixhauser category
     ("http://hl7.org/fhir/sid/icd-10-cm", "M10.9", None),  # gout: neither
     ("http://hl7.org/fhir/sid/icd-10-cm", "G47.33", None),  # obstructive sleep apnoea: neither
+    ("http://hl7.org/fhir/sid/icd-10-cm", "R00.0", None),  # tachycardia: a sign, not a comorbidity
+    ("http://hl7.org/fhir/sid/icd-10-cm", "Z71.42", None),  # counselling for a family member of an alcoholic
+    ("http://hl7.org/fhir/sid/icd-10-cm", "Z71.41", "alcohol_abuse"),
     ("http://hl7.org/fhir/sid/icd-10-cm", "E1", None),  # shorter than the entry: not diabetes
     ("http://hl7.org/fhir/sid/icd-10-cm", "R73.03", None),  # prediabetes: not in the value set
     ("http://hl7.org/fhir/sid/icd-10", "E11.9", None),  # WHO ICD-10 is another system: a hospital maps it
@@ -319,7 +322,7 @@ def test_the_value_set_matches_icd_10_cm_by_prefix_and_snomed_exactly(schema, sy
     from fhir.resources.R4B.codeableconcept import CodeableConcept
 
     value_set = ValueSet.of(schema.feature("previous_conditions").fhir)
-    assert value_set.name(CodeableConcept(coding=[{"system": system, "code": code}])) == name
+    assert value_set.names(CodeableConcept(coding=[{"system": system, "code": code}])) == ([name] if name else [])
 
 
 def test_a_mapping_without_a_value_set_counts_every_active_condition(schema):
@@ -501,8 +504,9 @@ def test_every_condition_synthea_writes_counts_as_its_elixhauser_category_or_not
     from fhir.resources.R4B.codeableconcept import CodeableConcept
 
     value_set = ValueSet.of(schema.feature("previous_conditions").fhir)
-    found = {row["code"]: value_set.name(CodeableConcept(coding=[{"system": "http://snomed.info/sct",
-                                                                  "code": row["code"]}])) for row in SYNTHEA_CODES}
+    found = {row["code"]: next(iter(value_set.names(CodeableConcept(coding=[{"system": "http://snomed.info/sct",
+                                                                             "code": row["code"]}]))), None)
+             for row in SYNTHEA_CODES}
     assert found == {row["code"]: row["category"] for row in SYNTHEA_CODES}
     social = [r for r in SYNTHEA_CODES if r["display"].endswith(FINDINGS) and r["category"]]
     assert {r["code"] for r in social} <= {"162864005", "408512008"}  # only the BMI findings of obesity count
@@ -535,3 +539,26 @@ def test_a_problem_list_counted_by_hand(schema):
     assert row["previous_conditions"] == 4
     assert [part.split(" (", 1)[1] for part in row[source_column("previous_conditions")].split(", ")] == [
         "hypertension)", "obesity)", "depression)", "deficiency anaemia)"]
+
+
+def test_a_code_in_two_categories_counts_in_both(schema):
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+    value_set = ValueSet.of(schema.feature("previous_conditions").fhir)
+    both = CodeableConcept(coding=[{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I12.0"}])
+    assert value_set.names(both) == ["hypertension", "renal_failure"]  # Quan's hypertensive CKD with renal failure
+
+
+def test_a_fresh_weight_beats_a_bmi_recorded_too_long_ago(schema):
+    """The outpatient's BMIs (2025, 2026) made older than a year, and a weight of 88 kg taken yesterday: the BMI is
+    that weight over the height squared, not blank because an outdated BMI was found first."""
+    def old_bmi_new_weight(bundle):
+        for bmi in _where(bundle, "Observation", "39156-5"):
+            bmi["effectiveDateTime"] = "2024-06-01T09:00:00Z"
+        latest = max(_where(bundle, "Observation", "29463-7"), key=lambda r: r["effectiveDateTime"])
+        latest["effectiveDateTime"] = "2026-11-29T09:00:00Z"
+        latest["valueQuantity"]["value"] = 88.0
+
+    row = _row(_read("outpatient", schema, old_bmi_new_weight), "outpatient")
+    assert row["bmi"] == round(88.0 / 1.782 ** 2, 2) and row[source_column("bmi")].startswith("from Observation/")
+    assert "BMI" not in row[OUTDATED]

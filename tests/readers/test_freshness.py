@@ -25,7 +25,16 @@ def test_a_table_without_times_is_left_as_it_is(schema, ward):
     assert apply_shelf_life(ward, schema, AS_OF) is ward
 
 
+def _dated(ward: pd.DataFrame, schema, when: str = "2026-12-04T09:00Z") -> pd.DataFrame:
+    """Every value with a shelf life given a time: `when`."""
+    for feature in schema.features:
+        if feature.max_age_hours is not None:
+            ward[f"{feature.name}_time"] = when
+    return ward
+
+
 def test_each_value_is_judged_by_its_own_shelf_life(schema, ward):
+    ward = _dated(ward, schema)
     ward["heart_rate_time"] = ["2026-12-04T07:00Z", "2026-12-03T11:00Z", "2026-12-04T11:00+01:00", "2026-12-04"]
     ward["bmi_time"] = ["2026-01-10", "2025-12-01", "2026-06-01T00:00:00", "2026-06-01T00:00:00"]
     out = apply_shelf_life(ward, schema, AS_OF)
@@ -34,8 +43,24 @@ def test_each_value_is_judged_by_its_own_shelf_life(schema, ward):
     assert out[OUTDATED].tolist() == [
         "", "BMI: last measured 2025-12-01, older than 1 year at 2026-12-04; not recorded; Heart rate: last measured "
         "2026-12-03, older than 24 h at 2026-12-04; not recorded", "", ""]
-    assert out[OLDEST_VALUE_TIME].tolist() == ["2026-01-10T00:00Z", "", "2026-06-01T00:00Z", "2026-06-01T00:00Z"]
+    assert out[OLDEST_VALUE_TIME].tolist() == ["2026-01-10T00:00Z", "2026-12-04T09:00Z", "2026-06-01T00:00Z",
+                                             "2026-06-01T00:00Z"]
     assert ward["heart_rate"].notna().all()  # the input is not changed
+
+
+def test_the_oldest_value_is_unknown_while_a_value_with_a_shelf_life_has_no_time(schema, ward):
+    ward["heart_rate_time"] = "2026-12-04T07:00Z"  # SpO2, glucose, ... used, of unknown age
+    assert set(apply_shelf_life(ward, schema, AS_OF)[OLDEST_VALUE_TIME]) == {""}
+    ward = _dated(ward, schema)
+    ward.loc[0, "oxygen_level"] = np.nan  # a blank value with no time is no value of unknown age
+    ward.loc[0, "oxygen_level_time"] = ""
+    assert apply_shelf_life(ward, schema, AS_OF)[OLDEST_VALUE_TIME][0] == "2026-12-04T09:00Z"
+
+
+def test_a_naive_index_time_is_utc(schema, ward):
+    ward["heart_rate_time"] = "2026-12-03T11:00Z"
+    naive = apply_shelf_life(ward, schema, AS_OF.replace(tzinfo=None))
+    assert naive[OUTDATED].str.contains("older than 24 h").all()
 
 
 def test_a_blank_value_needs_no_time(schema, ward):
@@ -46,6 +71,7 @@ def test_a_blank_value_needs_no_time(schema, ward):
 
 
 def test_a_feature_without_a_shelf_life_keeps_any_age(schema, ward):
+    ward = _dated(ward, schema)
     ward["age_time"] = ["1990-01-01"] * 4
     out = apply_shelf_life(ward, schema, AS_OF)
     assert out["age"].notna().all() and set(out[OLDEST_VALUE_TIME]) == {"1990-01-01T00:00Z"}

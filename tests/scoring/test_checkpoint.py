@@ -131,7 +131,8 @@ def test_a_remapped_model_reads_otherwise_and_scores_the_same(checkpoint, tmp_pa
                  str(tmp_path / "remapped")]) == 0
     after = Predictor.load(tmp_path / "remapped")
     assert after.schema.feature("heart_rate").max_age_hours == 12.0
-    assert after.digest != before.digest and after.metadata["remapped"]["from_digest"] == before.digest
+    assert after.digest != before.digest
+    assert [(r["from_digest"], r["features"]) for r in after.metadata["remapped"]] == [(before.digest, ["heart_rate"])]
     assert read_header(tmp_path / "remapped").metadata["weights_sha256"] == before.metadata["weights_sha256"]
     rows = cohort_unseen.head(50)
     np.testing.assert_array_equal(after.predict_risk(rows)["risk"], before.predict_risk(rows)["risk"])
@@ -141,6 +142,7 @@ def test_a_remapped_model_reads_otherwise_and_scores_the_same(checkpoint, tmp_pa
 @pytest.mark.parametrize(("field", "value", "says"), [
     ("valid_max", 300.0, "feature 'heart_rate': valid_max differs (250 → 300.0)"),
     ("label", "Pulse", "feature 'heart_rate': label differs"),
+    ("fhir.units", {"/min": 2.0}, "feature 'heart_rate': fhir.units differs"),  # the number fed to the model
 ])
 def test_a_remap_that_changes_what_the_model_learnt_from_is_refused(checkpoint, field, value, says):
     from dataclasses import replace
@@ -148,7 +150,13 @@ def test_a_remap_that_changes_what_the_model_learnt_from_is_refused(checkpoint, 
     from recovery_model.schema import SchemaError
 
     predictor = Predictor.load(checkpoint)
-    schema = replace(predictor.schema, features=tuple(replace(f, **{field: value}) if f.name == "heart_rate" else f
+
+    def changed(feature):
+        if field.startswith("fhir."):
+            return replace(feature, fhir=replace(feature.fhir, units=value))
+        return replace(feature, **{field: value})
+
+    schema = replace(predictor.schema, features=tuple(changed(f) if f.name == "heart_rate" else f
                                                       for f in predictor.schema.features))
     with pytest.raises(SchemaError, match="retrain") as refused:
         predictor.remapped(schema)

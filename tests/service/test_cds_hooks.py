@@ -287,7 +287,10 @@ def test_the_json_api_and_the_log_carry_the_oldest_value(client, signer, empty_l
 
     row = pd.read_csv(DATA / "sample_ward.csv").iloc[0].to_dict()
     measured = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%MZ")
-    body = {"rows": [row | {"heart_rate_time": measured, "bmi_time": "2022-01-22"}]}
+    from recovery_model.schema import load_schema
+
+    times = {f"{f.name}_time": measured for f in load_schema().features if f.max_age_hours is not None}
+    body = {"rows": [row | times | {"bmi_time": "2022-01-22"}]}
     result = client.post("/v1/score", json=body, headers=auth(signer, "/v1/score")).json()["results"][0]
     assert result["oldest_value_time"] == measured and "BMI: last measured 2022-01-22" in result["outdated_values"]
     from sqlalchemy import select

@@ -205,7 +205,8 @@ class Extraction:
     def _from_observations(self, pid: str, feature: Feature, kinds: dict[str, list[Resource]],
                            observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
         """The latest Observation (a score cut into 0/1 by the patient's gender), or questionnaire answer when the
-        mapping has a `link_id` too; BMI from weight and height when none is recorded."""
+        mapping has a `link_id` too; BMI from weight and height when none is recorded, or only one older than its
+        shelf life and a later weight."""
         mapping = feature.fhir
         values = self._observed(pid, feature, mapping, observations)
         if mapping.threshold:
@@ -213,8 +214,10 @@ class Extraction:
         if mapping.link_id:
             values += self._answers(pid, feature, kinds["QuestionnaireResponse"])
         found = self._latest(pid, feature, values)
-        if found is None and mapping.weight is not None:
-            return self._bmi(pid, feature, observations)
+        if mapping.weight is not None and (found is None or outdated_reason(feature, found.when, self.as_of)):
+            derived = self._bmi(pid, feature, observations)  # a fresh weight beats a BMI recorded too long ago
+            if derived is not None and (found is None or derived.when > found.when):
+                return derived
         return found
 
     def _observation_index(self, observations: list[Resource]) -> dict[str, list[tuple[Resource, Any]]]:
@@ -387,8 +390,8 @@ class Extraction:
         counted: dict[str, str] = {}  # comorbidity → the first Condition that has it
         for resource in known:
             if self._active(resource.model):
-                name = value_set.name(resource.model.code) or _by_category(resource.model, mapping)
-                if name:
+                by_category = _by_category(resource.model, mapping)
+                for name in value_set.names(resource.model.code) or ([by_category] if by_category else []):
                     counted.setdefault(name, resource.reference)
         if counted:
             source = ", ".join(f"{reference} ({name.replace('_', ' ')})" for name, reference in counted.items())
@@ -467,18 +470,18 @@ class ValueSet:
                     exact.setdefault(entry, name)
         return cls(exact, dict(prefixes))
 
-    def name(self, concept: Any) -> str | None:
-        """The comorbidity a Condition.code is, or None when none of its codings is in the value set."""
-        codings = concept.coding if concept is not None else None
-        for coding in codings or []:
-            found = self.exact.get(f"{coding.system}|{coding.code}")
-            if found:
-                return found
+    def names(self, concept: Any) -> list[str]:
+        """Every comorbidity a Condition.code is (a code in two categories, as Quan's I12.0 in hypertension and
+        renal failure, is both), in the value set's order; empty when none of its codings is in the value set."""
+        found: dict[str, None] = {}
+        for coding in (concept.coding if concept is not None else None) or []:
+            if name := self.exact.get(f"{coding.system}|{coding.code}"):
+                found.setdefault(name)
             code = (coding.code or "").replace(".", "")
             for prefix, name in self.prefixes.get(coding.system or "", []):
                 if code.startswith(prefix):
-                    return name
-        return None
+                    found.setdefault(name)
+        return list(found)
 
 
 def _by_category(condition: Any, mapping: FhirMapping) -> str | None:
