@@ -109,9 +109,11 @@ def sign_in(page, url: str, subject: str) -> float:
 
 
 def expect(locator):
-    """Playwright's retrying assertion: a rerun removes the old page's elements a moment after the new ones show."""
+    """Playwright's retrying assertion: a rerun removes the old page's elements a moment after the new ones show.
+    It retries as long as an action may wait (not Playwright's 5 s): on a busy machine a rerun takes longer."""
     from playwright.sync_api import expect as playwright_expect
 
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
     return playwright_expect(locator)
 
 
