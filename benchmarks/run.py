@@ -356,7 +356,8 @@ def cluster(rows: int, files: int) -> dict:
 def browser(repeats: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
+    from tests.dashboard.patient_form import fill
+    from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
     if not Path(CHROMIUM).exists():
         return {"skipped": f"{CHROMIUM} not installed"}
@@ -367,7 +368,7 @@ def browser(repeats: int) -> dict:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(repeats):
-            port = _free_port()
+            port = free_port()
             started = time.perf_counter()
             server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                                        "--server.port", str(port), "--server.headless", "true",
@@ -380,13 +381,14 @@ def browser(repeats: int) -> dict:
                 cold.append(time.perf_counter() - started)
                 page.goto(f"http://127.0.0.1:{port}/patient")
                 page.get_by_role("button", name="Estimate risk").wait_for()
+                fill(page, predictor.schema.defaults(), predictor.schema)  # as a clinician types the patient in
                 page.wait_for_timeout(1500)  # let the explainer warm up, as it does while a clinician types
                 started = time.perf_counter()
                 page.get_by_role("button", name="Estimate risk").click()
                 page.get_by_text("Risk of not recovering", exact=True).wait_for()
                 page.get_by_text("Why this risk:").wait_for()  # the waterfall itself, not the placeholder
                 form.append(time.perf_counter() - started)
-                page.get_by_role("spinbutton", name="Age").fill("80")
+                fill(page, {"age": 80}, predictor.schema)
                 started = time.perf_counter()
                 page.get_by_role("button", name="Estimate risk").click()
                 page.get_by_text(second_risk, exact=True).first.wait_for()
@@ -424,7 +426,8 @@ BARE_APP = {"app.py": 'import streamlit as st\nst.navigation([st.Page("views/hom
 
 def _bare_streamlit_start(chromium, repeats: int) -> list[float]:
     """The floor: the same measurement on a Streamlit app that does nothing but the same navigation."""
-    from tests.dashboard.test_browser import _free_port
+
+    from tests.dashboard.test_browser import free_port
 
     times = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -433,7 +436,7 @@ def _bare_streamlit_start(chromium, repeats: int) -> list[float]:
             (Path(scratch) / name).write_text(text, encoding="utf-8")
         shutil.copytree(ROOT / ".streamlit", Path(scratch) / ".streamlit")
         for _ in range(repeats):
-            port = _free_port()
+            port = free_port()
             started = time.perf_counter()
             server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
                                       cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -75,17 +75,6 @@ def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, 
     return _layout(fig, title or f"Why this risk: {percent(sigmoid(final))}", height=140 + 30 * len(order))
 
 
-def waterfall_placeholder(schema: Schema) -> go.Figure:
-    """Where the waterfall will be, before a patient is estimated: the page loads the charting library while the
-    clinician types, so the first estimate draws at once."""
-    fig = go.Figure()
-    fig.add_annotation(text=f"Press <b>Estimate risk</b>: what drives this patient's {schema.target.risk_of} "
-                       "appears here.", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, "Why this risk", height=160)
-
-
 def driver_comparison(before: Explanation, after: Explanation, schema: Schema, top: int = 8) -> go.Figure:
     """The drivers of two versions of one patient side by side, largest change or size first."""
     a, b = before.drivers(0, schema).set_index("feature"), after.drivers(0, schema).set_index("feature")

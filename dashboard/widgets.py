@@ -22,38 +22,38 @@ def field_label(feature: Feature) -> str:
 
 
 NOT_RECORDED = "Not recorded"
+# Less empty space above the title, so the answer of a working page (the risk, the ranked ward) starts in view.
+COMPACT_TOP = "<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem;}</style>"
 
 
-def feature_input(feature: Feature, value: float | None, key: str):
-    """The widget for one feature, bounded by its hard limits so impossible values cannot be entered.
+def feature_input(feature: Feature, key: str, start: float | None = None):
+    """The widget for one feature; None while it is "Not recorded".
 
-    `value` None (a record that lacks it) leaves the widget empty, "Not recorded": the value is then missing, not
-    a default shown as if it had been observed."""
+    Every input has an empty state, and can be emptied again: a number field cleared, and "Not recorded" as the
+    first choice of a yes/no or a scale. Nothing is filled in unless `start` (a record's value, a what-if's
+    starting point) says so; a default shown as if it had been observed would be scored as the patient's. Limits
+    are not enforced in the widget: a value outside them is taken as typed and refused, by name and with its
+    limits, when the risk is estimated (a field the browser silently refuses leaves the old value on screen)."""
+    if start is not None and key not in st.session_state:
+        st.session_state[key] = int(start) if feature.is_integer else float(start)
     help_text = feature.help_text()
+    label = field_label(feature)
     if feature.is_binary:
-        return st.radio(field_label(feature), [0, 1], index=None if value is None else int(value), key=key,
-                        horizontal=True, help=help_text,
-                        format_func=lambda v: feature.levels.get(v, str(v)).capitalize())
-    if feature.levels and value is None:
-        return st.selectbox(field_label(feature), range(int(feature.valid_min), int(feature.valid_max) + 1),
-                            index=None, placeholder=NOT_RECORDED, key=key, help=help_text)
+        return st.radio(label, [None, 0, 1], key=key, horizontal=True, help=help_text,
+                        format_func=lambda v: NOT_RECORDED if v is None else feature.levels.get(v, str(v)).capitalize())
     if feature.levels:
-        return st.slider(field_label(feature), int(feature.valid_min), int(feature.valid_max), int(value), key=key,
-                         help=help_text)
+        return st.selectbox(label, [None, *range(int(feature.valid_min), int(feature.valid_max) + 1)], key=key,
+                            help=help_text, format_func=lambda v: NOT_RECORDED if v is None else _level(feature, v))
     if feature.is_integer:
-        return st.number_input(field_label(feature), _bound(feature.valid_min, int), _bound(feature.valid_max, int),
-                               None if value is None else int(value), step=1, key=key, help=help_text,
-                               placeholder=NOT_RECORDED)
+        return st.number_input(label, value=None, step=1, key=key, help=help_text, placeholder=NOT_RECORDED)
     step = 10.0 ** -feature.decimals if feature.decimals else 1.0
-    return st.number_input(field_label(feature), _bound(feature.valid_min, float), _bound(feature.valid_max, float),
-                           None if value is None else float(value), step=step, format=f"%.{feature.decimals}f", key=key,
-                           help=help_text, placeholder=NOT_RECORDED)
+    return st.number_input(label, value=None, step=step, format=f"%.{feature.decimals}f", key=key, help=help_text,
+                           placeholder=NOT_RECORDED)
 
 
-def _bound(limit: float, kind: type) -> int | float | None:
-    """A hard limit as the widget takes it (of the value's own type); None where there is none (an inferred
-    schema's upper limit)."""
-    return None if math.isinf(limit) else kind(limit)
+def _level(feature: Feature, value: int) -> str:
+    """'7', or '5: moderate stress' where the scale names the level."""
+    return f"{value}: {feature.levels[value]}" if value in feature.levels else str(value)
 
 
 def risk_column(label: str):

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +14,7 @@ from recovery_model.scoring.columns import (
     CHANGED,
     MISSING_RISK_HIGH,
     MISSING_RISK_LOW,
+    PROBLEMS,
     RISK,
     RISK_HIGH,
     RISK_LOW,
@@ -25,22 +28,32 @@ from recovery_model.scoring.narrative import (
     interval_text,
     missing_note,
     percent,
+    range_sentence,
+    tier_crossing_note,
     tier_rule,
     unusual_value_note,
     wide_interval_note,
 )
+from recovery_model.scoring.thresholds import Tier
+from recovery_model.scoring.validation import entry_problems
 
-from charts import driver_comparison, risk_history, waterfall, waterfall_placeholder
+from charts import driver_comparison, risk_history, waterfall
 from gate import audit
 from loading import page_setup
 from prediction_log import log_rows, prediction_log
-from widgets import TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
+from widgets import COMPACT_TOP, TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
+
+# The result column stays in view while the form scrolls: the answer is where the eye is after "Estimate risk".
+STICKY_RESULT = """<style>
+[data-testid="stColumn"]:has(.st-key-patient_result) {position: sticky; top: 3.75rem; align-self: flex-start;}
+</style>"""
 
 st.title("Patient")
-st.caption("Enter one patient's values. Every field shows its unit and typical range; values that are "
-           "impossible cannot be entered.")
+st.caption("Enter what you know of one patient. A field left empty is **not recorded**: the estimate names it and "
+           "its range widens; nothing is ever filled in for you as if it had been measured.")
 predictor = page_setup(Page.PATIENT)
 schema = predictor.schema
+st.html(STICKY_RESULT + COMPACT_TOP)
 
 if (opened := st.query_params.get("prediction")) and st.session_state.get("opened_prediction") != opened:
     st.session_state["opened_prediction"] = opened  # a link from a card: the logged values, never in the URL
@@ -79,35 +92,60 @@ if filled := st.session_state.get("form_filled_from"):
     for note in st.session_state.get("form_notes", []):
         st.warning(note, icon=":material/warning:")
 
-with st.form("patient_form"):
+
+def changes_since(entered: dict, estimated: dict) -> list[str]:
+    """What the form holds now that the shown estimate did not: 'Age from 84 to 85'."""
+    def differs(a, b) -> bool:
+        return (a is None) != (b is None) or (a is not None and float(a) != float(b))
+
+    return [change_text(f, estimated.get(f.name), entered.get(f.name)) for f in schema.features
+            if differs(entered.get(f.name), estimated.get(f.name))]
+
+
+form_column, result_column = st.columns([3, 2], gap="large")
+with form_column:
     entered = {}
     start = st.session_state.get("form_start", {})
     patient_id = st.text_input("Patient id (optional: links this estimate to the patient's earlier ones)",
                                value=st.session_state.get("form_filled_from") or "",
                                key=f"patient_id_{st.session_state.get('form_round', 0)}").strip()
-    groups = list(schema.by_group().items())
-    for row_start in range(0, len(groups), 3):
-        columns = st.columns(3)
-        for column, (group, features) in zip(columns, groups[row_start:row_start + 3], strict=False):
-            with column:
-                st.markdown(f"**{schema.group_title(group)}**")
-                for feature in features:
-                    # a record's form leaves what the record lacks empty; a fresh form starts from the defaults
-                    value = start.get(feature.name) if "form_start" in st.session_state else feature.default
-                    entered[feature.name] = feature_input(feature, value, key=form_key(feature))
-    submitted = st.form_submit_button("Estimate risk", type="primary")
-
-if submitted:
-    st.session_state["patient"] = entered
-    st.session_state["patient_id"] = patient_id or None
-    st.session_state.pop("what_if_start", None)
-    st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
-    audit("score_patient", page="patient", rows=1)
+    for group, features in schema.by_group().items():
+        st.markdown(f"**{schema.group_title(group)}**")
+        cells = st.columns(2)
+        for i, feature in enumerate(features):
+            with cells[i % 2]:
+                entered[feature.name] = feature_input(feature, form_key(feature), start.get(feature.name))
+    problems = entry_problems(entered, schema)
+    if st.button("Estimate risk", type="primary", key="estimate"):
+        if problems:
+            st.session_state.pop("patient", None)  # never a risk for values that are not possible
+            audit("score_patient", page="patient", rows=1, outcome="refused")
+        else:
+            st.session_state["patient"] = entered
+            st.session_state["patient_id"] = patient_id or None
+            st.session_state["estimated_at"] = datetime.now(UTC)
+            st.session_state.pop("what_if_start", None)
+            st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
+            audit("score_patient", page="patient", rows=1)
+    if problems:
+        st.error("**Not possible, so not estimated:**\n" + "\n".join(f"- {text}" for text in problems.values())
+                 + "\n\nCorrect them, or empty the field if the value is not known.", icon=":material/block:")
 
 patient = st.session_state.get("patient")
-if patient is None:
-    st.info("Fill in the form and press **Estimate risk**.")
-    st.plotly_chart(waterfall_placeholder(schema), key="patient_waterfall_placeholder")
+stale = changes_since(entered, patient) if patient is not None else []
+result = result_column.container(key="patient_result")
+with result:
+    if patient is None and problems:
+        st.error("No estimate while a value is not possible: see the list beside the button.",
+                 icon=":material/block:")
+    elif patient is None:
+        st.info("Fill in what you know and press **Estimate risk**. Fields left empty are not recorded.",
+                icon=":material/edit_note:")
+    elif stale:
+        st.warning(f"**Out of date.** The form has changed since the last estimate ({'; '.join(stale[:4])}"
+                   f"{'; …' if len(stale) > 4 else ''}). Press **Estimate risk** for the values on screen.",
+                   icon=":material/update:")
+if patient is None or stale:
     st.stop()
 
 patient_id = st.session_state.get("patient_id")
@@ -116,35 +154,49 @@ scored, explanation = assessment.rows.iloc[0], assessment.explanation
 if st.session_state.get("logged_version") != st.session_state["patient_version"]:  # once per estimate, not per rerun
     st.session_state["logged_version"] = st.session_state["patient_version"]
     log_rows(predictor, assessment, Source.PATIENT)
-risk, tier = float(scored[RISK]), str(scored[TIER])
+tier = str(scored[TIER])
+estimated_at = st.session_state["estimated_at"]
 
-st.divider()
-left, right = st.columns([2, 3])
-with left:
-    low, high = float(scored[RISK_LOW]), float(scored[RISK_HIGH])
+with result:
+    if tier == Tier.NOT_SCORED:
+        st.error(f"**Not estimated.** {scored[PROBLEMS]}.", icon=":material/block:")
+        st.stop()
+    risk, low, high = float(scored[RISK]), float(scored[RISK_LOW]), float(scored[RISK_HIGH])
+    missing = assessment.missing_inputs(0, schema)
     st.metric(schema.target.risk_of.capitalize(), percent(risk))
-    st.markdown(f"**{percent(risk)} ({percent(low)}–{percent(high)})** &nbsp; {TIER_BADGE[tier]} &nbsp; "
-                f"{tier_rule(tier, predictor.thresholds)}")
-    st.caption(interval_text(low, high, schema.target))
-    missing_low, missing_high = float(scored[MISSING_RISK_LOW]), float(scored[MISSING_RISK_HIGH])
-    if lacks := missing_note(assessment.missing_inputs(0, schema), missing_low, missing_high, low, high):
-        st.info(lacks, icon=":material/help:")
-    if wide := wide_interval_note(low, high, missing_low, missing_high):
-        st.warning(wide, icon=":material/error:")
+    st.markdown(f"{TIER_BADGE[tier]} &nbsp; {tier_rule(tier, predictor.thresholds)}")
+    st.markdown(range_sentence(low, high, schema.target)
+                + (f" Not recorded, and allowed for in the range: {', '.join(missing)}." if missing else ""))
+    if crossing := tier_crossing_note(low, high, tier, predictor.thresholds):
+        st.warning(crossing, icon=":material/swap_vert:")
     if scored[ATYPICAL]:
-        st.warning(atypical_note(float(scored[TYPICALITY]), scored[ATYPICAL_FEATURES]), icon=":material/warning:")
-    st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk, schema.target))
-    for feature in assessment.unusual_features(0, schema):
-        st.warning(unusual_value_note(feature, patient[feature.name]), icon=":material/warning:")
-with right:
-    st.plotly_chart(waterfall(explanation, 0, schema), key="patient_waterfall")
-    top = explanation.drivers(0, schema, 3)
-    st.caption("Top drivers: " + "; ".join(
-        f"{r.shown_as} {'raised' if r.log_odds > 0 else 'lowered'} the risk" for r in top.itertuples())
-        + f". The walk starts from a typical patient ({percent(explanation.base_risk)}: the model's average "
-        f"log-odds over reference patients; the average *risk*, {percent(predictor.average_risk)}, is higher "
-        "because a few patients carry very high risk). Bars add up in log-odds; the axis shows risk. They "
-        "explain the model, not the cause.")
+        st.warning(f"Unlike the patients the model learned from, mostly because of {scored[ATYPICAL_FEATURES]}: "
+                   "rely on clinical judgement first (details below).", icon=":material/warning:")
+    st.caption(f"Estimated {estimated_at:%Y-%m-%d %H:%M:%S} UTC for the values on the left.")
+
+missing_low, missing_high = float(scored[MISSING_RISK_LOW]), float(scored[MISSING_RISK_HIGH])
+if lacks := missing_note(missing, missing_low, missing_high, low, high):
+    st.info(lacks, icon=":material/help:")
+if wide := wide_interval_note(low, high, missing_low, missing_high):
+    st.warning(wide, icon=":material/error:")
+if scored[ATYPICAL]:
+    st.warning(atypical_note(float(scored[TYPICALITY]), scored[ATYPICAL_FEATURES]), icon=":material/warning:")
+st.markdown(describe_risk(risk, tier, predictor.thresholds, predictor.average_risk, schema.target))
+for feature in assessment.unusual_features(0, schema):
+    st.warning(unusual_value_note(feature, patient[feature.name]), icon=":material/warning:")
+with st.expander("How the range is made, and the values this estimate used"):
+    st.markdown(interval_text(low, high, schema.target))
+    st.markdown("\n".join(f"- {f.format_value(float('nan') if patient[f.name] is None else patient[f.name])}"
+                          for f in schema.features))
+st.subheader("Why: the drivers")
+st.plotly_chart(waterfall(explanation, 0, schema), key="patient_waterfall")
+top = explanation.drivers(0, schema, 3)
+st.caption("Top drivers: " + "; ".join(
+    f"{r.shown_as} {'raised' if r.log_odds > 0 else 'lowered'} the risk" for r in top.itertuples())
+    + f". The walk starts from a typical patient ({percent(explanation.base_risk)}: the model's average "
+    f"log-odds over reference patients; the average *risk*, {percent(predictor.average_risk)}, is higher "
+    "because a few patients carry very high risk). Bars add up in log-odds; the axis shows risk. They "
+    "explain the model, not the cause.")
 
 if patient_id and (log := prediction_log()) is not None:
     history = log.history(patient_id)
@@ -154,52 +206,68 @@ if patient_id and (log := prediction_log()) is not None:
             st.plotly_chart(risk_history(history, predictor.thresholds), key="patient_history")
 
 st.subheader("What could lower the risk")
+st.caption("Changes to the factors a care plan can change, as the model scores them: associations it learned "
+           "from data, not causal advice. **Try it** puts an option into the what-if beside it.")
 version = st.session_state["patient_version"]
 if st.session_state.get("options_for") != version:
     st.session_state["options"] = predictor.suggest_changes(pd.DataFrame([patient]))
     st.session_state["options_for"] = version
 options = st.session_state["options"]
-if not len(options):
-    st.info("No change to the factors a care plan can change lowers this patient's risk in the model.")
-else:
-    target_text = ("below the patient's tier threshold" if options[BELOW_THRESHOLD].any() else
-                   "no option reaches a lower tier; these are the largest reductions")
-    st.caption(f"Up to three options, each changing at most three of the factors a care plan can change ("
-               f"{target_text}). They are associations the model learned from data, not causal advice: "
-               "changing a factor may not change the outcome. Choose one to try it in the what-if below.")
-    for number, option in options.iterrows():
-        changes = "; ".join(change_text(schema.feature(name), patient[name], option[name]) for name in option[CHANGED])
-        text, button = st.columns([5, 1])
-        text.markdown(f"**Option {number + 1}.** {changes} → **{percent(option[RISK])}** "
-                      f"({percent(option[RISK_LOW])}–{percent(option[RISK_HIGH])})"
-                      + (" · :orange[unlike the training patients]" if option[ATYPICAL] else ""))
-        button.button("Try it", key=f"option_{number}_{version}", on_click=fill_what_if,
-                      args=({name: option[name] for name in option[CHANGED]},))
+ideas, what_if_column = st.columns([1, 1], gap="large")
 
-st.subheader("What if…")
-st.caption("Change the factors a care plan can change and compare. The model's response is an association "
-           "learned from data, not a promise that changing the factor changes the outcome.")
-columns = st.columns(3)
-changed = dict(patient)
-for i, feature in enumerate(schema.modifiable):
-    with columns[i % 3]:
-        start = st.session_state.get("what_if_start", {}).get(feature.name, patient[feature.name])
-        changed[feature.name] = feature_input(feature, start, key=what_if_key(feature, version))
 
-changed_assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **changed}]))
-changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
-what_if = (st.session_state["patient_version"], tuple(sorted(changed.items())))
-if changed != patient and st.session_state.get("logged_what_if") != what_if:  # shown: logged, never as a prediction
-    st.session_state["logged_what_if"] = what_if
-    log_rows(predictor, changed_assessment, Source.PATIENT_WHATIF)
-before, after, chart = st.columns([1, 1, 3])
-with before:
-    st.metric("As entered", percent(risk))
-    st.markdown(TIER_BADGE[tier])
-with after:
-    delta = float(changed_scored[RISK]) - risk
-    st.metric("What if", percent(float(changed_scored[RISK])), delta_color="inverse",
-              delta=f"{100 * delta:+.1f} percentage points" if abs(delta) >= 0.0005 else None)
-    st.markdown(TIER_BADGE[str(changed_scored[TIER])])
-with chart:
+def show_option(number: int, option: pd.Series) -> None:
+    changes = "; ".join(change_text(schema.feature(name), patient[name], option[name]) for name in option[CHANGED])
+    text, button = st.columns([3, 1], vertical_alignment="center")
+    text.markdown(f"**Option {number + 1}.** {changes}: risk **{percent(option[RISK])}** "
+                  f"({percent(option[RISK_LOW])}–{percent(option[RISK_HIGH])})")
+    button.button("Try it", key=f"option_{number}_{version}", on_click=fill_what_if,
+                  args=({name: option[name] for name in option[CHANGED]},))
+
+
+with ideas:
+    if not len(options):
+        st.info("No change to the factors a care plan can change lowers this patient's risk in the model.")
+    else:
+        typical, unusual = options[~options[ATYPICAL].astype(bool)], options[options[ATYPICAL].astype(bool)]
+        target_text = ("each reaches below the patient's tier threshold" if options[BELOW_THRESHOLD].all() else
+                       "some reach below the tier threshold" if options[BELOW_THRESHOLD].any() else
+                       "none reaches a lower tier; these are the largest reductions")
+        st.caption(f"Up to three options, each changing at most three factors ({target_text}).")
+        for number, option in typical.iterrows():
+            show_option(number, option)
+        if not len(typical):
+            st.info("Every option the model finds would make this patient unlike the patients it learned from.")
+        if len(unusual):
+            with st.expander(f"Options unlike the training patients ({len(unusual)}): the model has little "
+                             "experience of patients with these values, so its risk for them is less certain"):
+                for number, option in unusual.iterrows():
+                    show_option(number, option)
+
+with what_if_column:
+    st.markdown("**What if…** (the factors a care plan can change)")
+    compared = st.container()  # the risks first, where the eye is; the inputs that move them below
+    changed = dict(patient)
+    cells = st.columns(2)
+    for i, feature in enumerate(schema.modifiable):
+        with cells[i % 2]:
+            first = st.session_state.get("what_if_start", {}).get(feature.name, patient[feature.name])
+            changed[feature.name] = feature_input(feature, what_if_key(feature, version), first)
+    changed_assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **changed}]))
+    changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
+    what_if = (version, tuple(sorted(changed.items(), key=lambda item: item[0])))
+    if changed != patient and st.session_state.get("logged_what_if") != what_if:  # shown: logged, not as a prediction
+        st.session_state["logged_what_if"] = what_if
+        log_rows(predictor, changed_assessment, Source.PATIENT_WHATIF)
+    before, after = compared.columns(2)
+    before.metric("As entered", percent(risk))
+    before.markdown(TIER_BADGE[tier])
+    if str(changed_scored[TIER]) == Tier.NOT_SCORED:
+        after.error(f"Not estimated: {changed_scored[PROBLEMS]}")
+    else:
+        delta = float(changed_scored[RISK]) - risk
+        after.metric("What if", percent(float(changed_scored[RISK])), delta_color="inverse",
+                     delta=f"{100 * delta:+.1f} percentage points" if abs(delta) >= 0.0005 else None)
+        after.markdown(TIER_BADGE[str(changed_scored[TIER])])
+if str(changed_scored[TIER]) != Tier.NOT_SCORED:
     st.plotly_chart(driver_comparison(explanation, changed_explanation, schema), key="whatif_drivers")

@@ -100,6 +100,11 @@ class WardFile:
 def read_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Schema) -> WardFile:
     """An upload from a page: one file told apart by its name (CSV, Parquet or FHIR), or the (name, bytes) of each
     file of a FHIR bulk export."""
+    suffix = Path(name).suffix.lower()
+    if not isinstance(content, list) and suffix not in {s for r in READERS for s in r.suffixes}:
+        accepted = "; ".join(f"{r.what} ({', '.join(r.suffixes)})" for r in READERS)
+        raise DataValidationError(f"{name} is not a ward list this page reads ({suffix or 'no extension'}). "
+                                  f"Upload {accepted}.")
     kind = Format.FHIR if isinstance(content, list) else file_format(Path(name))
     now = datetime.now(UTC)
     if kind == Format.CSV:

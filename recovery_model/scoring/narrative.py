@@ -49,6 +49,29 @@ def unusual_value_note(feature: Feature, value: float) -> str:
             "the model saw few such patients, so read this estimate with extra caution.")
 
 
+def range_sentence(low: float, high: float, target: Target) -> str:
+    """The range in one plain sentence; `interval_text` says how it is made."""
+    return (f"Of patients the model scores like this one, between {percent(low)} and {percent(high)} "
+            f"{target.event_label}.")
+
+
+def tier_crossing_note(low: float, high: float, tier: str, thresholds: Thresholds) -> str | None:
+    """When the range reaches into another tier: which, and its threshold; None when it stays in the tier."""
+    reached = [other for other in (Tier.HIGH, Tier.MODERATE, Tier.LOW) if other != tier
+               and _tier_overlaps(other, low, high, thresholds)]
+    if not reached:
+        return None
+    named = " and ".join(f"the {other} tier ({tier_rule(other, thresholds)})" for other in reached)
+    return (f"The range reaches into {named}: the estimate is close to a tier's threshold, so weigh the tier "
+            "with the range.")
+
+
+def _tier_overlaps(tier: Tier, low: float, high: float, thresholds: Thresholds) -> bool:
+    bottom, top = {Tier.HIGH: (thresholds.high, 1.0), Tier.MODERATE: (thresholds.moderate, thresholds.high),
+                   Tier.LOW: (0.0, thresholds.moderate)}[tier]
+    return low < top and high >= bottom if tier != Tier.HIGH else high >= bottom
+
+
 def interval_text(low: float, high: float, target: Target) -> str:
     """What the risk interval means, in words."""
     return (f"Range {percent(low)}–{percent(high)}: among patients the model scores like this one, the share who "
@@ -86,8 +109,8 @@ def atypical_note(p_value: float, because: str) -> str:
 
 
 def change_text(feature: Feature, before: float, after: float) -> str:
-    """'Medication adherence 4 → 9', 'Current smoker yes → no'."""
+    """'Medication adherence from 4 to 9', 'Current smoker from yes to no': the arrow is kept for results."""
     def shown(value: float) -> str:
         return feature.format_value(value).split(" = ", 1)[1]
 
-    return f"{feature.display_name} {shown(before)} → {shown(after)}"
+    return f"{feature.display_name} from {shown(before)} to {shown(after)}"

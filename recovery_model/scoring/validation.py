@@ -234,3 +234,31 @@ def _duplicate_id_warnings(frame: pd.DataFrame, schema: Schema) -> list[str]:
     return [f"Patient id '{pid}' appears on rows {', '.join(map(str, frame.loc[group.index, ROW]))}; "
             "each is scored, check for a duplicated extract."
             for pid, group in repeated.groupby(repeated, sort=False)]
+
+
+def entry_problems(values: dict[str, float | None], schema: Schema) -> dict[str, str]:
+    """Each value typed into a form that the schema refuses, in a clinician's words and with its limits: feature
+    name → 'SpO2: 860 is outside the possible range 50–100%'. A value left empty is not a problem here (it is
+    not recorded)."""
+    problems = {}
+    for feature in schema.features:
+        value = values.get(feature.name)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if not feature.valid_min <= value <= feature.valid_max:
+            problems[feature.name] = f"{feature.display_name}: {value:g} is {_outside(feature)}"
+        elif feature.is_integer and value != int(value):
+            problems[feature.name] = f"{feature.display_name}: {value:g} must be a whole number"
+    return problems
+
+
+def _outside(feature: Feature) -> str:
+    """'outside the possible range 50–100%', or 'below the possible minimum 0' where there is no upper limit."""
+    unit = feature.display_unit
+    joiner = "" if unit == "%" or not unit else " "
+    low, high = (f"{v:g}" for v in (feature.valid_min, feature.valid_max))
+    if np.isinf(feature.valid_max):
+        return f"below the possible minimum {low}{joiner}{unit}"
+    if np.isinf(feature.valid_min):
+        return f"above the possible maximum {high}{joiner}{unit}"
+    return f"outside the possible range {low}–{high}{joiner}{unit}"

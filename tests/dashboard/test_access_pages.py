@@ -9,9 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recovery_model.access import hash_password, verify_audit_log
+from recovery_model.schema import load_schema
 from tests.bad_input_corpus import SIGN_IN_CORPUS
 from tests.conftest import DATA, ROOT
-from tests.dashboard.test_pages import APP, PAGES
+from tests.dashboard.test_pages import APP, PAGES, estimate, fill
 
 PASSWORDS = {"alice": ("clinician", "alice-pw"), "bob": ("bed_manager", "bob-pw"), "ann": ("analyst", "ann-pw"),
              "root": ("admin", "root-pw")}
@@ -98,9 +99,8 @@ def test_a_scoring_session_leaves_no_patient_data_behind(secrets, tmp_path):
     before = _files_under(ROOT)
     app = sign_in(configured_app(secrets), "root", "root-pw")
     app.switch_page("views/patient.py").run()
-    app.number_input(key="patient_bmi").set_value(33.3)
-    app.number_input(key="patient_heart_rate").set_value(113.7)
-    app.form_submit_button[0].click().run()
+    estimate(fill(app, load_schema().defaults() | {"bmi": 33.3, "heart_rate": 113.7}))
+    assert app.metric
     app.switch_page("views/ward.py").run()
     app.file_uploader[0].upload("ward.csv", ward.encode(), "text/csv").run()
     assert not app.exception and len(app.dataframe) >= 1

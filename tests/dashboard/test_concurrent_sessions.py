@@ -14,6 +14,7 @@ import pytest
 
 from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA
+from tests.dashboard.patient_form import fill_async
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, running_app
 
 pytestmark = pytest.mark.browser
@@ -39,9 +40,7 @@ async def _session(browser, url: str, i: int, schema, tmp_path) -> dict:
     page.set_default_timeout(TIMEOUT_MS)
     patient = _patient(i, schema)
     await page.goto(f"{url}/patient")
-    await page.get_by_role("spinbutton", name="Age").fill(str(patient["age"]))
-    await page.get_by_role("spinbutton", name="Oxygen saturation").fill(f"{patient['oxygen_level']:.1f}")
-    await page.get_by_role("spinbutton", name="Oxygen saturation").press("Tab")
+    await fill_async(page, patient, schema)
     await page.get_by_role("button", name="Estimate risk").click()
     metric = page.locator("[data-testid='stMetricValue']").first
     await metric.wait_for()

@@ -36,31 +36,86 @@ def test_home_names_the_model_and_its_metrics(default_predictor):
     assert any("Decision support, not a diagnosis" in w.value for w in app.warning)
 
 
+def fill(app: AppTest, values: dict, suffix: str = "") -> AppTest:
+    """Type `values` into the Patient form, each field as its widget takes it (None empties it)."""
+    from recovery_model.schema import load_schema
+
+    schema = load_schema()
+    for name, value in values.items():
+        key = f"patient_{name}{suffix}"
+        feature = schema.feature(name)
+        value = None if value is None else (int(value) if feature.is_integer else float(value))
+        if feature.is_binary:
+            app.radio(key=key).set_value(value)
+        elif feature.levels:
+            app.selectbox(key=key).set_value(value)
+        else:
+            app.number_input(key=key).set_value(value)
+    return app
+
+
+def estimate(app: AppTest) -> AppTest:
+    return app.button(key="estimate").click().run()
+
+
+def test_a_fresh_form_holds_no_value(schema):
+    app = open_page("patient")
+    widgets = [w for w in (*app.number_input, *app.radio, *app.selectbox) if w.key.startswith("patient_")]
+    assert len(widgets) == len(schema.features) and all(w.value is None for w in widgets)
+    estimate(app)
+    assert not app.metric
+    assert any(e.value.startswith("**Not estimated.** 15 of 15 features are missing") for e in app.error)
+
+
 def test_patient_form_shows_the_predictors_risk(default_predictor, schema):
     app = open_page("patient")
     entered = schema.defaults() | {"oxygen_level": 87.5, "age": 78, "previous_conditions": 3}
-    app.number_input(key="patient_oxygen_level").set_value(87.5)
-    app.number_input(key="patient_age").set_value(78)
-    app.number_input(key="patient_previous_conditions").set_value(3)
-    app.form_submit_button[0].click().run()
+    estimate(fill(app, entered))
     _no_errors(app)
     expected = default_predictor.predict_risk(pd.DataFrame([entered]))["risk"].iloc[0]
     assert app.metric[0].label == "Risk of not recovering"
     assert app.metric[0].value == percent(expected)
     assert any("SpO2 = 87.5%" in w.value for w in app.warning)  # outside the typical range: flagged
+    assert any(c.value.startswith("Estimated ") and "UTC for the values on the left" in c.value for c in app.caption)
 
 
-def test_impossible_values_are_refused_at_the_field():
+def test_an_emptied_field_is_not_recorded_and_named(default_predictor, schema):
     app = open_page("patient")
-    app.number_input(key="patient_oxygen_level").set_value(150).run()
-    assert app.number_input(key="patient_oxygen_level").value == 96.0
-    assert app.number_input(key="patient_oxygen_level").max == 100
+    entered = schema.defaults() | {"bmi": None, "smoker": None, "stress_level": None}
+    estimate(fill(fill(app, schema.defaults()), {"bmi": None, "smoker": None, "stress_level": None}))
+    _no_errors(app)
+    row = default_predictor.predict_risk(pd.DataFrame([entered])).iloc[0]
+    assert app.metric[0].value == percent(row["risk"])
+    assert any(i.value.startswith("Not recorded: BMI, Smoker, Stress.") for i in app.info)
+    assert app.number_input(key="patient_bmi").value is None and app.radio(key="patient_smoker").value is None
+
+
+def test_impossible_values_are_listed_and_no_risk_is_shown(schema):
+    app = open_page("patient")
+    estimate(fill(app, schema.defaults()))
+    assert app.metric
+    estimate(fill(app, {"oxygen_level": 860, "age": 250}))
+    assert not app.metric  # the earlier risk belongs to other values: gone
+    refusal = next(e.value for e in app.error if "Not possible, so not estimated" in e.value)
+    assert "SpO2: 860 is outside the possible range 50–100%" in refusal
+    assert "Age: 250 is outside the possible range 0–120 years" in refusal
+
+
+def test_a_changed_field_marks_the_estimate_out_of_date(schema):
+    app = open_page("patient")
+    estimate(fill(app, schema.defaults() | {"age": 84}))
+    assert app.metric
+    fill(app, {"age": 85}).run()
+    assert not app.metric
+    assert any("**Out of date.**" in w.value and "Age from 84 years to 85 years" in w.value for w in app.warning)
+    estimate(app)
+    assert app.metric and not any("Out of date" in w.value for w in app.warning)
 
 
 def test_what_if_updates_the_risk(default_predictor, schema):
     app = open_page("patient")
-    app.form_submit_button[0].click().run()
-    app.slider(key="whatif_medication_adherence_1_0").set_value(1).run()
+    estimate(fill(app, schema.defaults()))
+    app.selectbox(key="whatif_medication_adherence_1_0").set_value(1).run()
     _no_errors(app)
     changed = schema.defaults() | {"medication_adherence": 1}
     expected = default_predictor.predict_risk(pd.DataFrame([changed]))["risk"].iloc[0]
@@ -68,134 +123,31 @@ def test_what_if_updates_the_risk(default_predictor, schema):
     assert what_if.value == percent(expected)
 
 
-def test_patient_shows_the_interval_and_options_that_fill_the_what_if(default_predictor, schema):
+def test_patient_shows_the_range_and_options_that_fill_the_what_if(default_predictor, schema):
     app = open_page("patient")
-    app.slider(key="patient_medication_adherence").set_value(2)
-    app.number_input(key="patient_age").set_value(82)
-    app.number_input(key="patient_oxygen_level").set_value(88.0)
-    app.form_submit_button[0].click().run()
+    values = schema.defaults() | {"medication_adherence": 2, "age": 82, "oxygen_level": 88.0}
+    estimate(fill(app, values))
     _no_errors(app)
-    patient = pd.DataFrame([schema.defaults() | {"medication_adherence": 2, "age": 82, "oxygen_level": 88.0}])
+    patient = pd.DataFrame([values])
     row = default_predictor.predict_risk(patient).iloc[0]
-    interval = f"({percent(row['risk_low'])}–{percent(row['risk_high'])})"
-    assert any(interval in m.value for m in app.markdown)
-    assert any("not a confidence interval for this person" in c.value for c in app.caption)
+    sentence = f"between {percent(row['risk_low'])} and {percent(row['risk_high'])} did not recover"
+    assert any(sentence in m.value for m in app.markdown)
+    assert any("not a confidence interval for this person" in m.value for m in app.markdown)  # the method
     options = default_predictor.suggest_changes(patient)
-    assert len(options) and any("Option 1." in m.value for m in app.markdown)
+    assert len(options) and any("Option 1." in m.value and " from " in m.value for m in app.markdown)
     app.button(key="option_0_1").click().run()
     _no_errors(app)
     what_if = next(m for m in app.metric if m.label == "What if")
     assert what_if.value == percent(options["risk"].iloc[0])
 
 
-def test_an_atypical_patient_is_warned_and_still_scored():
+def test_an_atypical_patient_is_warned_and_still_scored(schema):
     app = open_page("patient")
-    app.number_input(key="patient_days_hospitalized").set_value(300)
-    app.number_input(key="patient_heart_rate").set_value(210)
-    app.form_submit_button[0].click().run()
+    estimate(fill(app, schema.defaults() | {"days_hospitalized": 300, "heart_rate": 210}))
     assert not app.exception
     assert any("Unlike the patients this model learned from" in w.value and "Length of stay = 300" in w.value
                for w in app.warning)
     assert app.metric[0].value.endswith("%")
-
-
-def test_ward_page_says_whether_the_ward_is_like_the_training_data():
-    app = open_page("ward")
-    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
-    banners = [b.value for b in [*app.info, *app.warning] if "the training data?" in b.value]
-    assert len(banners) == 1 and "48 patients" in banners[0]
-    table = next(d.value for d in app.dataframe if "in_top_k" in d.value.columns)
-    assert {"risk_low", "risk_high", "atypical", "typicality"} <= set(table.columns)
-
-
-def _ranked_risks(app: AppTest) -> pd.Series:
-    table = next(d.value for d in app.dataframe if "risk" in d.value.columns and "rank" in d.value.columns)
-    return table["risk"]
-
-
-def test_ward_ranks_the_sample_ward_in_descending_risk():
-    app = open_page("ward")
-    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
-    _no_errors(app)
-    risks = _ranked_risks(app)
-    assert len(risks) == len(pd.read_csv(DATA / "sample_ward.csv"))
-    assert risks.is_monotonic_decreasing
-    assert [m.value for m in app.metric][:4] == ["48", "48", "10", "0"]
-
-
-def test_ward_reports_bad_rows_and_still_scores_the_rest():
-    lines = (DATA / "sample_ward.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    broken = lines[1].split(",")
-    broken[header.index("oxygen_level")] = "250"
-    lines[1] = ",".join(broken)
-    wrong = lines[2].split(",")
-    wrong[header.index("age")] = "unknown"
-    lines[2] = ",".join(wrong)
-    app = open_page("ward")
-    app.file_uploader[0].upload("ward.csv", "\n".join(lines).encode(), "text/csv").run()
-    rejected = next(d.value for d in app.dataframe if "problems" in d.value.columns)
-    assert list(rejected["row"]) == [1, 2]
-    assert "oxygen_level = '250'" in rejected["problems"].iloc[0]
-    assert "age = 'unknown'" in rejected["problems"].iloc[1]
-    assert len(_ranked_risks(app)) == 46
-
-
-def test_ward_refuses_a_file_without_the_columns():
-    app = open_page("ward")
-    app.file_uploader[0].upload("ward.csv", b"patient_id,Age,oxygen level\nA1,70,95\n", "text/csv").run()
-    assert app.error and "Missing required columns" in app.error[0].value
-    assert "'Age' → 'age'" in app.error[0].value
-
-
-def test_model_page_shows_the_reports_numbers(default_predictor):
-    app = open_page("model")
-    report = ModelSummary.read(default_predictor.folder).report
-    metrics = app.dataframe[0].value.set_index("metric")
-    assert metrics.loc["AUROC", "value"] == pytest.approx(report.internal.metrics.value.auroc)
-    slope_low = report.internal.metrics.low.calibration_slope
-    assert metrics.loc["Calibration slope", "95 % CI low"] == pytest.approx(slope_low)
-    assert any(report.verdict.text == box.value for box in [*app.success, *app.warning])
-    baselines = next(d.value for d in app.dataframe if "model" in d.value.columns)
-    assert len(baselines) == len(report.baselines)
-    subgroups = next(d.value for d in app.dataframe if "level" in d.value.columns)
-    assert list(subgroups["level"][:3]) == ["under 50", "50–69", "70+"]
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_without_a_model_every_page_says_how_to_fix_it(page, tmp_path, monkeypatch):
-    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "missing"))
-    app = open_page(page)
-    assert not app.exception
-    assert app.error and "No model is loaded" in app.error[0].value
-    assert any("recovery train" in c.value for c in app.code)
-
-
-@pytest.mark.parametrize("page", ["home", "model"])
-def test_a_damaged_report_is_named_and_the_page_still_works(page, tmp_path, monkeypatch):
-    """A report from another version, or cut short, is refused with the command that rewrites it."""
-    import shutil
-
-    folder = tmp_path / "model"
-    shutil.copytree(ROOT / "checkpoints" / "default", folder)
-    text = (folder / "report.json").read_text()
-    (folder / "report.json").write_text(text[: len(text) // 2])
-    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(folder))
-    app = open_page(page)
-    assert not app.exception and not app.error
-    assert any("cannot be shown" in w.value and "recovery evaluate" in w.value for w in app.warning)
-
-
-def test_ward_slots_and_threshold_re_flag_without_re_scoring():
-    app = open_page("ward")
-    app.file_uploader[0].upload("sample_ward.csv", (DATA / "sample_ward.csv").read_bytes(), "text/csv").run()
-    scored = app.session_state["ward_scored"]
-    app.number_input(key="slots").set_value(3).run()
-    app.number_input(key="threshold").set_value(5.0).run()
-    table = next(d.value for d in app.dataframe if "in_top_k" in d.value.columns)
-    assert table["in_top_k"].sum() == 3 and table["in_top_k"].iloc[:3].all()
-    assert (table["above_threshold"] == (table["risk"] >= 0.05)).all()
-    assert app.session_state["ward_scored"] is scored  # scored and explained once per file
 
 
 def _record(rows: int, blank: str = "") -> tuple[pd.DataFrame, bytes]:
@@ -223,7 +175,7 @@ def test_patient_form_fills_from_a_fhir_record(default_predictor, schema):
     chosen = ward.iloc[1]
     assert any(chosen["patient_id"] in s.value for s in app.success)
     assert app.number_input(key="patient_heart_rate_1").value == chosen["heart_rate"]
-    app.form_submit_button[0].click().run()
+    estimate(app)
     expected = default_predictor.predict_risk(ward.iloc[[1]])["risk"].iloc[0]
     assert app.metric[0].value == percent(expected)
 
@@ -237,7 +189,7 @@ def test_patient_form_names_what_the_record_lacks():
     assert any(w.value == note for w in app.warning)
     stress = next(w for w in (*app.selectbox, *app.number_input) if w.key == "patient_stress_level_1")
     assert stress.value is None  # empty, never a default shown as if it had been recorded
-    app.form_submit_button[0].click().run()
+    estimate(app)
     _no_errors(app)
     assert any(i.value.startswith("Not recorded: Stress.") and "of the range's width" in i.value for i in app.info)
 
@@ -264,7 +216,7 @@ def test_ward_ranks_a_fhir_bulk_export_folder():
     for entry in json.loads(bundle)["entry"]:
         by_type.setdefault(entry["resource"]["resourceType"], []).append(json.dumps(entry["resource"]))
     app = open_page("ward")
-    uploader = next(u for u in app.get("file_uploader") if "bulk export" in u.label)
+    uploader = next(u for u in app.get("file_uploader") if "folder of NDJSON" in u.label)
     for kind, lines in by_type.items():
         uploader.upload(f"{kind}.ndjson", ("\n".join(lines) + "\n").encode(), "application/fhir+ndjson")
     app.run()
@@ -284,7 +236,7 @@ def test_a_loaded_record_is_read_once_not_on_every_rerun(monkeypatch):
     app = open_page("patient")
     app.file_uploader[0].upload("record.json", bundle, "application/fhir+json").run()
     app.button(key="fhir_fill").click().run()
-    app.form_submit_button[0].click().run()
+    estimate(app)
     _no_errors(app)
     assert len(reads) == 1
 
@@ -303,10 +255,20 @@ def test_a_model_trained_on_an_inferred_schema_scores_from_the_form(tmp_path, mo
     Predictor.fit(frame, Schema.infer(frame, "died", 1), tiny_config, seed=0).save(tmp_path / "icu")
     monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "icu"))
     app = open_page("patient")
-    field = app.number_input(key="patient_lactate")
-    assert field.min == 0 and field.max is None
-    field.set_value(float(frame["lactate"].max()) * 5)
-    app.form_submit_button[0].click().run()
+    app.number_input(key="patient_lactate").set_value(-1.0)
+    app.number_input(key="patient_sofa").set_value(3)
+    estimate(app)
+    assert not app.metric and any("Lactate: -1 is below the possible minimum 0" in e.value for e in app.error)
+    app.number_input(key="patient_lactate").set_value(float(frame["lactate"].max()) * 5)
+    estimate(app)
     _no_errors(app)
     assert app.metric[0].label == "Risk of died = 1"
     assert any("outside the typical range" in w.value for w in app.warning)
+
+
+def test_a_file_that_is_not_a_table_gets_a_sentence():
+    app = open_page("ward")
+    app.file_uploader[0].upload("scan.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png").run()
+    assert not app.exception
+    assert any("scan.png is not a ward list this page reads (.png). Upload a CSV file (.csv, .txt, .tsv); a Parquet "
+               "file (.parquet, .pq); a FHIR R4 Bundle" in e.value for e in app.error)

@@ -4,7 +4,9 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from recovery_model.log.store import PredictionLog
+from recovery_model.schema import load_schema
 from tests.conftest import ROOT
+from tests.dashboard.test_pages import estimate, fill
 
 APP = str(ROOT / "dashboard" / "app.py")
 
@@ -26,9 +28,7 @@ def logged(log: PredictionLog) -> pd.DataFrame:
 
 def submit_patient(app: AppTest, patient_id: str, oxygen: float) -> AppTest:
     app.text_input(key="patient_id_0").set_value(patient_id)
-    app.number_input(key="patient_oxygen_level").set_value(oxygen)
-    app.form_submit_button[0].click().run()
-    return app
+    return estimate(fill(app, load_schema().defaults() | {"oxygen_level": oxygen}))
 
 
 def test_an_estimate_is_logged_once_and_its_history_shown(empty_log):
@@ -45,7 +45,7 @@ def test_an_estimate_is_logged_once_and_its_history_shown(empty_log):
 
 def test_a_what_if_is_logged_as_one_and_never_counts_in_the_history(empty_log):
     app = submit_patient(open_page("patient"), "BED-8", 91.0)
-    app.slider(key="whatif_medication_adherence_1_0").set_value(1).run()
+    app.selectbox(key="whatif_medication_adherence_1_0").set_value(1).run()
     app.run()
     assert sorted(logged(empty_log)["source"]) == ["patient", "patient_whatif"]
     assert len(empty_log.history("BED-8")) == 1
