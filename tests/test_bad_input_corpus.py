@@ -95,9 +95,16 @@ def test_cli(case, default_predictor, tmp_path, capsys):
         assert list(pd.read_csv(tmp_path / "ranked_rejected.csv")["row"]) == sorted(expect.rejected)
     if expect.warning:
         assert "on more than one row" in captured.err
-    for row, phrase in expect.outdated.items():
-        assert phrase in ranked.set_index("row").loc[row, OUTDATED]
+    if expect.outdated:  # the ranked list is in risk order: the row's note by its patient id
+        notes = ranked.set_index("patient_id")[OUTDATED].fillna("")
+        for row, phrase in expect.outdated.items():
+            assert phrase in notes[_patient_on_row(case.content, row)]
+        assert (notes != "").sum() == len(expect.outdated) and "oldest_value_time" in ranked.columns
     assert '"=' not in out.read_text() and ",=" not in out.read_text()
+
+
+def _patient_on_row(content: bytes, row: int) -> str:
+    return read_patient_csv(content, "ward.csv")["patient_id"].iloc[row - 1]
 
 
 def test_row_limit_is_clear(monkeypatch):

@@ -18,6 +18,8 @@ from recovery_model.scoring.columns import (
     ATYPICAL_FEATURES,
     IMPUTED,
     IN_TOP_K,
+    OLDEST_VALUE_TIME,
+    OUTDATED,
     RANK,
     RISK,
     RISK_HIGH,
@@ -87,9 +89,10 @@ class RankedWard:
         the top drivers (when explained), then the values as parsed."""
         ranked = self.ranked
         features = schema.feature_names
-        passthrough = [c for c in ranked.columns if c not in features and c not in SCORE_COLUMNS]
+        ages = [c for c in (OUTDATED, OLDEST_VALUE_TIME) if c in ranked.columns]  # what the values rest on in time
+        passthrough = [c for c in ranked.columns if c not in features and c not in SCORE_COLUMNS and c not in ages]
         table = ranked[[RANK, *passthrough, RISK, RISK_LOW, RISK_HIGH, TIER, IN_TOP_K, ABOVE_THRESHOLD, ATYPICAL,
-                        ATYPICAL_FEATURES, TYPICALITY, UNUSUAL, IMPUTED]].copy()
+                        ATYPICAL_FEATURES, TYPICALITY, UNUSUAL, IMPUTED, *ages]].copy()
         if self.explanation is not None:
             columns = driver_columns()
             texts = [self.explanation.driver_text(i, schema, len(columns)) for i in range(len(ranked))]
