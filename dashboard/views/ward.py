@@ -95,7 +95,7 @@ try:
         ranked = predictor.rank(ward_file.frame)
         cached = (digest, ranked, predictor.check_drift(ranked), ward_file.notes)
         st.session_state["ward_scored"] = cached
-        log_rows(predictor, ranked.flagged(int(slots) or None, threshold), Source.WARD, ward=name,
+        log_rows(predictor, ranked.flagged(int(slots) or None, threshold), Source.WARD,  # wards from the rows
                  input_sha256=digest)
 except DataValidationError as exc:
     if digest not in audited:

@@ -104,6 +104,9 @@ def driver_texts(explanation: Explanation | None, schema: Schema) -> list[list[s
     return [explanation.driver_text(i, schema, DRIVERS_LOGGED) for i in range(len(explanation.values))]
 
 
+WARD_COLUMN = "ward"  # a ward list's own column naming each patient's ward
+
+
 def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
                        drivers: list[list[str]] | None = None, **per_call: Any) -> dict[str, list[Any]]:
     """The records of `rows` (validated rows, scored or not, as `Predictor.assess` or `rank` give them), column by
@@ -116,12 +119,13 @@ def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
     risk = rows[RISK].to_numpy(dtype=float)
     scored = ~np.isnan(risk)
     shared = {"predicted_at": context.predicted_at, "logged_at": datetime.now(UTC), "source": str(context.source),
-              "run_id": context.run_id, "input_sha256": context.input_sha256, "ward": context.ward,
+              "run_id": context.run_id, "input_sha256": context.input_sha256,
               "user_name": context.user, "user_role": context.role, "model_version": context.model_version,
               "model_digest": context.model_digest, "card_uuid": None, "hook_instance": None,
               "encounter_id": None, "card_shown": None, **per_call}
     return {name: [value] * n for name, value in shared.items()} | {
         "id": time_ordered_ids(n),
+        "ward": _wards(rows, context.ward),
         "patient_id": _text_or_none(rows[schema.id_column]) if schema.id_column in rows else [None] * n,
         "row_number": rows[ROW].astype(int).tolist() if ROW in rows else [None] * n,
         "inputs": values.to_json(orient="records", lines=True).splitlines() if n else [],
@@ -160,6 +164,14 @@ def _floats(column: Any) -> list[float | None]:
     out = array.astype(object)
     out[np.isnan(array)] = None
     return out.tolist()
+
+
+def _wards(rows: pd.DataFrame, given: str | None) -> list[str | None]:
+    """The ward each patient was on: the one the caller names (`--ward`), else the rows' own `ward` column (a
+    ward list's, never the name of the file it came in), else unknown."""
+    if given is not None or WARD_COLUMN not in rows:
+        return [given] * len(rows)
+    return [None if w is None or not str(w).strip() else str(w).strip() for w in _text_or_none(rows[WARD_COLUMN])]
 
 
 def _times(column: pd.Series) -> list[datetime | None]:

@@ -139,10 +139,14 @@ def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> dict[str, An
 
 
 def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
-    """Patients in the high tier per ward per day of the period."""
+    """Patients in the high tier per ward per day of the period: each patient once a day, however often scored
+    (a ward list uploaded again, or as CSV and as Parquet, is the same patients, not twice the burden)."""
     days = (min(end, pd.Timestamp.now(UTC)) - start) / pd.Timedelta(days=1)
-    wards = rows["ward"].fillna("(no ward)")
-    flagged = (rows["tier"] == "high").groupby(wards).sum()
+    high = rows[rows["tier"] == "high"]
+    patient = high["patient_id"].fillna(high["id"])  # a row without a patient id is a patient of its own
+    day = pd.to_datetime(high["predicted_at"], utc=True).dt.floor("D")
+    distinct = pd.DataFrame({"ward": high["ward"].fillna("(no ward)"), "patient": patient, "day": day})
+    flagged = distinct.drop_duplicates().groupby("ward").size()
     return {str(ward): float(count / max(days, 1.0)) for ward, count in flagged.items()}
 
 

@@ -116,3 +116,17 @@ def test_a_simulated_deployment_alerts_from_the_drifted_month_and_not_before(log
     before = [p for p in report["periods"] if p["start"] < drift_start]
     assert before and all(p["matured"] and p["observed_expected_low"] <= 1 <= p["observed_expected_high"]
                           for p in before)
+
+
+def test_alert_burden_counts_each_patient_once_a_day_by_the_ward_they_are_on(log, default_predictor,
+                                                                            cohort_unseen):
+    """A ward list scored twice on one day (uploaded again, or as CSV and as Parquet) is the same patients; a
+    list whose rows name their wards is counted by those wards, never by the file's name."""
+    cohort = cohort_unseen.iloc[:120].assign(patient_id=[f"B{i:03d}" for i in range(120)],
+                                             ward=["4 East"] * 60 + ["5 North"] * 60)
+    for hour in (9, 14):
+        log_week(log, default_predictor, cohort, MONDAY + timedelta(hours=hour), ward=None)
+    ranked = default_predictor.rank(cohort.drop(columns=["recovered"]), explain=False).ranked
+    burden = report_of(log, default_predictor, window_days=1)["periods"][0]["alert_burden"]
+    high = ranked[ranked["tier"] == "high"].groupby("ward").size()
+    assert burden == {ward: pytest.approx(count / 7) for ward, count in high.items()}
