@@ -236,7 +236,7 @@ def risk_history(history: pd.DataFrame, thresholds: Thresholds) -> go.Figure:
 
 
 def monitoring_chart(periods: list[dict], value: str, title: str, axis: str, reference: float | None = None,
-                     reference_label: str = "") -> go.Figure:
+                     reference_label: str = "", percent_axis: bool = False) -> go.Figure:
     """One monitoring figure per period with its 95 % interval (when it has one); periods not yet matured are
     hollow, and a dashed line marks where the model version changes."""
     starts = [p["start"] for p in periods]
@@ -256,20 +256,26 @@ def monitoring_chart(periods: list[dict], value: str, title: str, axis: str, ref
         if before["model_versions"] != after["model_versions"]:
             fig.add_vline(x=after["start"], line_dash="dash", line_color=NEUTRAL,
                           annotation_text=f"model {', '.join(after['model_versions'])}")
-    fig.update_yaxes(title=axis)
-    fig.update_xaxes(title="Period starting")
+    fig.update_yaxes(title=axis, tickformat=".1%" if percent_axis else None)
+    fig.update_xaxes(title="Period starting", type="category")  # periods, not a time axis: one period reads as one
     return _layout(fig, title, height=320)
 
 
 def monitoring_counts(periods: list[dict]) -> go.Figure:
-    """Scored, with an outcome, and events (observed, or expected where the period has not matured)."""
+    """Scored, with an outcome, and events (observed, or expected where the period has not matured) on an axis of
+    their own."""
     starts = [p["start"] for p in periods]
     fig = go.Figure([go.Bar(x=starts, y=[p["scored"] for p in periods], name="Scored", marker_color=NEUTRAL),
-                     go.Bar(x=starts, y=[p["with_outcome"] for p in periods], name="With an outcome",
+                     go.Bar(x=starts, y=[p["with_outcome"] for p in periods], name="With outcome",
                             marker_color=OURS_COLOUR),
-                     go.Bar(x=starts, y=[p["events"] if p["matured"] else p["estimated"]["expected_events"]
-                                         for p in periods], name="Events (expected where not matured)",
-                            marker_color=RAISES)])
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title="Patients")
-    return _layout(fig, "Predictions and outcomes", height=320)
+                     go.Scatter(x=starts, y=[p["events"] if p["matured"] else p["estimated"]["expected_events"]
+                                             for p in periods], name="Events (right axis)",
+                                mode="lines+markers", marker_color=RAISES, yaxis="y2")])
+    # events are tens where predictions are thousands: on their own axis, not flattened at the bottom of theirs
+    fig.update_layout(barmode="group", yaxis2={"title": "Events", "overlaying": "y", "side": "right",
+                                               "rangemode": "tozero", "showgrid": False, "tickformat": ".0f"})
+    fig.update_yaxes(title="Patients", selector={"anchor": "x"}, rangemode="tozero")
+    fig.update_xaxes(title="Period starting", type="category")
+    _layout(fig, "Predictions and outcomes", height=320)
+    return fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+                             margin={"t": 90})

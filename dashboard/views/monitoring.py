@@ -12,7 +12,7 @@ from recovery_model.scoring.narrative import percent
 from charts import monitoring_chart, monitoring_counts
 from gate import audit
 from loading import page_setup
-from prediction_log import alerts_banner, prediction_log
+from prediction_log import prediction_log
 
 REPORT_TTL_S = 300
 
@@ -52,10 +52,12 @@ if not rows:
     st.stop()
 if settings.since is None and settings.until is None:
     log.keep_alerts(kind, report["alerts"])
-alerts_banner(can_open_monitoring=True)
-for alert in report["alerts"]:
-    st.warning(f"**{alert['period']} · {alert['kind'].replace('_', ' ')}**: {alert['message']}",
-               icon=":material/warning:")
+if alerts := report["alerts"]:  # one summary, not a banner each: the charts stay on the first screen
+    kinds = pd.Series([a["kind"].replace("_", " ") for a in alerts]).value_counts()
+    st.warning(f"**{len(alerts)} alert{'' if len(alerts) == 1 else 's'} in these periods:** "
+               + ", ".join(f"{count} {kind}" for kind, count in kinds.items()) + ".", icon=":material/warning:")
+    with st.expander("The alerts, by period"):
+        st.markdown("\n".join(f"- **{a['period']} · {a['kind'].replace('_', ' ')}**: {a['message']}" for a in alerts))
 
 periods, reference = report["periods"], report["reference"]
 matured = [p for p in periods if p["matured"]]
@@ -72,8 +74,8 @@ right.plotly_chart(monitoring_chart(periods, "auroc", "AUROC", "AUROC", referenc
                                     f"training {reference['auroc']:.3f}"), key="monitor_auroc")
 left.plotly_chart(monitoring_counts(periods), key="monitor_counts")
 right.plotly_chart(monitoring_chart(periods, "flag_rate", "High-tier rate", "Share of predictions",
-                                    reference["flag_rate"], f"training {percent(reference['flag_rate'])}"),
-                   key="monitor_flag_rate")
+                                    reference["flag_rate"], f"training {percent(reference['flag_rate'])}",
+                                    percent_axis=True), key="monitor_flag_rate")
 st.caption("Hollow points: periods not yet matured (their outcomes may still come). Bars: 95 % intervals (exact "
            "Poisson for O/E, DeLong for AUROC). A dashed vertical line marks a change of model version.")
 
@@ -85,6 +87,8 @@ table = pd.DataFrame([{
     "Calibration slope": p["calibration_slope"], "High tier": p["flag_rate"], "Atypical": p["atypical_rate"],
     "Range width": p["range_width"], "Drift": p["drift"]["drifted"], "Cards accepted": p["feedback"]["accept_rate"],
     "Models": ", ".join(p["model_versions"])} for p in periods])
+numbers = [c for c in table.columns if c not in ("Period", "Matured", "Drift", "Models")]
+table[numbers] = table[numbers].apply(pd.to_numeric, errors="coerce")  # "not yet known" is blank, never "None"
 st.dataframe(table, hide_index=True, key="monitor_table", column_config={
     "Expected": st.column_config.NumberColumn(format="%.1f", help="Sum of risks; an estimate where not matured."),
     "O/E": st.column_config.NumberColumn(format="%.2f"), "AUROC": st.column_config.NumberColumn(format="%.3f"),
@@ -95,8 +99,9 @@ st.dataframe(table, hide_index=True, key="monitor_table", column_config={
     "Range width": st.column_config.NumberColumn(format="percent"),
     "Cards accepted": st.column_config.NumberColumn(format="percent")})
 
-chosen = st.selectbox("Details of a period", [p["start"] for p in periods], index=len(periods) - 1,
-                      key="monitor_detail")
+latest_matured = max((i for i, p in enumerate(periods) if p["matured"]), default=len(periods) - 1)
+chosen = st.selectbox("Details of a period", [p["start"] for p in periods], index=latest_matured,
+                      key="monitor_detail", help="Opens on the latest period whose outcomes have matured.")
 detail = next(p for p in periods if p["start"] == chosen)
 drift_col, burden_col = st.columns(2)
 drift_col.markdown(f"**Inputs against training.** {detail['drift']['summary']}")
@@ -108,7 +113,11 @@ if detail["subgroups"]:
              "Sensitivity ratio": g.get("sensitivity_ratio"), "High-tier rate": g.get("flag_rate"),
              "Rate ratio": g.get("flag_rate_ratio"), "Reference": g.get("reference", False),
              "Suppressed": g["suppressed"]} for s in detail["subgroups"] for g in s["groups"]]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="monitor_subgroups", column_config={
+    groups = pd.DataFrame(rows)
+    ratios = groups[["Sensitivity ratio", "Rate ratio"]].apply(pd.to_numeric, errors="coerce")
+    groups.insert(2, "Outside 0.8–1.25", ((ratios < 0.8) | (ratios > 1.25)).any(axis=1).map({True: "⚠ yes",
+                                                                                               False: ""}))
+    st.dataframe(groups, hide_index=True, key="monitor_subgroups", column_config={
         "O/E": st.column_config.NumberColumn(format="%.2f"),
         "Sensitivity": st.column_config.NumberColumn(format="percent"),
         "Sensitivity ratio": st.column_config.NumberColumn(format="%.2f"),

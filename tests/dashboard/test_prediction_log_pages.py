@@ -90,6 +90,13 @@ def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banne
     app.radio(key="monitor_period").set_value("month").run()
     assert any("calibration" in w.value for w in app.warning)
     assert len(app.dataframe) >= 1 and app.metric[0].label == "Predictions"
+    summary = next(w.value for w in app.warning if "in these periods:" in w.value)  # one summary, one count
+    listed = next(m.value for m in app.markdown if m.value.startswith("- **")).count("\n- **") + 1
+    assert summary.startswith(f"**{listed} alert")
+    table = next(d.value for d in app.dataframe if "O/E" in d.value.columns and "Period" in d.value.columns)
+    assert all(pd.api.types.is_numeric_dtype(table[c]) for c in ("Events", "O/E", "AUROC", "Cards accepted"))
+    matured = table.loc[table["Matured"], "Period"].iloc[-1]
+    assert app.selectbox(key="monitor_detail").value == matured  # details open where outcomes have arrived
     home = open_page("home")
     assert any("Monitoring:" in w.value and "calibration" in w.value for w in home.warning)
 
