@@ -168,28 +168,38 @@ def pr_plot(curves: dict[str, Curves], prevalence: float) -> go.Figure:
 
 
 def calibration_plot(bins: list[CalibrationBin], schema: Schema, title: str = "Calibration") -> go.Figure:
+    """Observed against predicted on log axes: most risks are a few per cent, and a linear axis squashes them into
+    its corner. A bin where no one had the event is drawn open at the axis' floor."""
     predicted = [100 * b.predicted for b in bins]
     observed = [100 * b.observed for b in bins]
-    top = max(max(predicted), max(100 * b.high for b in bins)) * 1.05
-    fig = go.Figure(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect",
+    floor = min(p for p in predicted if p > 0) / 2
+    top = max(max(predicted), max(100 * b.high for b in bins)) * 1.2
+    fig = go.Figure(go.Scatter(x=[floor, top], y=[floor, top], mode="lines", name="perfect",
                                line=dict(dash="dot", color=NEUTRAL)))
     fig.add_trace(go.Scatter(
-        x=predicted, y=observed, mode="markers+lines", name="observed", marker_color=OURS_COLOUR,
+        x=predicted, y=[max(o, floor) for o in observed], mode="markers+lines", name="observed",
+        marker=dict(color=OURS_COLOUR, symbol=["circle" if o > 0 else "circle-open" for o in observed]),
         error_y=dict(type="data", symmetric=False,
-                     array=[100 * b.high - o for b, o in zip(bins, observed, strict=True)],
-                     arrayminus=[o - 100 * b.low for b, o in zip(bins, observed, strict=True)]),
-        hovertemplate="predicted %{x:.1f}%<br>observed %{y:.1f}%<extra></extra>"))
-    fig.update_xaxes(title="predicted risk (%)", range=[0, top])
-    fig.update_yaxes(title=f"observed: share who {schema.target.event_label} (%)", range=[0, top])
+                     array=[max(100 * b.high - max(o, floor), 0) for b, o in zip(bins, observed, strict=True)],
+                     arrayminus=[max(max(o, floor) - max(100 * b.low, floor), 0)
+                                 for b, o in zip(bins, observed, strict=True)]),
+        customdata=observed, hovertemplate="predicted %{x:.2f}%<br>observed %{customdata:.2f}%<extra></extra>"))
+    axis = dict(type="log", range=[float(np.log10(floor)), float(np.log10(top))])
+    fig.update_xaxes(title="predicted risk (%, log scale)", **axis)
+    fig.update_yaxes(title=f"observed: share who {schema.target.event_label} (%)", **axis)
     return _layout(fig, title)
 
 
-def decision_curve_plot(curve: DecisionCurve, title: str = "Decision curve") -> go.Figure:
+def decision_curve_plot(curve: DecisionCurve, title: str = "Decision curve", shown: tuple[str, ...] = ()
+                        ) -> go.Figure:
+    """Net benefit by threshold. The models in `shown` are drawn; the others are a click on the legend away (nine
+    lines at once hid ours)."""
     x = [100 * t for t in curve.thresholds]
     fig = go.Figure([go.Scatter(x=x, y=curve.treat_all, name="flag everyone", line=dict(color=NEUTRAL)),
                      go.Scatter(x=x, y=curve.treat_none, name="flag no one", line=dict(color=NEUTRAL, dash="dot"))])
     for name, values in curve.models.items():
-        fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines"))
+        fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines",
+                                 visible=True if not shown or name in shown else "legendonly"))
     top = max(max(v) for v in curve.models.values())
     fig.update_yaxes(title="net benefit", range=[-0.005, top * 1.15])
     fig.update_xaxes(title="threshold risk (%)")

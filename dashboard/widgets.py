@@ -56,6 +56,17 @@ def _level(feature: Feature, value: int) -> str:
     return f"{value}: {feature.levels[value]}" if value in feature.levels else str(value)
 
 
+def shown_blank(table, formats: dict[str, str]):
+    """The table with each column in `formats` written as its format says ("{:.3f}", "{:.1%}") and a missing figure
+    as "—": st.dataframe shows a missing number as "None", even through a Styler's na_rep."""
+    table = table.copy()
+    for column, form in formats.items():
+        if column in table.columns:
+            table[column] = [("—" if value is None or value != value else form.format(value))
+                             for value in table[column]]
+    return table
+
+
 def risk_column(label: str):
     return st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
 

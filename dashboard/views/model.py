@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from recovery_model.access import Page
+from recovery_model.evaluation.baselines import LOGISTIC
 from recovery_model.evaluation.evaluate import OURS, at_threshold
 from recovery_model.scoring.narrative import percent
 
@@ -17,6 +18,7 @@ from charts import (
     roc_plot,
 )
 from loading import page_setup, report_or_none, summary_or_stop
+from widgets import shown_blank
 
 st.title("Model")
 predictor = page_setup(Page.MODEL)
@@ -57,8 +59,12 @@ with performance:
                                             f"Calibration (fresh {report.fresh.rows:,}-row sample)"),
                            key="calibration_fresh")
     curve_source = "fresh sample, every model" if report.fresh else "out-of-fold"
-    st.plotly_chart(decision_curve_plot((report.fresh or internal).decision_curve, f"Decision curve ({curve_source})"),
+    curve = (report.fresh or internal).decision_curve
+    st.plotly_chart(decision_curve_plot(curve, f"Decision curve ({curve_source})",
+                                        shown=(OURS, LOGISTIC)),
                     key="decision_curve")
+    st.caption("Ours and logistic regression against flagging everyone or no one; the other models are in the "
+               "legend: click one to draw it.")
     st.caption("Net benefit of flagging patients above a threshold risk, against flagging everyone or no one. "
                f"A threshold of 10 % means accepting 9 unnecessary reviews to find 1 patient who "
                f"{target.event_label}.")
@@ -84,8 +90,8 @@ with baselines:
                 + (f" and on a fresh {report.fresh.rows:,}-patient sample where the true risk is known "
                    "(the oracle: the best any model could do)." if report.fresh else "."))
     table = report.baseline_table()
-    st.dataframe(table, hide_index=True, key="baselines_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c != "model"})
+    st.dataframe(shown_blank(table, {c: "{:.3f}" for c in table.columns if c != "model"}), hide_index=True,
+                 key="baselines_table")
     st.caption(f"The majority class is the original notebook's headline: "
                f"{percent(report.majority.internal.accuracy_at_0_5)} accuracy, and it finds no one who "
                f"{target.event_label}.")

@@ -13,6 +13,7 @@ from charts import monitoring_chart, monitoring_counts
 from gate import audit
 from loading import page_setup
 from prediction_log import prediction_log
+from widgets import shown_blank
 
 REPORT_TTL_S = 300
 
@@ -89,15 +90,12 @@ table = pd.DataFrame([{
     "Models": ", ".join(p["model_versions"])} for p in periods])
 numbers = [c for c in table.columns if c not in ("Period", "Matured", "Drift", "Models")]
 table[numbers] = table[numbers].apply(pd.to_numeric, errors="coerce")  # "not yet known" is blank, never "None"
-st.dataframe(table, hide_index=True, key="monitor_table", column_config={
-    "Expected": st.column_config.NumberColumn(format="%.1f", help="Sum of risks; an estimate where not matured."),
-    "O/E": st.column_config.NumberColumn(format="%.2f"), "AUROC": st.column_config.NumberColumn(format="%.3f"),
-    "Expected AUROC": st.column_config.NumberColumn(format="%.3f", help=report["methods"]["estimate"]),
-    "Calibration slope": st.column_config.NumberColumn(format="%.2f"),
-    "High tier": st.column_config.NumberColumn(format="percent"),
-    "Atypical": st.column_config.NumberColumn(format="percent"),
-    "Range width": st.column_config.NumberColumn(format="percent"),
-    "Cards accepted": st.column_config.NumberColumn(format="percent")})
+st.dataframe(shown_blank(table, {
+    "Events": "{:.0f}", "Expected": "{:.1f}", "O/E": "{:.2f}", "AUROC": "{:.3f}", "Expected AUROC": "{:.3f}",
+    "Calibration slope": "{:.2f}", "High tier": "{:.1%}", "Atypical": "{:.1%}", "Range width": "{:.1%}",
+    "Cards accepted": "{:.0%}"}), hide_index=True, key="monitor_table", column_config={
+    "Expected": st.column_config.Column(help="Sum of risks; an estimate where not matured."),
+    "Expected AUROC": st.column_config.Column(help=report["methods"]["estimate"])})
 
 latest_matured = max((i for i, p in enumerate(periods) if p["matured"]), default=len(periods) - 1)
 chosen = st.selectbox("Details of a period", [p["start"] for p in periods], index=latest_matured,
@@ -114,15 +112,14 @@ if detail["subgroups"]:
              "Rate ratio": g.get("flag_rate_ratio"), "Reference": g.get("reference", False),
              "Suppressed": g["suppressed"]} for s in detail["subgroups"] for g in s["groups"]]
     groups = pd.DataFrame(rows)
-    ratios = groups[["Sensitivity ratio", "Rate ratio"]].apply(pd.to_numeric, errors="coerce")
+    numbers = ["O/E", "Sensitivity", "Sensitivity ratio", "High-tier rate", "Rate ratio"]
+    groups[numbers] = groups[numbers].apply(pd.to_numeric, errors="coerce")
+    ratios = groups[["Sensitivity ratio", "Rate ratio"]]
     groups.insert(2, "Outside 0.8–1.25", ((ratios < 0.8) | (ratios > 1.25)).any(axis=1).map({True: "⚠ yes",
                                                                                                False: ""}))
-    st.dataframe(groups, hide_index=True, key="monitor_subgroups", column_config={
-        "O/E": st.column_config.NumberColumn(format="%.2f"),
-        "Sensitivity": st.column_config.NumberColumn(format="percent"),
-        "Sensitivity ratio": st.column_config.NumberColumn(format="%.2f"),
-        "High-tier rate": st.column_config.NumberColumn(format="percent"),
-        "Rate ratio": st.column_config.NumberColumn(format="%.2f")})
+    st.dataframe(shown_blank(groups, {"O/E": "{:.2f}", "Sensitivity": "{:.0%}", "Sensitivity ratio": "{:.2f}",
+                                      "High-tier rate": "{:.1%}", "Rate ratio": "{:.2f}"}),
+                 hide_index=True, key="monitor_subgroups")
     st.caption(report["methods"]["subgroups"])
 else:
     st.caption("Subgroup figures appear once the period has matured.")

@@ -1,7 +1,7 @@
 """Filling the Patient page's form in a real browser, as a clinician does: by each field's label.
 
 Numbers are typed into their fields, yes/no answers clicked, scales chosen from their lists; None empties a field
-("Not recorded"). The browser tests, the concurrent-sessions test and the benchmarks share it.
+("Not recorded"). The browser tests and the benchmarks share it.
 """
 
 from __future__ import annotations
@@ -43,17 +43,3 @@ def fill(page, values: dict[str, float | None], schema: Schema) -> None:
         else:
             page.get_by_role("combobox", name=label).first.click()
             page.get_by_role("option", name=text, exact=True).click()
-
-
-async def fill_async(page, values: dict[str, float | None], schema: Schema) -> None:
-    """The same with Playwright's async API."""
-    for kind, label, text in steps(values, schema):
-        if kind == "type":
-            box = page.get_by_role("spinbutton", name=label, exact=False).first
-            await box.fill(text)
-            await box.press("Tab")
-        elif kind == "click":
-            await page.get_by_role("radiogroup", name=label).first.get_by_text(text, exact=True).click()
-        else:
-            await page.get_by_role("combobox", name=label).first.click()
-            await page.get_by_role("option", name=text, exact=True).click()

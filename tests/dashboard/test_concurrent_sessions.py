@@ -1,7 +1,9 @@
 """Twenty people at once against one running app: each must get its own, correct answer.
 
-Each session scores its own patient on the Patient page and uploads its own ward file on the Ward
-page, all at the same time, in separate browser contexts (separate Streamlit sessions). Then every
+Each session loads its own patient's FHIR record into the Patient page and estimates the risk, and uploads its own
+ward file on the Ward page, all at the same time, in separate browser contexts (separate Streamlit sessions). The
+record fills the form in one rerun: typed field by field, each of twenty sessions would rerun the page fifteen
+times, which on a busy machine took longer than any sensible wait. Then every
 session's risk and downloaded ranking are checked against the Predictor: nothing crossed, no errors.
 """
 
@@ -14,7 +16,6 @@ import pytest
 
 from recovery_model.scoring.narrative import percent
 from tests.conftest import DATA
-from tests.dashboard.patient_form import fill_async
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, running_app
 
 pytestmark = pytest.mark.browser
@@ -24,6 +25,17 @@ TIMEOUT_MS = 180_000
 
 def _patient(i: int, schema) -> dict:
     return schema.defaults() | {"age": 30 + 2 * i, "oxygen_level": 85.0 + 0.5 * i}
+
+
+def _record(i: int, schema) -> bytes:
+    """Session i's patient as a FHIR Bundle, measured an hour ago."""
+    import json
+    from datetime import UTC, datetime
+
+    from recovery_model.readers.fhir.sample import to_bundle
+
+    patient = pd.DataFrame([_patient(i, schema) | {"patient_id": f"S{i:02d}"}])
+    return json.dumps(to_bundle(patient, schema, datetime.now(UTC))).encode()
 
 
 def _ward(i: int) -> bytes:
@@ -38,11 +50,14 @@ async def _session(browser, url: str, i: int, schema, tmp_path) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    patient = _patient(i, schema)
     await page.goto(f"{url}/patient")
-    await fill_async(page, patient, schema)
+    await page.get_by_text("Load the patient from a FHIR record").click()
+    await page.locator("input[type='file']").first.set_input_files(
+        {"name": f"patient_{i}.json", "mimeType": "application/fhir+json", "buffer": _record(i, schema)})
+    await page.get_by_role("button", name="Fill the form").click()
+    await page.get_by_text(f"The form holds patient S{i:02d}").wait_for()
     await page.get_by_role("button", name="Estimate risk").click()
-    metric = page.locator("[data-testid='stMetricValue']").first
+    metric = page.locator(".st-key-patient_result [data-testid='stMetricValue']").first
     await metric.wait_for()
     shown_risk = (await metric.inner_text()).strip()
     errors = await page.locator("[data-testid='stException']").count()
