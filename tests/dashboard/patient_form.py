@@ -6,9 +6,14 @@ Numbers are typed into their fields, yes/no answers clicked, scales chosen from 
 
 from __future__ import annotations
 
+import time
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from recovery_model.schema import Feature, Schema
 
 NOT_RECORDED = "Not recorded"
+CHOOSE_BUDGET_S = 120.0
 
 
 def _level(feature: Feature, value: int) -> str:
@@ -41,5 +46,23 @@ def fill(page, values: dict[str, float | None], schema: Schema) -> None:
         elif kind == "click":
             page.get_by_role("radiogroup", name=label).first.get_by_text(text, exact=True).click()
         else:
-            page.get_by_role("combobox", name=label).first.click()
-            page.get_by_role("option", name=text, exact=True).click()
+            _choose(page, label, text)
+
+
+def _choose(page, label: str, text: str) -> None:
+    """Open the list and pick the option; again if a rerun closed the list before the option was drawn.
+
+    Each typed number reruns the page (the form is live). On a loaded machine that rerun can finish after the list
+    opened and redraw the field with its list closed, so the option never appears; a person opens it again.
+    """
+    deadline = time.monotonic() + CHOOSE_BUDGET_S
+    option = page.get_by_role("option", name=text, exact=True)
+    while True:
+        page.get_by_role("combobox", name=label).first.click()
+        try:
+            option.click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
