@@ -16,6 +16,7 @@ from recovery_model.access import OPEN_ACCESS, User
 from recovery_model.log.database import locate
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
+from recovery_model.monitoring.report import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
 
 if TYPE_CHECKING:  # Home shows the alerts banner and must not wait for torch
@@ -55,19 +56,32 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
 
 
 def alerts_banner(can_open_monitoring: bool) -> None:
-    """The alerts of the latest monitoring report (kept in the log: nothing is computed here)."""
+    """The alerts of the latest monitoring reports (kept in the log per period kind: nothing is computed here),
+    counted per report as the Monitoring page counts them: a weekly and a monthly report are never summed."""
     log = prediction_log()
     if log is None:
         return
     alerts = log.current_alerts()
     if not len(alerts):
         return
-    kinds = ", ".join(sorted(set(alerts["kind"])))
+    reports = "; ".join(_report_summary(kind, alerts[alerts["period_kind"] == kind])
+                        for kind in sorted(set(alerts["period_kind"]), key=_report_order))
     latest = alerts.iloc[0]
     where = "See the Monitoring page." if can_open_monitoring else "The analysts who watch the model can say more."
-    st.warning(f"**Monitoring: {len(alerts)} alert{'s' if len(alerts) > 1 else ''} ({kinds}).** Latest, for the "
-               f"period from {latest['period']}: {latest['message'].rstrip('.')}. {where}",
-               icon=":material/notifications_active:")
+    st.warning(f"**Monitoring: {reports}.** Latest, for the {latest['period_kind']} from {latest['period']}: "
+               f"{latest['message'].rstrip('.')}. {where}", icon=":material/notifications_active:")
+
+
+def _report_order(period_kind: str) -> int:
+    return list(PERIODS).index(period_kind) if period_kind in PERIODS else len(PERIODS)
+
+
+def _report_summary(period_kind: str, alerts) -> str:
+    """'7 alerts in the weekly report (3 calibration, 2 drift, 2 subgroup)'."""
+    kinds = alerts["kind"].str.replace("_", " ").value_counts()
+    count = len(alerts)
+    return (f"{count} alert{'' if count == 1 else 's'} in the {period_kind}ly report ("
+            + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + ")")
 
 
 def _cannot_log(exc: Exception) -> None:

@@ -341,32 +341,51 @@ def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema: Schem
 
 def verdict(event: np.ndarray, ours: np.ndarray, logistic: np.ndarray, linear_only: np.ndarray | None,
             fresh_gain: Estimate | None = None) -> Verdict:
-    """Does the network beat logistic regression on these patients, and does its MLP part add anything over
-    its own linear path? AUROC differences with DeLong's paired CIs, and the answer in plain words."""
+    """Does our model beat logistic regression on these patients, and does its MLP part add anything over the
+    same recipe without it? AUROC differences with DeLong's paired CIs, and the answer in plain words: which part
+    does the beating (the recipe, the MLP) is said, never left to a figure that rounds to nothing."""
     ours_auroc, logistic_auroc = float(roc_auc_score(event, ours)), float(roc_auc_score(event, logistic))
     ci = _paired_difference(event, ours, logistic)
     beats = ci.value > 0
     figures = (f"AUROC {ours_auroc:.3f} against logistic regression's {logistic_auroc:.3f} "
                f"(difference {_signed(ci.value)}, 95 % CI {_signed(ci.low)} to {_signed(ci.high)}, same folds)")
-    text = (f"On these patients the network beats logistic regression: {figures}." if beats else
-            f"On these patients the network does not beat logistic regression: {figures}. "
-            "A logistic regression would serve as well; the network's explanations and tiers still apply.")
+    text = (f"On these patients our model beats logistic regression: {figures}." if beats else
+            f"On these patients our model does not beat logistic regression: {figures}. "
+            "A logistic regression would serve as well; the model's explanations and tiers still apply.")
     gain, earned = None, None
     if linear_only is not None:
         gain = _paired_difference(event, ours, linear_only)
         earned = gain.low > 0
-        text += (f" Its MLP part adds {_signed(gain.value)} AUROC over the same recipe without it (95 % CI "
-                 f"{_signed(gain.low)} to {_signed(gain.high)}): "
-                 + ("the non-linear part has earned its place." if earned else
-                    "the non-linear part has not shown that it earns its place here; what the model gains over "
-                    "logistic regression comes from its linear path (its inputs and the regularisation "
-                    "chosen on held-out folds)."))
+        text += " " + _mlp_sentence(gain, earned, beats)
     if fresh_gain is not None:
-        text += (f" On the fresh sample, whose true risk is known, the MLP adds {_signed(fresh_gain.value, 4)} AUROC "
-                 f"(DeLong paired 95 % CI {_signed(fresh_gain.low, 4)} to {_signed(fresh_gain.high, 4)}).")
+        text += f" On the fresh sample, whose true risk is known, the MLP part {_change(fresh_gain)}."
     return Verdict(text=text, beats_logistic_regression=bool(beats), ours_auroc=ours_auroc,
                    logistic_auroc=logistic_auroc, difference=ci, mlp_gain=gain,
                    mlp_earns_its_place=None if earned is None else bool(earned))
+
+
+def _mlp_sentence(gain: Estimate, earned: bool, beats: bool) -> str:
+    if earned:
+        return (f"Its MLP part {_change(gain)} over the same recipe without it: the non-linear part has earned "
+                "its place.")
+    source = (" What beats logistic regression is the recipe (its inputs, its handling of missing values and the "
+              "regularisation chosen on held-out folds), not the MLP." if beats else "")
+    return f"Its MLP part {_change(gain)} over the same recipe without it: no measurable gain.{source}"
+
+
+def _change(gain: Estimate) -> str:
+    """'adds 0.012 AUROC (difference +0.012, 95 % CI …)'; a change whose every figure rounds to nothing at three
+    decimals is said as 'less than 0.001' with four-decimal figures, and below that as 'less than 0.0001' alone
+    (never '+0.000 (+0.000 to +0.000)')."""
+    largest = max(abs(gain.value), abs(gain.low), abs(gain.high))
+    if largest < 0.00005:
+        return "changes AUROC by less than 0.0001, the whole 95 % CI included"
+    if largest < 0.0005:
+        return (f"changes AUROC by less than 0.001 ({_signed(gain.value, 4)}, 95 % CI {_signed(gain.low, 4)} to "
+                f"{_signed(gain.high, 4)})")
+    verb = "adds" if gain.value >= 0 else "costs"
+    return (f"{verb} {abs(gain.value):.3f} AUROC (difference {_signed(gain.value)}, 95 % CI {_signed(gain.low)} to "
+            f"{_signed(gain.high)})")
 
 
 def _signed(value: float, digits: int = 3) -> str:

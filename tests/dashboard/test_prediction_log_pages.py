@@ -90,16 +90,26 @@ def test_monitoring_shows_the_alerts_of_a_drifting_deployment_and_home_its_banne
     app.radio(key="monitor_period").set_value("month").run()
     assert any("calibration" in w.value for w in app.warning)
     assert len(app.dataframe) >= 1 and app.metric[0].label == "Predictions"
-    summary = next(w.value for w in app.warning if "in these periods:" in w.value)  # one summary, one count
-    listed = next(m.value for m in app.markdown if m.value.startswith("- **")).count("\n- **") + 1
-    assert summary.startswith(f"**{listed} alert")
+    monthly = _alert_count(app)
     table = next(d.value for d in app.dataframe if "O/E" in d.value.columns and "Period" in d.value.columns)
     shown = table[["Events", "O/E", "AUROC", "Cards accepted"]].astype(str)
     assert not shown.isin(["None", "nan", "NaT"]).any().any() and (shown == "—").any().any()  # not known yet: —
     matured = table.loc[table["Matured"], "Period"].iloc[-1]
     assert app.selectbox(key="monitor_detail").value == matured  # details open where outcomes have arrived
+    weekly = _alert_count(app.radio(key="monitor_period").set_value("week").run())
     home = open_page("home")
-    assert any("Monitoring:" in w.value and "calibration" in w.value for w in home.warning)
+    banner = next(w.value for w in home.warning if "Monitoring:" in w.value)
+    assert "calibration" in banner  # each report counted as its page counts it, never the two summed
+    assert f"{weekly} alert{'' if weekly == 1 else 's'} in the weekly report (" in banner
+    assert f"{monthly} alert{'' if monthly == 1 else 's'} in the monthly report (" in banner
+
+
+def _alert_count(app: AppTest) -> int:
+    """The Monitoring page's one alert summary, checked against the alerts it lists."""
+    summary = next(w.value for w in app.warning if "in these periods:" in w.value)
+    listed = next(m.value for m in app.markdown if m.value.startswith("- **")).count("\n- **") + 1
+    assert summary.startswith(f"**{listed} alert")
+    return listed
 
 
 def test_the_pages_door_to_the_log_does_not_load_torch():

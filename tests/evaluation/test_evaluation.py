@@ -19,7 +19,7 @@ from recovery_model.evaluation.evaluate import (
     verdict,
 )
 from recovery_model.evaluation.model_card import markdown_table, render_model_card
-from recovery_model.evaluation.report import REPORT_ARRAYS, REPORT_FORMAT, REPORT_JSON, EvaluationReport
+from recovery_model.evaluation.report import REPORT_ARRAYS, REPORT_FORMAT, REPORT_JSON, Estimate, EvaluationReport
 from recovery_model.schema import load_schema
 
 
@@ -192,5 +192,11 @@ def test_verdict_says_plainly_when_the_network_loses():
     assert not lost.beats_logistic_regression and "does not beat logistic regression" in lost.text
     won = verdict(event, good, noise, good)
     assert won.beats_logistic_regression and won.difference.low > 0
-    assert not won.mlp_earns_its_place and "has not shown that it earns its place" in won.text
-    assert verdict(event, good, noise, noise).mlp_earns_its_place
+    assert not won.mlp_earns_its_place and "no measurable gain" in won.text
+    assert "What beats logistic regression is the recipe" in won.text
+    assert "changes AUROC by less than 0.0001, the whole 95 % CI included" in won.text
+    tiny = verdict(event, good, noise, None, fresh_gain=Estimate(-0.0001, -0.0004, 0.0002))
+    assert "less than 0.001 (-0.0001, 95 % CI -0.0004 to +0.0002)" in tiny.text
+    assert "+0.000 (" not in won.text  # a gain that rounds to nothing is said in words, not as zeros
+    earned = verdict(event, good, noise, noise)
+    assert earned.mlp_earns_its_place and "has earned its place" in earned.text and "adds 0." in earned.text
