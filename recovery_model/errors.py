@@ -15,3 +15,7 @@ class CheckpointError(RecoveryError):
 
 class LogError(RecoveryError):
     """The prediction log is configured but cannot be used (unreachable, or at another version)."""
+
+
+class UpdateError(RecoveryError):
+    """The log cannot support an update of the model (too few outcomes, another model's predictions)."""

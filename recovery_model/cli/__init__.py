@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from recovery_model.cli import access, log, model, monitoring, scoring, service
+from recovery_model.cli import access, log, model, monitoring, scoring, service, updating
 from recovery_model.errors import RecoveryError
 
-COMMAND_GROUPS = (model, scoring, log, monitoring, service, access)
+COMMAND_GROUPS = (model, scoring, log, monitoring, updating, service, access)
 
 
 def build_parser() -> argparse.ArgumentParser:

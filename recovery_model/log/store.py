@@ -6,13 +6,14 @@ beside scoring it. Reading is for the pages, the monitor and the exports; who re
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, String, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from recovery_model.errors import LogError
@@ -22,6 +23,7 @@ from recovery_model.log.tables import feedback, monitor_alerts, outcomes, predic
 from recovery_model.times import as_utc
 
 BATCH_ROWS = 5_000
+IDS_PER_QUERY = 5_000  # an IN list this long stays under every driver's limit on bound parameters
 _SQLITE_WRITER = threading.Lock()
 
 
@@ -112,6 +114,44 @@ class PredictionLog:
                  .order_by(predictions.c.predicted_at.desc()).limit(limit))
         frame = self.read_frame(query)
         return frame.iloc[::-1].reset_index(drop=True)
+
+    def matured(self, model_digest: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """The scored predictions of one model made in [since, until) that have an outcome linked to them, oldest
+        first: id, predicted_at, patient_id, risk and event (each outcome counts once, with its prediction)."""
+        query = (select(predictions.c.id, predictions.c.predicted_at, predictions.c.patient_id, predictions.c.risk,
+                        outcomes.c.event)
+                 .select_from(predictions.join(outcomes, outcomes.c.prediction_id == predictions.c.id))
+                 .where(predictions.c.model_digest == model_digest, predictions.c.source.in_(PREDICTION_SOURCES),
+                        predictions.c.risk.is_not(None)))
+        if since is not None:
+            query = query.where(predictions.c.predicted_at >= as_utc(since))
+        if until is not None:
+            query = query.where(predictions.c.predicted_at < as_utc(until))
+        frame = self.read_frame(query).sort_values(["predicted_at", "id"], kind="stable", ignore_index=True)
+        frame["event"] = frame["event"].astype(bool)
+        return frame
+
+    def models_with_outcomes(self) -> pd.DataFrame:
+        """Per logged model (version, digest): its scored predictions with an outcome linked, and the events."""
+        query = (select(predictions.c.model_version, predictions.c.model_digest,
+                        func.count().label("with_outcome"),
+                        func.sum(case((outcomes.c.event, 1), else_=0)).label("events"))
+                 .select_from(predictions.join(outcomes, outcomes.c.prediction_id == predictions.c.id))
+                 .where(predictions.c.source.in_(PREDICTION_SOURCES), predictions.c.risk.is_not(None))
+                 .group_by(predictions.c.model_version, predictions.c.model_digest))
+        return self.read_frame(query)
+
+    def inputs(self, ids: list[str], feature_names: list[str]) -> pd.DataFrame:
+        """The logged inputs of these predictions, one column per feature (missing: NaN), in the order of `ids`."""
+        rows = []
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start:start + IDS_PER_QUERY]
+            query = select(predictions.c.id, type_coerce(predictions.c.inputs, String).label("inputs")).where(
+                predictions.c.id.in_(chunk))
+            with self.connection() as connection:
+                rows += connection.execute(query).all()
+        by_id = {pid: json.loads(text) for pid, text in rows}
+        return pd.DataFrame([by_id[i] for i in ids], columns=feature_names, dtype=float)
 
     def sizes(self) -> tuple[int, int]:
         """(predictions, outcomes) logged: what a cached report is keyed by."""

@@ -8,7 +8,6 @@ the sample each period's drift test needs (`MonitoringData.inputs`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +23,6 @@ from recovery_model.times import as_utc
 
 PREDICTION_COLUMNS = ("id", "patient_id", "ward", "model_version", "model_digest", "risk", "risk_low", "risk_high",
                       "tier", "atypical", "card_uuid")
-IDS_PER_QUERY = 5_000
 
 
 def input_column(feature: str) -> str:
@@ -46,15 +44,7 @@ class MonitoringData:
 
     def inputs(self, ids: list[str]) -> pd.DataFrame:
         """The full logged inputs of these predictions, one column per feature, in the order of `ids`."""
-        parts = []
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ids[start:start + IDS_PER_QUERY]
-            query = select(predictions.c.id, type_coerce(predictions.c.inputs, String).label("inputs")).where(
-                predictions.c.id.in_(chunk))
-            with self.log.connection() as connection:
-                parts += connection.execute(query).all()
-        by_id = {pid: json.loads(text) for pid, text in parts}
-        return pd.DataFrame([by_id[i] for i in ids], columns=self.schema.feature_names, dtype=float)
+        return self.log.inputs(ids, self.schema.feature_names)
 
 
 def read_monitoring_data(log: PredictionLog, schema: Schema, since: datetime | None = None,

@@ -112,19 +112,19 @@ def calibration_intercept_slope(y: ArrayLike, risk: ArrayLike) -> tuple[float | 
 
     log_odds = logit(np.clip(np.asarray(risk, dtype=float), RISK_CLIP, 1 - RISK_CLIP))
     ones = np.ones_like(log_odds)
-    in_the_large = _newton_logistic(ones[:, None], events, offset=log_odds)
-    recalibration = _newton_logistic(np.column_stack([ones, log_odds]), events, offset=np.zeros_like(log_odds))
+    in_the_large = logistic_fit(ones[:, None], events, offset=log_odds)
+    recalibration = logistic_fit(np.column_stack([ones, log_odds]), events, offset=np.zeros_like(log_odds))
     intercept = None if in_the_large is None else float(in_the_large[0])
     slope = None if recalibration is None else float(recalibration[1])
     return intercept, slope
 
 
-def _newton_logistic(design: np.ndarray, events: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
+def logistic_fit(design: np.ndarray, events: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
     """Logistic maximum-likelihood coefficients by Newton–Raphson from zero; None if it does not converge."""
     from scipy.special import expit
 
     coefficients = np.zeros(design.shape[1])
-    likelihood = _log_likelihood(offset, events)
+    likelihood = log_likelihood(offset, events)
     for _ in range(NEWTON_MAX_STEPS):
         fitted = expit(offset + design @ coefficients)
         hessian = design.T @ (design * (fitted * (1 - fitted))[:, None])
@@ -148,14 +148,14 @@ def _damped_step(coefficients: np.ndarray, step: np.ndarray, likelihood: float, 
     """
     for scale in 0.5 ** np.arange(MAX_STEP_HALVINGS):
         candidate = coefficients + scale * step
-        candidate_likelihood = _log_likelihood(offset + design @ candidate, events)
+        candidate_likelihood = log_likelihood(offset + design @ candidate, events)
         if candidate_likelihood > likelihood:
             return candidate, candidate_likelihood
     candidate = coefficients + step
-    return candidate, _log_likelihood(offset + design @ candidate, events)
+    return candidate, log_likelihood(offset + design @ candidate, events)
 
 
-def _log_likelihood(log_odds: np.ndarray, events: np.ndarray) -> float:
+def log_likelihood(log_odds: np.ndarray, events: np.ndarray) -> float:
     return float(events @ log_odds - np.logaddexp(0, log_odds).sum())
 
 

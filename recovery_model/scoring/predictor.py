@@ -8,6 +8,7 @@ P(recovered = 0)). Tiers come from thresholds chosen on the out-of-fold risks (s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from dataclasses import asdict
@@ -128,6 +129,24 @@ class Predictor:
         return type(self)(self.model, schema, self.thresholds, self.background, self.typicality, self.reference,
                           self.interval, metadata)
 
+    def recalibrated(self, intercept: float, slope: float, risk: np.ndarray, event: np.ndarray,
+                     update: dict[str, Any]) -> Predictor:
+        """The same network with its log-odds recalibrated on local outcomes: a + b·(log-odds), composed into the
+        model's own Platt scaling, so the risk, its tier and the explanations all follow. The range's Venn-Abers
+        pair is fitted again on `risk` and `event`, the local patients' recalibrated risks and outcomes (the training
+        patients' no longer describe the calibration). `update` (method, figures, where from) goes into the
+        metadata, with a version of its own; the digest is new once saved."""
+        model = copy.copy(self.model)
+        platt_slope, platt_intercept = self.model.calibration_
+        model.calibration_ = (slope * platt_slope, intercept + slope * platt_intercept)
+        metadata = {k: v for k, v in self.metadata.items() if k not in ("metadata_sha256", "weights_sha256")}
+        metadata["model_version"] = update["version"]
+        metadata["updates"] = [*self.metadata.get("updates", []), {
+            **update, "from_digest": self.digest, "from_version": self.version,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "intercept": intercept, "slope": slope}]
+        return type(self)(model, self.schema, self.thresholds, self.background, self.typicality, self.reference,
+                          RiskInterval.fit(risk, event), metadata)
+
     @classmethod
     def load(cls, folder: str | Path | None = None, expected_schema: Schema | None = None) -> Predictor:
         """Load and verify a checkpoint: `folder`, else $RECOVERY_CHECKPOINT, else the committed default."""
@@ -157,6 +176,11 @@ class Predictor:
     def average_risk(self) -> float:
         """The event rate of the training data: the risk of the average patient."""
         return average_risk(self.metadata)
+
+    @property
+    def version(self) -> str:
+        """The model's version in the log: the package's that trained it, or the one an update gave it."""
+        return str(self.metadata.get("model_version") or self.metadata.get("package_version", ""))
 
     @property
     def digest(self) -> str:

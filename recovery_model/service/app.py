@@ -84,7 +84,7 @@ class Worker:
         self.log = PredictionLog.open()
         self.verifier = None if settings.no_auth else TokenVerifier(settings.issuers, self.log)
         self.switch = CardSwitch(self.log)
-        self.model = {"version": str(self.predictor.metadata.get("package_version", "")),
+        self.model = {"version": self.predictor.version,
                       "digest": self.predictor.digest}
 
 

@@ -1,0 +1,74 @@
+"""`recovery update`: a candidate model from the log's own outcomes, and how it does beside the model in use."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+from recovery_model.cli.options import checkpoint_option, seed
+
+
+def _update(args: argparse.Namespace) -> int:
+    from recovery_model.access import AuditLog
+    from recovery_model.log.store import PredictionLog
+    from recovery_model.scoring.predictor import Predictor
+    from recovery_model.times import parse_start
+    from recovery_model.updating.update import UpdateSettings, update, write_update
+
+    settings = UpdateSettings(since=args.since and parse_start(args.since, "--since"),
+                              until=args.until and parse_start(args.until, "--until"), seed=args.seed)
+    predictor = Predictor.load(args.checkpoint)
+    log = PredictionLog.open()
+    result = update(log, predictor, settings)
+    summary = result.summary
+    AuditLog().record("log_read", user=getpass.getuser(), what="update",
+                      rows=summary["development"]["patients"] + summary["holdout"]["champion"]["patients"])
+    path = write_update(result, args.output)
+    print(_sentence(result.summary, path, result.candidate is not None))
+    return 0
+
+
+def _sentence(summary: dict, path: Path, written: bool) -> str:
+    development, held = summary["development"], summary["holdout"]
+    tests = "; ".join(f"{t['larger']} against {t['smaller']}: p = {t['p_value']:.3g}" for t in summary["tests"])
+    method = {"none": "keep the model as it is", "intercept": "recalibrate in the large (intercept)",
+              "logistic": "recalibrate intercept and slope", "refit": "refit the model"}[summary["method"]]
+    champion, candidate = held["champion"], held["candidate"]
+    lines = [f"Chosen on {development['patients']} patients ({development['events']} events, "
+             f"{development['from'][:10]} to {development['to'][:10]}): {method} ({tests}).",
+             f"Held out, the {champion['patients']} latest patients ({champion['events']} events): O/E "
+             f"{_ratio(champion)} with the model in use"
+             + (f", {_ratio(candidate)} with the candidate; AUROC {_auroc(champion)} and {_auroc(candidate)}."
+                if written else ".")]
+    if written:
+        lines.append(f"Candidate {summary['candidate']['version']} written to {path.parent} (update.json beside it). "
+                     "It is not in use: nothing changes until it is promoted.")
+    else:
+        lines.append(f"No candidate written; {path} says why.")
+    return "\n".join(lines)
+
+
+def _ratio(figures: dict) -> str:
+    oe = figures["observed_expected"]
+    return f"{oe['value']:.2f} ({oe['low']:.2f}–{oe['high']:.2f})" if oe["value"] is not None else "—"
+
+
+def _auroc(figures: dict) -> str:
+    auroc = figures["auroc"]
+    return f"{auroc['value']:.3f}" if auroc["value"] is not None else "—"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    update = commands.add_parser(
+        "update", help="From the log's predictions of the model in use and their outcomes: keep it, recalibrate it "
+        "or refit it (closed testing, Vergouwe et al. 2017), checked on the latest patients held out.")
+    update.add_argument("--output", type=Path, required=True,
+                        help="A folder for the candidate checkpoint and update.json.")
+    update.add_argument("--since", default=None,
+                        help="First day of predictions to learn from (inclusive, ISO date): after a calibration "
+                        "alert, the day the monitor first raised it.")
+    update.add_argument("--until", default=None, help="Last day (exclusive, ISO date).")
+    update.add_argument("--seed", type=seed, default=0, help="For the refit and the bootstrap.")
+    checkpoint_option(update)
+    update.set_defaults(handler=_update)
