@@ -113,3 +113,15 @@ def test_the_cli_writes_the_candidate_and_says_it_is_not_in_use(drifted, tmp_pat
     monkeypatch.setenv("RECOVERY_DATABASE_URL", drifted.engine.url.render_as_string(hide_password=False))
     assert main(["update", "--since", DRIFT.drift_start.date().isoformat(), "--output", str(tmp_path / "c")]) == 0
     assert "It is not in use" in capsys.readouterr().out and (tmp_path / "c" / UPDATE_JSON).exists()
+
+
+def test_a_refit_is_weighed_when_events_allow_and_loses_to_the_intercept_it_cannot_beat(drifted, default_predictor):
+    """1,600 patients are few to learn fifteen effects from: out of fold, the refit fits the later months worse than
+    the old model with a new intercept, and the procedure keeps the simpler update (as in Vergouwe et al.)."""
+    result = update(drifted, default_predictor, UpdateSettings(since=DRIFT.drift_start, refit_events_per_feature=5))
+    summary = result.summary
+    assert summary["refit"]["considered"] and summary["refit"]["development_events_needed"] == 75
+    assert [t["larger"] for t in summary["tests"]] == ["refit", "refit"]
+    assert summary["tests"][-1]["smaller"] == "intercept" and not summary["tests"][-1]["rejects"]
+    assert summary["method"] == "intercept"
+    assert summary["log_likelihoods"]["refit"] < summary["log_likelihoods"]["intercept"]
