@@ -7,7 +7,7 @@ import getpass
 import os
 from pathlib import Path
 
-from recovery_model.cli.options import positive_count
+from recovery_model.cli.options import in_use, positive_count
 
 RETENTION_ENV = "RECOVERY_RETENTION_DAYS"
 
@@ -66,10 +66,9 @@ def _purge_before(args: argparse.Namespace):
 def _outcomes(args: argparse.Namespace) -> int:
     from recovery_model.log.outcomes import import_outcomes
     from recovery_model.log.store import PredictionLog
-    from recovery_model.paths import checkpoint_folder
     from recovery_model.scoring.checkpoint import read_header
 
-    schema = read_header(checkpoint_folder(args.checkpoint)).schema
+    schema = read_header(in_use(args)).schema
     report = import_outcomes(PredictionLog.open(), args.input, schema, window_days=args.window_days)
     print(report.summary())
     return 0

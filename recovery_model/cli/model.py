@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     frame = load_training_data(args.data, predictor.schema)
     trained_on = predictor.metadata["training_data"]["fingerprint"]
     if data_fingerprint(frame) != trained_on:
-        raise RecoveryError(f"{args.data} is not the data {args.checkpoint} was trained on (fingerprint "
+        raise RecoveryError(f"{args.data} is not the data {predictor.folder} was trained on (fingerprint "
                             f"{data_fingerprint(frame)[:12]} ≠ {trained_on[:12]}). Pass the training file with --data.")
     _write_evaluation(predictor, frame, args)
     return 0

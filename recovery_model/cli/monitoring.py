@@ -7,7 +7,7 @@ import getpass
 import json
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, positive_count, seed
+from recovery_model.cli.options import checkpoint_option, in_use, positive_count, seed
 from recovery_model.errors import RecoveryError
 
 
@@ -25,7 +25,7 @@ def _monitor(args: argparse.Namespace) -> int:
     settings = ReportSettings(args.period, args.window_days, _start(args.since, "--since"),
                               _start(args.until, "--until"))
     log = PredictionLog.open()
-    predictor = Predictor.load(args.checkpoint)
+    predictor = Predictor.load(in_use(args))
     data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
     AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=len(data.predictions))
     report = monitoring_report(data, predictor, settings)
@@ -46,10 +46,9 @@ def _export(args: argparse.Namespace) -> int:
     from recovery_model.log.store import PredictionLog
     from recovery_model.monitoring.data import read_monitoring_data
     from recovery_model.monitoring.seismometer import export_seismometer
-    from recovery_model.paths import checkpoint_folder
     from recovery_model.scoring.checkpoint import read_header
 
-    header = read_header(checkpoint_folder(args.checkpoint))
+    header = read_header(in_use(args))
     log = PredictionLog.open()
     data = read_monitoring_data(log, header.schema, _start(args.since, "--since"), _start(args.until, "--until"))
     counts = export_seismometer(log, data, header.schema, header.thresholds, args.output, args.window_days)

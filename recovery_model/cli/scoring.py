@@ -9,10 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, fraction, positive_count
+from recovery_model.cli.options import checkpoint_option, fraction, in_use, positive_count
 from recovery_model.errors import RecoveryError
 from recovery_model.extras import require
-from recovery_model.paths import checkpoint_folder
 
 SHOWN_PROBLEMS = 50
 ENGINES = ("local", "dask")
@@ -25,15 +24,15 @@ def _predict(args: argparse.Namespace) -> int:
     rejected_path.unlink(missing_ok=True)
     as_of = _as_of(args.as_of)
     log = None if args.no_log else _open_log()
+    checkpoint = in_use(args)
     if args.engine == "dask":
         require("distributed", "cluster", "--engine dask")
         from recovery_model.batch.cluster import rank_on_cluster
         from recovery_model.log.writer import LogTarget
         from recovery_model.scoring.checkpoint import read_header
 
-        target = None if log is None else LogTarget(log.location.url, _context(read_header(
-            checkpoint_folder(args.checkpoint)), args, as_of))
-        result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=args.checkpoint,
+        target = None if log is None else LogTarget(log.location.url, _context(read_header(checkpoint), args, as_of))
+        result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=checkpoint,
                                  top_k=args.top_k, threshold=args.threshold, explain=args.explain,
                                  chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers,
                                  log=target, as_of=as_of)
@@ -42,7 +41,7 @@ def _predict(args: argparse.Namespace) -> int:
         from recovery_model.log.writer import BatchLog
         from recovery_model.scoring.predictor import Predictor
 
-        predictor = Predictor.load(args.checkpoint)
+        predictor = Predictor.load(checkpoint)
         batch_log = None if log is None else BatchLog(log, predictor.schema, _context(predictor, args, as_of))
         with batch_log or contextlib.nullcontext():
             result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
@@ -135,7 +134,7 @@ def _suggest(args: argparse.Namespace) -> int:
     from recovery_model.scoring.narrative import change_text, missing_note, percent
     from recovery_model.scoring.predictor import Predictor
 
-    predictor = Predictor.load(args.checkpoint)
+    predictor = Predictor.load(in_use(args))
     schema = predictor.schema
     frame = read_patients(args.input, schema).frame
     if len(frame) > args.max_patients:

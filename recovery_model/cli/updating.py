@@ -1,4 +1,5 @@
-"""`recovery update`: a candidate model from the log's own outcomes, and how it does beside the model in use."""
+"""`recovery update`: a candidate model from the log's own outcomes, and how it does beside the model in use;
+`recovery models`: which model every face uses, changed only with a name and a reason."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import getpass
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, seed
+from recovery_model.cli.options import checkpoint_option, in_use, seed
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -18,7 +19,7 @@ def _update(args: argparse.Namespace) -> int:
 
     settings = UpdateSettings(since=args.since and parse_start(args.since, "--since"),
                               until=args.until and parse_start(args.until, "--until"), seed=args.seed)
-    predictor = Predictor.load(args.checkpoint)
+    predictor = Predictor.load(in_use(args))
     log = PredictionLog.open()
     result = update(log, predictor, settings)
     summary = result.summary
@@ -59,6 +60,41 @@ def _auroc(figures: dict) -> str:
     return f"{auroc['value']:.3f}" if auroc["value"] is not None else "—"
 
 
+def _models(args: argparse.Namespace) -> int:
+    from recovery_model.access import AuditLog
+    from recovery_model.log.registry import ModelRegistry
+    from recovery_model.log.store import PredictionLog
+    from recovery_model.paths import checkpoint_folder
+
+    registry = ModelRegistry(PredictionLog.open())
+    if args.action == "list":
+        print(_listing(registry))
+        return 0
+    if args.action == "promote":
+        target = Path(args.target)
+        folder = target if target.is_dir() else Path(registry.find(args.target).location)
+        changed = registry.promote(folder, checkpoint_folder(None), args.by, args.reason)
+    else:
+        changed = registry.rollback(args.by, args.reason)
+    AuditLog().record(f"model_{args.action}", user=args.by, what=f"{changed.version} {changed.digest[:12]}")
+    print(f"In use now: {changed.version} ({changed.digest[:12]}) from {changed.location}. The command line uses it "
+          "from its next run; the dashboard and each service worker within a minute, without a restart.")
+    return 0
+
+
+def _listing(registry) -> str:
+    frame = registry.listing()
+    if not len(frame):
+        return ("No model registered: every face uses $RECOVERY_CHECKPOINT, else the committed model. `recovery "
+                "models promote DIR --by NAME --reason TEXT` puts another in use.")
+    lines = []
+    for row in frame.itertuples():
+        change = ("" if row.changed_at is None else
+                  f"; {row.action} {row.changed_at:%Y-%m-%d %H:%M} UTC by {row.changed_by}: {row.reason}")
+        lines.append(f"{row.status:<10} {row.version:<32} {row.digest[:12]}  {row.location}{change}")
+    return "\n".join(lines)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     update = commands.add_parser(
         "update", help="From the log's predictions of the model in use and their outcomes: keep it, recalibrate it "
@@ -72,3 +108,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--seed", type=seed, default=0, help="For the refit and the bootstrap.")
     checkpoint_option(update)
     update.set_defaults(handler=_update)
+
+    models = commands.add_parser("models", help="Which model every face uses: list the registered ones, promote one "
+                                 "(signed, with a reason), roll back.")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="Each registered model: status, version, digest, where, the latest change.")
+    promote = actions.add_parser("promote", help="Put a model in use: every face follows within a minute.")
+    promote.add_argument("target", help="A checkpoint's folder, or a registered model's version or digest.")
+    rollback = actions.add_parser("rollback", help="Put back the model in use before the latest change.")
+    for parser in (promote, rollback):
+        parser.add_argument("--by", required=True, help="Who makes the change (recorded).")
+        parser.add_argument("--reason", required=True, help="Why (recorded).")
+    models.set_defaults(handler=_models)

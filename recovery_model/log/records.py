@@ -80,8 +80,7 @@ class Context:
             given.pop("predicted_at", None)
         else:
             given["predicted_at"] = as_utc(given["predicted_at"])
-        version = model.metadata.get("model_version") or model.metadata.get("package_version", "")
-        return cls(source, str(version), model.digest, **given)
+        return cls(source, model.version, model.digest, **given)
 
 
 def input_digest(path: Path) -> str | None:

@@ -128,3 +128,23 @@ service_settings = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("changed_by", String(200)),
 )
+
+models = Table(
+    "models", metadata,
+    Column("digest", String(DIGEST_LENGTH), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("location", String(1000), nullable=False),  # the checkpoint's folder, as every face reaches it
+    Column("status", String(16), nullable=False),  # active, registered or retired
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+
+model_changes = Table(
+    "model_changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("action", String(16), nullable=False),  # promote or rollback
+    Column("digest", String(DIGEST_LENGTH), ForeignKey("models.digest"), nullable=False),  # in use after it
+    Column("previous_digest", String(DIGEST_LENGTH), ForeignKey("models.digest")),  # in use before it
+    Column("changed_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+)

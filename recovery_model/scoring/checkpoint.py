@@ -60,9 +60,18 @@ class CheckpointHeader:
         return str(self.metadata["metadata_sha256"])
 
     @property
+    def version(self) -> str:
+        """The model's version in the log: the package's that trained it, or the one an update gave it."""
+        return model_version(self.metadata)
+
+    @property
     def average_risk(self) -> float:
         """The event rate of the training data: the risk of the average patient."""
         return average_risk(self.metadata)
+
+
+def model_version(metadata: dict[str, Any]) -> str:
+    return str(metadata.get("model_version") or metadata.get("package_version", ""))
 
 
 def average_risk(metadata: dict[str, Any]) -> float:

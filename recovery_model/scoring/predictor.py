@@ -30,7 +30,7 @@ from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_opt
 from recovery_model.paths import checkpoint_folder
 from recovery_model.schema import Schema, SchemaError, reading_changes, remap_differences
 from recovery_model.scoring.assessment import Assessment, RankedWard
-from recovery_model.scoring.checkpoint import average_risk, load_checkpoint, save_checkpoint
+from recovery_model.scoring.checkpoint import average_risk, load_checkpoint, model_version, save_checkpoint
 from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
@@ -180,7 +180,7 @@ class Predictor:
     @property
     def version(self) -> str:
         """The model's version in the log: the package's that trained it, or the one an update gave it."""
-        return str(self.metadata.get("model_version") or self.metadata.get("package_version", ""))
+        return model_version(self.metadata)
 
     @property
     def digest(self) -> str:

@@ -25,11 +25,11 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(database_url
     from alembic.runtime.migration import MigrationContext
 
     engine = _engine(database_url)
-    assert upgrade(engine) == (None, "0004")
+    assert upgrade(engine) == (None, "0005")
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
-    assert upgrade(engine) == ("0004", "0004")  # again: nothing to do
+    assert upgrade(engine) == ("0005", "0005")  # again: nothing to do
 
 
 def test_a_database_not_migrated_is_refused_with_the_command_to_run(database_url):
@@ -122,7 +122,7 @@ def test_a_failed_write_logs_nothing_and_says_so(log, default_predictor):
 
 
 def test_revisions_of_a_migrated_database(log, database_url):
-    assert revisions(_engine(database_url)) == ("0004", "0004")
+    assert revisions(_engine(database_url)) == ("0005", "0005")
 
 
 def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(database_url):
@@ -135,9 +135,9 @@ def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(databa
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-    with pytest.raises(LogError, match=r"version 0001, older than the code's 0004.*recovery db upgrade"):
+    with pytest.raises(LogError, match=r"version 0001, older than the code's 0005.*recovery db upgrade"):
         PredictionLog.open(database_url)
-    assert upgrade(engine) == ("0001", "0004")
+    assert upgrade(engine) == ("0001", "0005")
     assert PredictionLog.open(database_url).count() == 0
 
 
