@@ -6,8 +6,10 @@ load the Predictor, which Home has already started loading in the background.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -15,7 +17,10 @@ import streamlit as st
 from recovery_model import RecoveryError
 from recovery_model.evaluation.report import EvaluationReport
 from recovery_model.evaluation.summary import ModelSummary
-from recovery_model.paths import checkpoint_folder
+from recovery_model.log import MODEL_CHECK_S
+from recovery_model.log.database import locate
+from recovery_model.log.registry import checkpoint_in_use
+from recovery_model.paths import CHECKPOINT_ENV
 
 from gate import check_access
 
@@ -36,7 +41,7 @@ def preload_predictor(folder: str | None = None) -> None:
     The Home page calls this after it has rendered, so that it starts without importing torch and a
     clinician's first Patient page does not wait for it either.
     """
-    folder = folder or str(checkpoint_folder())
+    folder = folder or folder_in_use()
     with _preload_lock:
         if folder not in _preloads:
             _preloads[folder] = _preloader.submit(_build_predictor, folder)
@@ -62,14 +67,27 @@ def _load_predictor(folder: str) -> Predictor:
         raise
 
 
+def folder_in_use() -> str:
+    """The checkpoint in use: $RECOVERY_CHECKPOINT, else the registry's model in use (asked again at most every
+    `MODEL_CHECK_S`: a model promoted or rolled back reaches every page within a minute, without a restart), else
+    the committed model."""
+    return os.environ.get(CHECKPOINT_ENV) or _registry_folder(locate().url)
+
+
+@st.cache_data(ttl=MODEL_CHECK_S, show_spinner=False)
+def _registry_folder(database: str) -> str:
+    """`database` keys the cache: the answer is that log's registry's."""
+    return str(checkpoint_in_use())
+
+
 def predictor_or_stop() -> Predictor:
     """The loaded model, or a plain message with the command that fixes it (and the page stops).
 
-    Loaded once per process and checkpoint folder ($RECOVERY_CHECKPOINT, else the committed default);
-    a failed load is not cached, so fixing the checkpoint and reloading the page is enough.
+    Loaded once per process and checkpoint folder (`folder_in_use`); a failed load is not cached, so fixing the
+    checkpoint and reloading the page is enough.
     """
     try:
-        return _load_predictor(str(checkpoint_folder()))
+        return _load_predictor(folder_in_use())
     except RecoveryError as exc:
         _no_model(exc)
 
@@ -81,8 +99,8 @@ def _read_summary(folder: str, written: float) -> ModelSummary:
 
 def summary_or_stop() -> ModelSummary:
     """What the checkpoint says about its model, without loading it (re-read when the checkpoint changes)."""
-    folder = checkpoint_folder()
     try:
+        folder = Path(folder_in_use())
         written = (folder / "model.json").stat().st_mtime if (folder / "model.json").is_file() else 0.0
         return _read_summary(str(folder), written)
     except RecoveryError as exc:

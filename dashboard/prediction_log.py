@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import streamlit as st
 
 from recovery_model import RecoveryError
 from recovery_model.access import OPEN_ACCESS, User
 from recovery_model.log.database import locate
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
+from recovery_model.log.registry import ModelRegistry
 from recovery_model.log.store import PredictionLog
 from recovery_model.monitoring.report import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
@@ -82,6 +84,12 @@ def _report_summary(period_kind: str, alerts) -> str:
     count = len(alerts)
     return (f"{count} alert{'' if count == 1 else 's'} in the {period_kind}ly report ("
             + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + ")")
+
+
+def model_history() -> pd.DataFrame | None:
+    """The registry's changes of the model in use, newest first (None when the log cannot be used)."""
+    log = prediction_log()
+    return None if log is None else ModelRegistry(log).history()
 
 
 def _cannot_log(exc: Exception) -> None:

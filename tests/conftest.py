@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from recovery_model.monitoring.simulation import Deployment
 from recovery_model.schema import Schema, load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+DRIFT = Deployment(shift=1.0)  # six months, outcomes drift from April by +1 on the log-odds
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +185,30 @@ def empty_log(tmp_path, monkeypatch):
     upgrade(_engine(url))
     monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
     return PredictionLog.open(url)
+
+
+def simulated_log(folder, predictor, deployment):
+    """A migrated SQLite log in `folder` holding `deployment` simulated with `predictor`."""
+    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.store import PredictionLog
+    from recovery_model.monitoring.simulation import simulate_deployment
+
+    url = f"sqlite:///{folder / 'log.sqlite'}"
+    upgrade(_engine(url))
+    log = PredictionLog.open(url)
+    simulate_deployment(log, predictor, deployment)
+    return log
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, default_predictor):
+    """Six simulated months whose outcomes drift from April by +1 on the log-odds (`DRIFT`)."""
+    return simulated_log(tmp_path_factory.mktemp("drifted"), default_predictor, DRIFT)
+
+
+@pytest.fixture(scope="module")
+def after_the_alert(drifted, default_predictor):
+    """`recovery update` on the drifted log from the month the monitor first alerts."""
+    from recovery_model.updating.update import UpdateSettings, update
+
+    return update(drifted, default_predictor, UpdateSettings(since=DRIFT.drift_start))

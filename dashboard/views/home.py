@@ -44,10 +44,14 @@ st.subheader("The model loaded")
 meta = model.metadata
 data = meta.get("training_data", {})
 st.markdown(
-    f"Trained {meta.get('trained_at', '?')} on **{data.get('rows', 0):,} patients** "
+    f"**{model.version}** (digest `{model.digest[:12]}`), trained {meta.get('trained_at', '?')} on "
+    f"**{data.get('rows', 0):,} patients** "
     f"({data.get('events', 0)} {target.event_label}, {percent(model.average_risk)}); schema "
     f"`{model.schema.name}`, {len(model.schema.features)} features; package "
-    f"{meta.get('package_version', '?')}. Data fingerprint `{str(data.get('fingerprint', ''))[:12]}`.")
+    f"{meta.get('package_version', '?')}. Data fingerprint `{str(data.get('fingerprint', ''))[:12]}`."
+    + "".join(f" Updated ({u['method']}) {u['at'][:10]} on {u['development']['patients']:,} of this hospital's "
+              f"patients ({u['development']['events']} events), from {u['from_version']}."
+              for u in meta.get("updates", [])))
 report = report_or_none(model)
 if report is not None:
     metrics = report.internal.metrics

@@ -18,12 +18,24 @@ from charts import (
     roc_plot,
 )
 from loading import page_setup, report_or_none, summary_or_stop
+from prediction_log import model_history
+from updates import show_update
 from widgets import shown_blank
 
 st.title("Model")
 predictor = page_setup(Page.MODEL)
 schema = predictor.schema
 summary = summary_or_stop()
+st.caption(f"In use: **{summary.version}** (digest `{summary.digest[:12]}`), from `{summary.folder}`.")
+history = model_history()
+if history is not None and len(history):
+    latest = history.iloc[0]
+    with st.expander(f"Changes of the model in use ({len(history)}; latest {latest['when']:%Y-%m-%d %H:%M} UTC, "
+                     f"{latest['change']} by {latest['by']})", icon=":material/history:"):
+        st.dataframe(history, hide_index=True, key="model_history",
+                     column_config={"when": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+if (update := summary.update) is not None:
+    show_update(update)
 report = report_or_none(summary)
 if report is None:
     st.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recovery_model.parameters import COUNT, FRACTION, HOURS_IN_A_YEAR, POSITIVE_COUNT, SEED, argument_type
+from recovery_model.parameters import COUNT, FRACTION, HOURS_IN_A_YEAR, POSITIVE, POSITIVE_COUNT, SEED, argument_type
 
 fraction = argument_type(FRACTION)
 positive_count = argument_type(POSITIVE_COUNT)
 count = argument_type(COUNT)
 seed = argument_type(SEED)
 hours = argument_type(HOURS_IN_A_YEAR)
+positive = argument_type(POSITIVE)
 
 
 def checkpoint_option(parser: argparse.ArgumentParser) -> None:

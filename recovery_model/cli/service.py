@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, hours, positive_count
+from recovery_model.cli.options import checkpoint_option, hours, positive, positive_count
 from recovery_model.extras import require
+from recovery_model.log import MODEL_CHECK_S
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,7 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ServiceSettings(checkpoint=str(args.checkpoint) if args.checkpoint else None,
                                issuers=read_issuers(args.issuers) if args.issuers else (), no_auth=args.no_auth,
                                public_url=args.public_url, dashboard_url=args.dashboard_url, silent=args.silent,
-                               cors_origins=tuple(args.cors_origin), repeat_hours=args.repeat_hours)
+                               cors_origins=tuple(args.cors_origin), repeat_hours=args.repeat_hours,
+                               model_check_s=args.model_check_seconds)
     PredictionLog.open()  # the log must be usable before the service says it is up: cards are logged there
     if args.no_auth:
         print("WARNING: no authentication (--no-auth): anyone who can reach this port can score patients. For "
@@ -71,6 +73,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--repeat-hours", type=hours, default=24.0,
                        help="Outside an encounter, show a clinician the same tier's card again after this many "
                        "hours (default 24); within an encounter it is shown once, and again when the tier changes.")
+    serve.add_argument("--model-check-seconds", type=positive, default=MODEL_CHECK_S,
+                       help="How often each worker asks the registry which model is in use (default %(default)g): a "
+                       "promotion or rollback reaches the service within this.")
     serve.set_defaults(handler=_serve)
 
     cards = commands.add_parser("cards", help="Switch the service's cards off or on without stopping it.")

@@ -6,12 +6,13 @@ The Home page and anything else that only *describes* the model use this; scorin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from recovery_model.evaluation.report import EvaluationReport
 from recovery_model.paths import checkpoint_folder
-from recovery_model.scoring.checkpoint import MODEL_CARD, CheckpointHeader, read_header
+from recovery_model.scoring.checkpoint import MODEL_CARD, UPDATE_JSON, CheckpointHeader, read_header
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class ModelSummary(CheckpointHeader):
     @property
     def report(self) -> EvaluationReport | None:
         return EvaluationReport.load(self.folder)
+
+    @property
+    def update(self) -> dict | None:
+        """`update.json` when this model came from `recovery update`: how it was chosen and how it did."""
+        path = self.folder / UPDATE_JSON
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     @property
     def model_card(self) -> str | None:

@@ -18,14 +18,15 @@ import pandas as pd
 from sqlalchemy import insert, select, update
 
 from recovery_model.errors import CheckpointError, RecoveryError
-from recovery_model.log.database import locate
+from recovery_model.log.database import _engine, locate, revisions
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import model_changes, models
 from recovery_model.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT, DEFAULT_DATABASE, checkpoint_folder
 from recovery_model.scoring.checkpoint import CheckpointHeader, read_header
 
 ACTIVE, REGISTERED, RETIRED = "active", "registered", "retired"
-MODEL_CHECK_S = 30.0  # how often a running face asks the registry which model is in use
+REGISTRY_REVISION = "0005"  # the migration that made the registry
+
 
 
 class RegistryError(RecoveryError):
@@ -138,6 +139,17 @@ class ModelRegistry:
         """Every change, oldest first."""
         return self.log.read_frame(select(model_changes).order_by(model_changes.c.id))
 
+    def history(self) -> pd.DataFrame:
+        """Every change as people read it, newest first: when, what, the version in use after it and before it, by
+        whom, why."""
+        changes = self.changes()
+        versions = dict(zip(*self.log.read_frame(select(models.c.digest, models.c.version)).to_dict("list").values(),
+                            strict=True))
+        return pd.DataFrame({
+            "when": changes["changed_at"], "change": changes["action"],
+            "in use after": changes["digest"].map(versions), "in use before": changes["previous_digest"].map(versions),
+            "by": changes["changed_by"], "why": changes["reason"]}).iloc[::-1].reset_index(drop=True)
+
 
 def verified(folder: str | Path, digest: str | None = None) -> CheckpointHeader:
     """The checkpoint's verified header; refused when `digest` is given and the checkpoint no longer has it."""
@@ -174,10 +186,15 @@ def _registered(row) -> Registered:
 def checkpoint_in_use(folder: str | Path | None = None) -> Path:
     """The checkpoint a face uses: `folder`, else $RECOVERY_CHECKPOINT, else the registry's model in use (verified
     against its registered digest), else the committed model. The embedded log is only read when it exists: a
-    fresh clone has no registry, and needs none."""
+    fresh clone has no registry, and needs none; nor does a log not yet migrated to it. A log that cannot be reached
+    is refused: which model is in use is then not known."""
     if folder or os.environ.get(CHECKPOINT_ENV):
         return checkpoint_folder(folder)
-    if locate().embedded and not DEFAULT_DATABASE.exists():
+    location = locate()
+    if location.embedded and not DEFAULT_DATABASE.exists():
+        return DEFAULT_CHECKPOINT
+    current, _ = revisions(_engine(location.url), location)
+    if current is None or current < REGISTRY_REVISION:  # a log without the registry has no model in use
         return DEFAULT_CHECKPOINT
     active = ModelRegistry(PredictionLog.open()).active()
     if active is None:

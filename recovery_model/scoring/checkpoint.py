@@ -30,6 +30,7 @@ FORMAT_VERSION = 3
 WHAT_OLDER_FORMATS_LACK = {1: "holds a single-network model, not the cross-fitted ensemble",
                            2: "lacks the training reference that typicality and drift checks need"}
 WEIGHTS, METADATA, MODEL_CARD = "model.safetensors", "model.json", "model_card.md"
+UPDATE_JSON = "update.json"  # beside a model that `recovery update` made: how it was chosen and how it did
 RETRAIN_HINT = "Run `recovery train` (or `make model`) to write a fresh checkpoint."
 
 

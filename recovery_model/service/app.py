@@ -8,8 +8,10 @@ the worker starts.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -21,9 +23,11 @@ from pydantic import BaseModel, Field
 
 from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
+from recovery_model.log.registry import checkpoint_in_use
 from recovery_model.log.store import PredictionLog
 from recovery_model.readers.fhir.reader import read_fhir
 from recovery_model.readers.freshness import apply_shelf_life
+from recovery_model.scoring.checkpoint import read_header
 from recovery_model.scoring.columns import (
     ATYPICAL,
     MISSING_RISK_HIGH,
@@ -75,21 +79,50 @@ class FeedbackRequest(BaseModel):
 
 
 class Worker:
-    """What one worker holds: the model, the log, the token verifier and the cards switch."""
+    """What one worker holds: the model in use, the log, the token verifier and the cards switch."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.predictor = Predictor.load(settings.checkpoint)
-        self.predictor.warm_up()
         self.log = PredictionLog.open()
+        self._use(_loaded(checkpoint_in_use(settings.checkpoint)))
         self.verifier = None if settings.no_auth else TokenVerifier(settings.issuers, self.log)
         self.switch = CardSwitch(self.log)
-        self.model = {"version": self.predictor.version,
-                      "digest": self.predictor.digest}
+
+    def follow(self) -> None:
+        """Every `model_check_s`, the model the registry has in use: a promotion or a rollback reaches each worker
+        within that, without a restart. A model that cannot be used leaves the one in use serving, logged and said
+        by /healthz (`model_problem`)."""
+        if time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + self.settings.model_check_s
+        try:
+            folder = checkpoint_in_use(self.settings.checkpoint)
+            if read_header(folder).digest != self.model["digest"]:
+                self._use(_loaded(folder))
+                logger.warning("now using model %s (%s) from %s", self.model["version"], self.model["digest"][:12],
+                               folder)
+            self.model_problem = None
+        except RecoveryError as exc:
+            self.model_problem = str(exc)
+            logger.error("the model in use cannot change: %s; still using %s", exc, self.model["digest"][:12])
+
+    def _use(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.model = {"version": predictor.version, "digest": predictor.digest}
+        self.model_problem: str | None = None
+        self._next_check = time.monotonic() + self.settings.model_check_s
+
+
+def _loaded(folder: Path) -> Predictor:
+    predictor = Predictor.load(folder)
+    predictor.warm_up()
+    return predictor
 
 
 def the_worker(request: Request) -> Worker:
-    return request.app.state.worker
+    worker: Worker = request.app.state.worker
+    worker.follow()
+    return worker
 
 
 WorkerDep = Annotated[Worker, Depends(the_worker)]
@@ -206,7 +239,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness")
     def healthz(svc: WorkerDep) -> dict:
-        return {"status": "ok", "model_digest": svc.model["digest"]}
+        answer = {"status": "ok", "model_digest": svc.model["digest"], "model_version": svc.model["version"]}
+        return answer | ({"model_problem": svc.model_problem} if svc.model_problem else {})
 
     return app
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recovery_model.errors import RecoveryError
+from recovery_model.log import MODEL_CHECK_S
 from recovery_model.parameters import HOURS_IN_A_YEAR, check
 
 SETTINGS_ENV = "RECOVERY_SERVICE_SETTINGS"  # how the uvicorn workers receive the options
@@ -45,6 +46,7 @@ class ServiceSettings:
     body_limit_bytes: int = 5 * 1024 * 1024
     fhir_timeout_s: float = 2.0
     repeat_hours: float = 24.0  # a card shown outside an encounter is shown again to the same clinician after this
+    model_check_s: float = MODEL_CHECK_S  # how often each worker asks the registry which model is in use
 
     def __post_init__(self) -> None:
         check("repeat_hours", self.repeat_hours, HOURS_IN_A_YEAR)

@@ -27,10 +27,10 @@ from recovery_model.monitoring.statistics import (
     paired_auroc_difference,
 )
 from recovery_model.parameters import COUNT, FRACTION, POSITIVE_COUNT, SEED, check
+from recovery_model.scoring.checkpoint import UPDATE_JSON
 from recovery_model.scoring.predictor import Predictor
 from recovery_model.updating.closed_testing import ClosedTest, closed_test
 
-UPDATE_JSON = "update.json"
 RISK_CLIP = 1e-6
 # Fewer events than this and neither the choice nor the check on held-out patients can be trusted: validation
 # studies need about 100 events (Collins, Ogundimu & Altman, Stat Med 2016), and here a third of them are held out.

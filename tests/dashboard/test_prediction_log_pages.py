@@ -121,3 +121,25 @@ def test_the_pages_door_to_the_log_does_not_load_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "dashboard", capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_model_page_shows_the_update_in_use_and_who_put_it_there(after_the_alert, empty_log, tmp_path,
+                                                                      monkeypatch):
+    from recovery_model.log.registry import ModelRegistry
+    from recovery_model.paths import DEFAULT_CHECKPOINT
+    from recovery_model.updating.update import write_update
+
+    monkeypatch.delenv("RECOVERY_CHECKPOINT", raising=False)
+    write_update(after_the_alert, tmp_path / "candidate")
+    ModelRegistry(empty_log).promote(tmp_path / "candidate", DEFAULT_CHECKPOINT, "Dr Analyst", "O/E 1.9 since April")
+    app = open_page("model")
+    assert not app.exception
+    assert any("In use: **0.1.0+intercept." in c.value for c in app.caption)
+    assert any(e.label.startswith("Changes of the model in use (1; latest") and "promote by Dr Analyst" in e.label
+               for e in app.expander)
+    history = next(d.value for d in app.dataframe if "why" in d.value.columns)
+    assert history["why"].tolist() == ["O/E 1.9 since April"] and history["in use before"].tolist() == ["0.1.0"]
+    assert any(i.value.startswith("**An update of 0.1.0**") and "recalibrated" in i.value for i in app.info)
+    compared = next(d.value for d in app.dataframe if "this model" in d.value.columns)
+    assert compared["on the held-out patients"].tolist() == ["O/E (1 is calibrated)", "AUROC", "Calibration slope"]
+    assert not compared.astype(str).isin(["None", "nan", "NaT"]).any().any()

@@ -10,36 +10,15 @@ import pytest
 
 from recovery_model.cli import main
 from recovery_model.errors import UpdateError
-from recovery_model.log.database import _engine, upgrade
-from recovery_model.log.store import PredictionLog
-from recovery_model.monitoring.simulation import Deployment, simulate_deployment
+from recovery_model.monitoring.simulation import Deployment
 from recovery_model.scoring.predictor import Predictor
 from recovery_model.updating.update import UPDATE_JSON, UpdateSettings, split_in_time, update, write_update
-
-DRIFT = Deployment(shift=1.0)  # six months, outcomes drift from April by +1 on the log-odds
-
-
-def simulated_log(folder, predictor: Predictor, deployment: Deployment) -> PredictionLog:
-    url = f"sqlite:///{folder / 'log.sqlite'}"
-    upgrade(_engine(url))
-    log = PredictionLog.open(url)
-    simulate_deployment(log, predictor, deployment)
-    return log
-
-
-@pytest.fixture(scope="module")
-def drifted(tmp_path_factory, default_predictor):
-    return simulated_log(tmp_path_factory.mktemp("drifted"), default_predictor, DRIFT)
+from tests.conftest import DRIFT, simulated_log
 
 
 @pytest.fixture(scope="module")
 def calm(tmp_path_factory, default_predictor):
     return simulated_log(tmp_path_factory.mktemp("calm"), default_predictor, Deployment(shift=0.0))
-
-
-@pytest.fixture(scope="module")
-def after_the_alert(drifted, default_predictor):
-    return update(drifted, default_predictor, UpdateSettings(since=DRIFT.drift_start))
 
 
 def test_after_drift_the_update_recalibrates_and_fixes_calibration_on_later_patients(after_the_alert):

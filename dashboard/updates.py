@@ -1,0 +1,41 @@
+"""How a model that `recovery update` made was chosen and how it did, as the Model page shows it (from update.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+METHODS = {"none": "kept as it was", "intercept": "recalibrated in the large (its intercept)",
+           "logistic": "recalibrated (intercept and slope)", "refit": "refitted on the hospital's own patients"}
+
+
+def show_update(update: dict[str, Any]) -> None:
+    development, held = update["development"], update["holdout"]
+    tests = "; ".join(f"{t['larger']} against {t['smaller']}, p = {t['p_value']:.2g}" for t in update["tests"])
+    st.info(f"**An update of {update['champion']['version']}** (`{update['champion']['digest'][:12]}`), "
+            f"{METHODS[update['method']]}: chosen by closed testing on {development['patients']:,} of the hospital's "
+            f"patients ({development['events']} events, {development['from'][:10]} to {development['to'][:10]}; "
+            f"{tests}), then compared on the {held['champion']['patients']:,} latest patients, held out.",
+            icon=":material/published_with_changes:")
+    rows = [("O/E (1 is calibrated)", _interval(held["champion"]["observed_expected"]),
+             _interval(held["candidate"]["observed_expected"]), _interval(held["difference"]["observed_expected"])),
+            ("AUROC", _interval(held["champion"]["auroc"], 3), _interval(held["candidate"]["auroc"], 3),
+             _interval(held["difference"]["auroc"], 3)),
+            ("Calibration slope", _number(held["champion"]["calibration_slope"]),
+             _number(held["candidate"]["calibration_slope"]), _interval(held["difference"]["calibration_slope"]))]
+    st.dataframe(pd.DataFrame(rows, columns=["on the held-out patients", "model it updates", "this model",
+                                             "difference (95 % CI)"]), hide_index=True, key="update_holdout")
+
+
+def _interval(figure: dict[str, float | None], digits: int = 2) -> str:
+    value, low, high = figure["value"], figure["low"], figure["high"]
+    if value is None:
+        return "—"
+    shown = f"{value:.{digits}f}"
+    return shown if low is None or high is None else f"{shown} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
