@@ -114,7 +114,11 @@ def report_or_none(summary: ModelSummary) -> EvaluationReport | None:
     except RecoveryError as exc:
         st.warning(f"**The evaluation report cannot be shown.** {exc}")
         return None
-    if report is None:
+    if report is None and (update := summary.update) is not None:
+        st.info(f"This model is an update of {update['champion']['version']} made on this hospital's patients: its "
+                "evaluation is the comparison with that model on this hospital's latest patients, held out, not a "
+                "report on the training data.")
+    elif report is None:
         st.info("No evaluation report next to this model. Run `.venv/bin/recovery evaluate` to write one.")
     return report
 

@@ -33,9 +33,10 @@ def _interval(figure: dict[str, float | None], digits: int = 2) -> str:
     value, low, high = figure["value"], figure["low"], figure["high"]
     if value is None:
         return "—"
-    shown = f"{value:.{digits}f}"
-    return shown if low is None or high is None else f"{shown} ({low:.{digits}f} to {high:.{digits}f})"
+    shown = _number(value, digits)
+    return shown if low is None or high is None else f"{shown} ({_number(low, digits)} to {_number(high, digits)})"
 
 
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+def _number(value: float | None, digits: int = 2) -> str:
+    """The value rounded, never '-0.00'; '—' when there is none."""
+    return "—" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
