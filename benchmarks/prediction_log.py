@@ -3,6 +3,7 @@
 - logging overhead: `recovery predict` on 200,000 rows, each run a fresh process, without the log, with the SQLite
   file and with PostgreSQL (runs interleaved, medians); and one Patient-page estimate's write;
 - `recovery monitor` over 1,000,000 logged predictions with outcomes;
+- `recovery update` over the same million;
 - 6 concurrent `recovery predict` writers and a dashboard's single-row writes into one SQLite file: every row
   there, no "database is locked".
 PostgreSQL is $RECOVERY_TEST_POSTGRES (default the local socket's `postgres`); without a server its figures are
@@ -160,6 +161,25 @@ def monitor(predictor: Predictor, rows: int) -> dict:
             "monitor_month_s": times[1], "periods_month": len(report["periods"])}
 
 
+def update_run(predictor: Predictor, rows: int) -> dict:
+    """`recovery update` (the whole command, a fresh process) over `rows` logged predictions, all with outcomes: it
+    reads them all and learns from the latest `MAX_PATIENTS` (a refit is then weighed: thousands of events)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        url = sqlite_url(folder, "update.sqlite")
+        log = PredictionLog.open(url)
+        fill_log(log, predictor, rows, folder)
+        env = {**os.environ, "RECOVERY_DATABASE_URL": url}
+        started = time.perf_counter()
+        subprocess.run([RECOVERY, "update", "--output", str(folder / "candidate")], check=True, capture_output=True,
+                       env=env)
+        seconds = time.perf_counter() - started
+        summary = json.loads((folder / "candidate" / "update.json").read_text())
+    return {"rows": rows, "update_s": seconds, "method": summary["method"], "used": summary["matured"]["used"],
+            "refit_considered": summary["refit"]["considered"],
+            "development_events": summary["development"]["events"]}
+
+
 _DASHBOARD_WRITER = """
 import json, sys, time
 import pandas as pd
@@ -207,7 +227,7 @@ def concurrent_writers(writers: int, rows: int) -> dict:
 
 
 def markdown(report: dict) -> str:
-    o, p, m, c = (report.get(k, {}) for k in ("overhead", "patient_submit", "monitor", "concurrent"))
+    o, p, m, c, u = (report.get(k, {}) for k in ("overhead", "patient_submit", "monitor", "concurrent", "update"))
     lines = ["# Prediction log benchmarks", ""]
     if o:
         lines += [f"`recovery predict`, {o['rows']:,} rows, CSV, fresh processes, medians of {o['repeats']} "
@@ -226,20 +246,27 @@ def markdown(report: dict) -> str:
                   f"({c['dashboard_rows']} single-row writes) into one SQLite file in {c['seconds']:.1f} s: "
                   f"{c['rows_in_log']:,} of {c['expected_rows']:,} rows, failed runs {c['failed_runs']}, "
                   f"'database is locked' {'seen' if c['database_is_locked'] else 'never'}"]
+    if u:
+        lines += ["", f"`recovery update` over {u['rows']:,} predictions with outcomes (learning from the latest "
+                  f"{u['used']:,}, {u['development_events']} development events, refit "
+                  f"{'weighed' if u['refit_considered'] else 'not weighed'}): {u['update_s']:.1f} s (whole command), "
+                  f"chose {u['method']}"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller sizes (a smoke run).")
-    parser.add_argument("--only", nargs="*", default=None, help="overhead patient_submit monitor concurrent")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="overhead patient_submit monitor concurrent update")
     args = parser.parse_args(argv)
-    wanted = set(args.only or ["overhead", "patient_submit", "monitor", "concurrent"])
+    wanted = set(args.only or ["overhead", "patient_submit", "monitor", "concurrent", "update"])
     predictor = Predictor.load()
     steps = {"overhead": lambda: overhead(20_000 if args.quick else 200_000, 1 if args.quick else 3),
              "patient_submit": lambda: patient_submit(predictor, 20 if args.quick else 200),
              "monitor": lambda: monitor(predictor, 100_000 if args.quick else 1_000_000),
-             "concurrent": lambda: concurrent_writers(6, 5_000 if args.quick else 50_000)}
+             "concurrent": lambda: concurrent_writers(6, 5_000 if args.quick else 50_000),
+             "update": lambda: update_run(predictor, 100_000 if args.quick else 1_000_000)}
     report = {}
     for name, step in steps.items():
         if name in wanted:

@@ -39,6 +39,9 @@ MIN_EVENTS = 100
 # BMJ 2020, ask for more than the old ten per parameter when a model is developed with little shrinkage).
 REFIT_EVENTS_PER_FEATURE = 20
 HOLDOUT_EVENT_SHARE = 1 / 3
+# An update learns from the latest matured patients: this many is ample for two recalibration numbers and for a
+# refit (thousands of events at a few per cent), keeps older patients from a changed world out, and bounds the time.
+MAX_PATIENTS = 50_000
 BOOTSTRAP = 1000
 
 
@@ -50,6 +53,7 @@ class UpdateSettings:
     refit_events_per_feature: int = REFIT_EVENTS_PER_FEATURE
     holdout_event_share: float = HOLDOUT_EVENT_SHARE
     bootstrap: int = BOOTSTRAP
+    max_patients: int = MAX_PATIENTS
     seed: int = 0
     refit_config: str = "default"
 
@@ -58,6 +62,7 @@ class UpdateSettings:
         check("refit_events_per_feature", self.refit_events_per_feature, COUNT)
         check("holdout_event_share", self.holdout_event_share, FRACTION)
         check("bootstrap", self.bootstrap, POSITIVE_COUNT)
+        check("max_patients", self.max_patients, POSITIVE_COUNT)
         check("seed", self.seed, SEED)
 
 
@@ -74,6 +79,8 @@ class Update:
 def update(log: PredictionLog, predictor: Predictor, settings: UpdateSettings = UpdateSettings()) -> Update:
     """Choose and build the update the log's outcomes support for `predictor` (the model in use)."""
     matured = log.matured(predictor.digest, settings.since, settings.until)
+    available = len(matured)
+    matured = matured.iloc[-settings.max_patients:].reset_index(drop=True)
     _enough(matured, log, predictor, settings)
     development, holdout = split_in_time(matured, settings.holdout_event_share)
     event = development["event"].to_numpy(dtype=int)
@@ -107,6 +114,7 @@ def update(log: PredictionLog, predictor: Predictor, settings: UpdateSettings = 
                          f"({len(schema.features)} features)"},
         "champion": {"version": predictor.version, "digest": predictor.digest},
         "candidate": None if candidate is None else {"version": version},
+        "matured": {"available": available, "used": len(matured), "limit": settings.max_patients},
         "development": facts["development"],
         "holdout": compare_on_holdout(holdout["event"].to_numpy(dtype=int), champion_risk, candidate_risk,
                                       settings.bootstrap, settings.seed),
