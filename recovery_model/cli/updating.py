@@ -7,7 +7,7 @@ import argparse
 import getpass
 from pathlib import Path
 
-from recovery_model.cli.options import checkpoint_option, in_use, seed
+from recovery_model.cli.options import checkpoint_option, fraction, in_use, seed
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -18,7 +18,8 @@ def _update(args: argparse.Namespace) -> int:
     from recovery_model.updating.update import UpdateSettings, update, write_update
 
     settings = UpdateSettings(since=args.since and parse_start(args.since, "--since"),
-                              until=args.until and parse_start(args.until, "--until"), seed=args.seed)
+                              until=args.until and parse_start(args.until, "--until"), high_ppv=args.high_ppv,
+                              seed=args.seed)
     predictor = Predictor.load(in_use(args))
     log = PredictionLog.open()
     result = update(log, predictor, settings)
@@ -42,12 +43,23 @@ def _sentence(summary: dict, path: Path, written: bool) -> str:
              f"{_ratio(champion)} with the model in use"
              + (f", {_ratio(candidate)} with the candidate; AUROC {_auroc(champion)} and {_auroc(candidate)}."
                 if written else ".")]
+    if (tiers := summary["thresholds"]) is not None:
+        lines.append(_tiers_sentence(tiers))
     if written:
         lines.append(f"Candidate {summary['candidate']['version']} written to {path.parent} (update.json beside it). "
                      "It is not in use: nothing changes until it is promoted.")
     else:
         lines.append(f"No candidate written; {path} says why.")
     return "\n".join(lines)
+
+
+def _tiers_sentence(tiers: dict) -> str:
+    asked = f"High tier for a PPV of at least {tiers['target_ppv']:.0%} ({tiers['confidence']:.0%} confidence): "
+    if tiers["threshold"] is None:
+        return asked + "no threshold qualifies on these patients; the tiers stay as they are."
+    return (asked + f"risk ≥ {tiers['threshold']:.1%} ({tiers['flagged']} of {tiers['patients']} held-out patients, "
+            f"PPV {tiers['observed_ppv']:.0%} among them)"
+            + ("; in the candidate." if tiers["applied"] else "; no candidate to carry it."))
 
 
 def _ratio(figures: dict) -> str:
@@ -105,6 +117,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="First day of predictions to learn from (inclusive, ISO date): after a calibration "
                         "alert, the day the monitor first raised it.")
     update.add_argument("--until", default=None, help="Last day (exclusive, ISO date).")
+    update.add_argument("--high-ppv", type=fraction, default=None,
+                        help="Also choose the high tier's threshold on the held-out outcomes so that at least this "
+                        "share of the patients above it have the event, with 90 %% confidence (Learn then Test); "
+                        "e.g. 0.2. Said plainly when no threshold qualifies.")
     update.add_argument("--seed", type=seed, default=0, help="For the refit and the bootstrap.")
     checkpoint_option(update)
     update.set_defaults(handler=_update)

@@ -31,8 +31,7 @@ def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float
     comparison = ("higher than" if risk > 1.2 * average else "lower than" if risk < 0.8 * average
                   else "close to")
     tier_text = {
-        Tier.HIGH: (f"This is **high risk** ({tier_rule(Tier.HIGH, thresholds)}): in validation, the patients above "
-                 f"this threshold held {percent(thresholds.high_sensitivity)} of all who {target.event_label}."),
+        Tier.HIGH: f"This is **high risk** ({tier_rule(Tier.HIGH, thresholds)}): {_high_tier(thresholds, target)}",
         Tier.MODERATE: (f"This is **moderate risk** ({tier_rule(Tier.MODERATE, thresholds)}): together with the high "
                      f"tier this group held {percent(thresholds.moderate_sensitivity)} of all who "
                      f"{target.event_label} in validation."),
@@ -42,6 +41,16 @@ def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float
     }[Tier(tier)]
     return (f"The model estimates that {frequency} patients like this one {target.event_label} "
             f"({percent(risk)}), {comparison} the average patient's {percent(average)}. {tier_text}")
+
+
+def _high_tier(thresholds: Thresholds, target: Target) -> str:
+    """What the high threshold promises: a PPV guaranteed on local outcomes, or the share of events it held."""
+    if thresholds.high_ppv is not None:
+        return (f"this threshold was chosen on this hospital's own outcomes so that at least "
+                f"{percent(thresholds.high_ppv)} of the patients above it {target.event_label} "
+                f"({percent(thresholds.ppv_confidence)} confidence).")
+    return (f"in validation, the patients above this threshold held {percent(thresholds.high_sensitivity)} of all "
+            f"who {target.event_label}.")
 
 
 def unusual_value_note(feature: Feature, value: float) -> str:

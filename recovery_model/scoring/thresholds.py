@@ -5,7 +5,7 @@ Kept free of torch so that pages which only describe a model (Home) load quickly
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -34,6 +34,8 @@ class Thresholds:
     moderate: float
     high_sensitivity: float = HIGH_SENSITIVITY
     moderate_sensitivity: float = MODERATE_SENSITIVITY
+    high_ppv: float | None = None  # set when the high threshold was chosen on local outcomes for this PPV (Learn then
+    ppv_confidence: float | None = None  # Test) with this confidence: `with_guaranteed_high`
 
     def tier(self, risk: np.ndarray) -> np.ndarray:
         """Each risk's tier, as text ('high', 'moderate', 'low': the values of `Tier`)."""
@@ -44,6 +46,12 @@ class Thresholds:
     def floor(self, tier: str) -> float | None:
         """The risk a patient must fall below to leave `tier` for a lower one (None for the low tier)."""
         return {Tier.HIGH: self.high, Tier.MODERATE: self.moderate}.get(Tier(tier))
+
+    def with_guaranteed_high(self, threshold: float, ppv: float, confidence: float) -> Thresholds:
+        """The high tier from `threshold`, chosen so that its PPV is at least `ppv` with `confidence`; the moderate
+        tier's threshold stays unless it would lie above it."""
+        return replace(self, high=threshold, moderate=min(self.moderate, threshold), high_ppv=ppv,
+                       ppv_confidence=confidence)
 
     @classmethod
     def from_risks(cls, risk: np.ndarray, event: np.ndarray) -> Thresholds:

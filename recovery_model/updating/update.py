@@ -30,6 +30,7 @@ from recovery_model.parameters import COUNT, FRACTION, POSITIVE_COUNT, SEED, che
 from recovery_model.scoring.checkpoint import UPDATE_JSON
 from recovery_model.scoring.predictor import Predictor
 from recovery_model.updating.closed_testing import ClosedTest, closed_test
+from recovery_model.updating.thresholds import CONFIDENCE, guaranteed_high_threshold
 
 RISK_CLIP = 1e-6
 # Fewer events than this and neither the choice nor the check on held-out patients can be trusted: validation
@@ -54,6 +55,8 @@ class UpdateSettings:
     holdout_event_share: float = HOLDOUT_EVENT_SHARE
     bootstrap: int = BOOTSTRAP
     max_patients: int = MAX_PATIENTS
+    high_ppv: float | None = None  # choose the high tier's threshold for this PPV on the held-out outcomes
+    ppv_confidence: float = CONFIDENCE
     seed: int = 0
     refit_config: str = "default"
 
@@ -63,6 +66,9 @@ class UpdateSettings:
         check("holdout_event_share", self.holdout_event_share, FRACTION)
         check("bootstrap", self.bootstrap, POSITIVE_COUNT)
         check("max_patients", self.max_patients, POSITIVE_COUNT)
+        check("ppv_confidence", self.ppv_confidence, FRACTION)
+        if self.high_ppv is not None:
+            check("high_ppv", self.high_ppv, FRACTION)
         check("seed", self.seed, SEED)
 
 
@@ -103,6 +109,13 @@ def update(log: PredictionLog, predictor: Predictor, settings: UpdateSettings = 
         candidate = _as_update(refit, predictor, facts)
     champion_risk = holdout["risk"].to_numpy(dtype=float)
     candidate_risk = _candidate_risk(log, candidate, test, holdout)
+    tiers = None
+    if settings.high_ppv is not None:
+        tiers = guaranteed_high_threshold(holdout["event"].to_numpy(dtype=int), candidate_risk, settings.high_ppv,
+                                          settings.ppv_confidence)
+        if candidate is not None and tiers.threshold is not None:
+            candidate.thresholds = candidate.thresholds.with_guaranteed_high(tiers.threshold, tiers.target_ppv,
+                                                                             tiers.confidence)
     summary = {
         "method": test.method, "level": test.level,
         "tests": [asdict(t) | {"rejects": t.rejects} for t in test.tests],
@@ -114,6 +127,10 @@ def update(log: PredictionLog, predictor: Predictor, settings: UpdateSettings = 
                          f"({len(schema.features)} features)"},
         "champion": {"version": predictor.version, "digest": predictor.digest},
         "candidate": None if candidate is None else {"version": version},
+        "thresholds": None if tiers is None else asdict(tiers) | {
+            "applied": candidate is not None and tiers.threshold is not None,
+            "on": "the held-out patients, with the " + ("candidate's" if candidate is not None else "model in use's")
+                  + " risks"},
         "matured": {"available": available, "used": len(matured), "limit": settings.max_patients},
         "development": facts["development"],
         "holdout": compare_on_holdout(holdout["event"].to_numpy(dtype=int), champion_risk, candidate_risk,
