@@ -26,7 +26,9 @@ st.title("Model")
 predictor = page_setup(Page.MODEL)
 schema = predictor.schema
 summary = summary_or_stop()
-st.caption(f"In use: **{summary.version}** (digest `{summary.digest[:12]}`), from `{summary.folder}`.")
+# In plain text: a caption's code style is too faint to read (axe-core's colour contrast).
+st.caption(f"In use: **{summary.version}** (digest {summary.digest[:12]}), from {summary.folder}.")
+
 history = model_history()
 if history is not None and len(history):
     latest = history.iloc[0]
