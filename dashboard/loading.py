@@ -19,7 +19,7 @@ from recovery_model.evaluation.report import EvaluationReport
 from recovery_model.evaluation.summary import ModelSummary
 from recovery_model.log import MODEL_CHECK_S
 from recovery_model.log.database import locate
-from recovery_model.log.registry import checkpoint_in_use
+from recovery_model.log.registry import checkpoint_in_use, shadow_in_use
 from recovery_model.paths import CHECKPOINT_ENV
 
 from gate import check_access
@@ -78,6 +78,21 @@ def folder_in_use() -> str:
 def _registry_folder(database: str) -> str:
     """`database` keys the cache: the answer is that log's registry's."""
     return str(checkpoint_in_use())
+
+
+def shadow_or_none() -> Predictor | None:
+    """The model scoring silently beside the one in use (`recovery models shadow`), or None: asked again at most
+    every `MODEL_CHECK_S`, loaded once per process."""
+    if os.environ.get(CHECKPOINT_ENV):
+        return None
+    folder = _shadow_folder(locate().url)
+    return None if folder is None else _load_predictor(folder)
+
+
+@st.cache_data(ttl=MODEL_CHECK_S, show_spinner=False)
+def _shadow_folder(database: str) -> str | None:
+    folder = shadow_in_use()
+    return None if folder is None else str(folder)
 
 
 def predictor_or_stop() -> Predictor:

@@ -7,6 +7,7 @@ on showing the risk: the clinician is not left without it, and nothing pretends 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -17,9 +18,14 @@ from recovery_model.access import OPEN_ACCESS, User
 from recovery_model.log.database import locate
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.registry import ModelRegistry
+from recovery_model.log.shadow import shadow_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.monitoring.report import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
+
+from loading import shadow_or_none
+
+logger = logging.getLogger("recovery.dashboard")
 
 if TYPE_CHECKING:  # Home shows the alerts banner and must not wait for torch
     from recovery_model.scoring.predictor import Predictor
@@ -46,15 +52,27 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
         return []
     user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
     rows = scored.ranked if isinstance(scored, RankedWard) else scored.rows
-    records = prediction_records(rows, predictor.schema, Context.for_model(predictor, source, user=user.name,
-                                                                           role=user.role, **context),
-                                 driver_texts(scored.explanation, predictor.schema))
+    shared = Context.for_model(predictor, source, user=user.name, role=user.role, **context)
+    records = prediction_records(rows, predictor.schema, shared, driver_texts(scored.explanation, predictor.schema))
     try:
         log.write(records)
     except RecoveryError as exc:
         _cannot_log(exc)
         return []
+    if source is not Source.PATIENT_WHATIF:
+        _log_shadow(log, rows, shared)
     return records["id"]
+
+
+def _log_shadow(log: PredictionLog, rows: pd.DataFrame, context: Context) -> None:
+    """The shadow model's scores for the same rows, logged and never shown; a shadow that cannot score or be logged
+    leaves the page as it is (the server's log says why)."""
+    try:
+        shadow = shadow_or_none()
+        if shadow is not None:
+            log.write(shadow_records(shadow, rows, context))
+    except RecoveryError as exc:
+        logger.error("shadow scores not logged: %s", exc)
 
 
 def alerts_banner(can_open_monitoring: bool) -> None:

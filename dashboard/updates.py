@@ -1,4 +1,5 @@
-"""How a model that `recovery update` made was chosen and how it did, as the Model page shows it (from update.json)."""
+"""How a model that `recovery update` made was chosen and how it did (the Model page, from update.json), and how a
+shadow model does beside the model in use (the Monitoring page)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def show_update(update: dict[str, Any]) -> None:
              _number(held["candidate"]["calibration_slope"]), _interval(held["difference"]["calibration_slope"]))]
     st.dataframe(pd.DataFrame(rows, columns=["on the held-out patients", "model it updates", "this model",
                                              "difference (95 % CI)"]), hide_index=True, key="update_holdout")
+
+
+def shadow_table(shadow: dict[str, Any]) -> pd.DataFrame:
+    """A shadow model beside the model in use, per period and over all: O/E, AUROC and the paired difference."""
+    return pd.DataFrame([{
+        "Period": p["start"] or "all", "Patients": p["patients"], "Events": p["events"],
+        "O/E in use": _interval(p["in_use"]["observed_expected"]),
+        "O/E shadow": _interval(p["shadow"]["observed_expected"]),
+        "AUROC in use": _interval(p["in_use"]["auroc"], 3), "AUROC shadow": _interval(p["shadow"]["auroc"], 3),
+        "AUROC difference": _interval(p["auroc_difference"], 3)} for p in [*shadow["periods"], shadow["all"]]])
 
 
 def _interval(figure: dict[str, float | None], digits: int = 2) -> str:

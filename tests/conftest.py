@@ -187,8 +187,8 @@ def empty_log(tmp_path, monkeypatch):
     return PredictionLog.open(url)
 
 
-def simulated_log(folder, predictor, deployment):
-    """A migrated SQLite log in `folder` holding `deployment` simulated with `predictor`."""
+def simulated_log(folder, predictor, deployment, shadow=None):
+    """A migrated SQLite log in `folder` holding `deployment` simulated with `predictor` (and a `shadow` beside)."""
     from recovery_model.log.database import _engine, upgrade
     from recovery_model.log.store import PredictionLog
     from recovery_model.monitoring.simulation import simulate_deployment
@@ -196,7 +196,7 @@ def simulated_log(folder, predictor, deployment):
     url = f"sqlite:///{folder / 'log.sqlite'}"
     upgrade(_engine(url))
     log = PredictionLog.open(url)
-    simulate_deployment(log, predictor, deployment)
+    simulate_deployment(log, predictor, deployment, shadow)
     return log
 
 
@@ -212,3 +212,18 @@ def after_the_alert(drifted, default_predictor):
     from recovery_model.updating.update import UpdateSettings, update
 
     return update(drifted, default_predictor, UpdateSettings(since=DRIFT.drift_start))
+
+
+def recalibrated(predictor, folder, intercept: float):
+    """`predictor` with `intercept` added to its log-odds, saved in `folder` as a model of its own (version
+    'test+<intercept>'): a second model to promote or shadow."""
+    predictor.recalibrated(intercept, 1.0, predictor.model.oof_risk_, predictor.model.oof_event_,
+                           {"method": "intercept", "version": f"test+{intercept}"}).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def candidates(tmp_path_factory, default_predictor):
+    """Two such models: +0.5 and +1.0 on the log-odds."""
+    root = tmp_path_factory.mktemp("candidates")
+    return [recalibrated(default_predictor, root / name, shift) for name, shift in (("b", 0.5), ("c", 1.0))]

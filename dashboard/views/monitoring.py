@@ -13,6 +13,7 @@ from charts import monitoring_chart, monitoring_counts
 from gate import audit
 from loading import page_setup
 from prediction_log import prediction_log
+from updates import shadow_table
 from widgets import shown_blank
 
 REPORT_TTL_S = 300
@@ -96,6 +97,13 @@ st.dataframe(shown_blank(table, {
     "Cards accepted": "{:.0%}"}), hide_index=True, key="monitor_table", column_config={
     "Expected": st.column_config.Column(help="Sum of risks; an estimate where not matured."),
     "Expected AUROC": st.column_config.Column(help=report["methods"]["estimate"])})
+
+for shadow in report.get("shadow", []):
+    st.subheader(f"In the shadow: {shadow['version']}")
+    st.caption(f"Scored beside {', '.join(shadow['beside'])} on the same patients and never shown (digest "
+               f"{shadow['digest'][:12]}); patients with an outcome recorded. `recovery models promote "
+               f"{shadow['version']}` would put it in use.")
+    st.dataframe(shadow_table(shadow), hide_index=True, key=f"shadow_{shadow['digest'][:12]}")
 
 latest_matured = max((i for i, p in enumerate(periods) if p["matured"]), default=len(periods) - 1)
 chosen = st.selectbox("Details of a period", [p["start"] for p in periods], index=latest_matured,

@@ -84,7 +84,8 @@ def _simulate(args: argparse.Namespace) -> int:
     start = as_utc(_start(args.start, "--start"))
     deployment = Deployment(args.months, args.drift_from_month, args.shift, args.patients_per_week, start=start,
                             seed=args.seed)
-    counts = simulate_deployment(log, Predictor.load(args.checkpoint), deployment)
+    shadow = None if args.shadow is None else Predictor.load(args.shadow)
+    counts = simulate_deployment(log, Predictor.load(args.checkpoint), deployment, shadow)
     print(f"{counts['weeks']} weeks simulated: {counts['predictions']} predictions logged, {counts['outcomes']} "
           f"outcomes recorded ({counts['linked']} linked); outcomes drift from {deployment.drift_start:%Y-%m-%d} "
           f"(log-odds {args.shift:+g}). See it with:\n  {DATABASE_ENV}={url} recovery monitor --period month "
@@ -131,5 +132,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--database", default=None,
                           help="Where to log it (a database URL; default data/local/simulation.sqlite): never the "
                           "production log.")
+    simulate.add_argument("--shadow", type=Path, default=None,
+                          help="A checkpoint that also scores every patient, logged and never shown (as `recovery "
+                          "models shadow` does), for the monitor to compare with the model in use.")
     checkpoint_option(simulate)
     simulate.set_defaults(handler=_simulate)

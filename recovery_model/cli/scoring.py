@@ -17,6 +17,15 @@ SHOWN_PROBLEMS = 50
 ENGINES = ("local", "dask")
 
 
+def _shadow(args: argparse.Namespace):
+    """The registry's shadow model (`recovery models shadow`), or None."""
+    from recovery_model.log.registry import shadow_in_use
+    from recovery_model.scoring.predictor import Predictor
+
+    folder = shadow_in_use(args.checkpoint)
+    return None if folder is None else Predictor.load(folder)
+
+
 def _predict(args: argparse.Namespace) -> int:
     _check_engine_options(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +34,7 @@ def _predict(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     log = None if args.no_log else _open_log()
     checkpoint = in_use(args)
+    shadow = None
     if args.engine == "dask":
         require("distributed", "cluster", "--engine dask")
         from recovery_model.batch.cluster import rank_on_cluster
@@ -42,7 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
         from recovery_model.scoring.predictor import Predictor
 
         predictor = Predictor.load(checkpoint)
-        batch_log = None if log is None else BatchLog(log, predictor.schema, _context(predictor, args, as_of))
+        shadow = None if log is None else _shadow(args)
+        batch_log = None if log is None else BatchLog(log, predictor.schema, _context(predictor, args, as_of), shadow)
         with batch_log or contextlib.nullcontext():
             result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
                                threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
@@ -52,6 +63,8 @@ def _predict(args: argparse.Namespace) -> int:
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
     print(f"{result.logged} predictions logged to {log.location.shown}." if log is not None else
           "Not logged (--no-log).")
+    if log is not None and args.engine != "dask" and shadow is not None:
+        print(f"Also scored in the shadow by {shadow.version} ({shadow.digest[:12]}), logged and not in the list.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _print_record_problems(result.record_problems)

@@ -82,16 +82,33 @@ def _models(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(_listing(registry))
         return 0
-    if args.action == "promote":
+    folder = None
+    if args.action in ("promote", "shadow"):
         target = Path(args.target)
         folder = target if target.is_dir() else Path(registry.find(args.target).location)
+    if args.action == "promote":
         changed = registry.promote(folder, checkpoint_folder(None), args.by, args.reason)
-    else:
+    elif args.action == "rollback":
         changed = registry.rollback(args.by, args.reason)
+    elif args.action == "shadow":
+        changed = registry.shadow(folder, args.by, args.reason)
+    else:
+        changed = registry.stop_shadow(args.by, args.reason)
     AuditLog().record(f"model_{args.action}", user=args.by, what=f"{changed.version} {changed.digest[:12]}")
-    print(f"In use now: {changed.version} ({changed.digest[:12]}) from {changed.location}. The command line uses it "
-          "from its next run; the dashboard and each service worker within a minute, without a restart.")
+    print(_changed(args.action, changed))
     return 0
+
+
+def _changed(action: str, model) -> str:
+    named = f"{model.version} ({model.digest[:12]})"
+    if action == "shadow":
+        return (f"{named} now scores every patient beside the model in use, logged and never shown: the command line "
+                "from its next run, the dashboard and each service worker within a minute. `recovery monitor` "
+                "compares the two on the same patients.")
+    if action == "unshadow":
+        return f"{named} no longer scores in the shadow (it stays registered)."
+    return (f"In use now: {named} from {model.location}. The command line uses it from its next run; the dashboard "
+            "and each service worker within a minute, without a restart.")
 
 
 def _listing(registry) -> str:
@@ -132,7 +149,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="Put a model in use: every face follows within a minute.")
     promote.add_argument("target", help="A checkpoint's folder, or a registered model's version or digest.")
     rollback = actions.add_parser("rollback", help="Put back the model in use before the latest change.")
-    for parser in (promote, rollback):
+    shadow = actions.add_parser("shadow", help="Score every patient with a model beside the one in use, logged and "
+                                "never shown, for the monitor to compare on the same patients.")
+    shadow.add_argument("target", help="A checkpoint's folder, or a registered model's version or digest.")
+    unshadow = actions.add_parser("unshadow", help="Stop the shadow model scoring.")
+    for parser in (promote, rollback, shadow, unshadow):
         parser.add_argument("--by", required=True, help="Who makes the change (recorded).")
         parser.add_argument("--reason", required=True, help="Why (recorded).")
     models.set_defaults(handler=_models)

@@ -45,7 +45,8 @@ DRIVERS_LOGGED = 3
 
 
 class Source(StrEnum):
-    """Where a risk was shown or sent. What-if risks are logged but never count as predictions."""
+    """Where a risk was shown or sent. What-if risks are logged but never count as predictions; nor do a shadow
+    model's, which nobody is shown (each is logged beside the shown one, with the same run and row)."""
 
     PATIENT = "patient"
     PATIENT_WHATIF = "patient_whatif"
@@ -53,9 +54,10 @@ class Source(StrEnum):
     CLI_PREDICT = "cli_predict"
     CDS_HOOKS = "cds_hooks"
     API = "api"
+    SHADOW = "shadow"
 
 
-PREDICTION_SOURCES = tuple(s.value for s in Source if s is not Source.PATIENT_WHATIF)
+PREDICTION_SOURCES = tuple(s.value for s in Source if s not in (Source.PATIENT_WHATIF, Source.SHADOW))
 
 
 @dataclass(frozen=True)

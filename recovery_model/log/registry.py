@@ -24,7 +24,8 @@ from recovery_model.log.tables import model_changes, models
 from recovery_model.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT, DEFAULT_DATABASE, checkpoint_folder
 from recovery_model.scoring.checkpoint import CheckpointHeader, read_header
 
-ACTIVE, REGISTERED, RETIRED = "active", "registered", "retired"
+ACTIVE, SHADOW, REGISTERED, RETIRED = "active", "shadow", "registered", "retired"
+IN_USE_CHANGES = ("promote", "rollback")  # the changes of the model in use (shadowing is not one)
 REGISTRY_REVISION = "0005"  # the migration that made the registry
 
 
@@ -98,7 +99,7 @@ class ModelRegistry:
         with self.log.transaction() as connection:
             history = connection.execute(select(model_changes).order_by(model_changes.c.id.desc())).mappings().all()
             undone, promotion = 0, None
-            for change in history:
+            for change in (c for c in history if c["action"] in IN_USE_CHANGES):
                 if change["action"] == "rollback":
                     undone += 1
                 elif undone:
@@ -120,6 +121,43 @@ class ModelRegistry:
                 changed_by=by.strip(), reason=reason.strip()))
         return self.active()
 
+    def shadowing(self) -> Registered | None:
+        """The model scoring silently beside the one in use, or None."""
+        with self.log.connection() as connection:
+            row = connection.execute(select(models).where(models.c.status == SHADOW)).mappings().first()
+        return None if row is None else _registered(row)
+
+    def shadow(self, folder: str | Path, by: str, reason: str) -> Registered:
+        """Score every patient with the checkpoint in `folder` too, beside the model in use, logged and never shown
+        (one shadow at a time: a new one replaces the old)."""
+        _named(by, reason)
+        header = verified(folder)
+        now = datetime.now(UTC)
+        with self.log.transaction() as connection:
+            if connection.execute(select(models.c.status).where(models.c.digest == header.digest)).scalar() == ACTIVE:
+                raise RegistryError(f"{header.version} ({header.digest[:12]}) is the model in use: it cannot also "
+                                    "shadow itself.")
+            previous = connection.execute(select(models.c.digest).where(models.c.status == SHADOW)).scalar()
+            connection.execute(update(models).where(models.c.status == SHADOW).values(status=REGISTERED))
+            _register(connection, header, folder, SHADOW, now)
+            connection.execute(insert(model_changes).values(
+                changed_at=now, action="shadow", digest=header.digest, previous_digest=previous,
+                changed_by=by.strip(), reason=reason.strip()))
+        return self.shadowing()
+
+    def stop_shadow(self, by: str, reason: str) -> Registered:
+        """No model scores in the shadow any more; the one that did stays registered."""
+        _named(by, reason)
+        with self.log.transaction() as connection:
+            current = connection.execute(select(models).where(models.c.status == SHADOW)).mappings().first()
+            if current is None:
+                raise RegistryError("No model is scoring in the shadow: nothing to stop.")
+            connection.execute(update(models).where(models.c.digest == current["digest"]).values(status=REGISTERED))
+            connection.execute(insert(model_changes).values(
+                changed_at=datetime.now(UTC), action="unshadow", digest=current["digest"], previous_digest=None,
+                changed_by=by.strip(), reason=reason.strip()))
+        return _registered(current)
+
     def listing(self) -> pd.DataFrame:
         """Every registered model, the one in use first: version, digest, status, location, and the latest change
         that put it in or out of use (when, by whom, why)."""
@@ -131,7 +169,7 @@ class ModelRegistry:
                 last[digest] = change
         for column in ("changed_at", "changed_by", "action", "reason"):
             frame[column] = [getattr(last[d], column) if d in last else None for d in frame["digest"]]
-        order = frame["status"].map({ACTIVE: 0, REGISTERED: 1, RETIRED: 2})
+        order = frame["status"].map({ACTIVE: 0, SHADOW: 1, REGISTERED: 2, RETIRED: 3})
         return frame.assign(_order=order).sort_values(["_order", "registered_at"]).drop(columns="_order")\
             .reset_index(drop=True)
 
@@ -190,14 +228,37 @@ def checkpoint_in_use(folder: str | Path | None = None) -> Path:
     is refused: which model is in use is then not known."""
     if folder or os.environ.get(CHECKPOINT_ENV):
         return checkpoint_folder(folder)
-    location = locate()
-    if location.embedded and not DEFAULT_DATABASE.exists():
+    registry = _registry()
+    if registry is None:
         return DEFAULT_CHECKPOINT
-    current, _ = revisions(_engine(location.url), location)
-    if current is None or current < REGISTRY_REVISION:  # a log without the registry has no model in use
-        return DEFAULT_CHECKPOINT
-    active = ModelRegistry(PredictionLog.open()).active()
+    active = registry.active()
     if active is None:
         return DEFAULT_CHECKPOINT
     verified(active.location, active.digest)
     return Path(active.location)
+
+
+def shadow_in_use(folder: str | Path | None = None) -> Path | None:
+    """The checkpoint scoring in the shadow of the registry's model in use (verified against its registration), or
+    None: when a checkpoint is named (`folder`, $RECOVERY_CHECKPOINT) the registry is not in play, nor its shadow."""
+    if folder or os.environ.get(CHECKPOINT_ENV):
+        return None
+    registry = _registry()
+    if registry is None:
+        return None
+    shadow = registry.shadowing()
+    if shadow is None:
+        return None
+    verified(shadow.location, shadow.digest)
+    return Path(shadow.location)
+
+
+def _registry() -> ModelRegistry | None:
+    """The log's registry, or None where there is none: no embedded log yet, or a log not migrated to it."""
+    location = locate()
+    if location.embedded and not DEFAULT_DATABASE.exists():
+        return None
+    current, _ = revisions(_engine(location.url), location)
+    if current is None or current < REGISTRY_REVISION:
+        return None
+    return ModelRegistry(PredictionLog.open())

@@ -13,12 +13,12 @@ from itertools import islice
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, String, case, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Engine, String, and_, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from recovery_model.errors import LogError
 from recovery_model.log.database import Location, connect, locate
-from recovery_model.log.records import PREDICTION_SOURCES
+from recovery_model.log.records import PREDICTION_SOURCES, Source
 from recovery_model.log.tables import feedback, monitor_alerts, outcomes, predictions
 from recovery_model.times import as_utc
 
@@ -129,6 +129,26 @@ class PredictionLog:
             query = query.where(predictions.c.predicted_at < as_utc(until))
         frame = self.read_frame(query).sort_values(["predicted_at", "id"], kind="stable", ignore_index=True)
         frame["event"] = frame["event"].astype(bool)
+        return frame
+
+    def shadow_pairs(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Each shadow prediction made in [since, until) beside the shown one of the same run and row: predicted_at,
+        risk and model (shown), shadow_risk and shadow model, and the event linked to the shown one (missing when
+        no outcome is linked yet)."""
+        shadow, shown = predictions.alias("shadow"), predictions.alias("shown")
+        pair = and_(shown.c.run_id == shadow.c.run_id, shown.c.row_number == shadow.c.row_number,
+                    shown.c.source.in_(PREDICTION_SOURCES))
+        query = (select(shown.c.predicted_at, shown.c.risk, shown.c.model_version, shown.c.model_digest,
+                        shadow.c.risk.label("shadow_risk"), shadow.c.model_version.label("shadow_version"),
+                        shadow.c.model_digest.label("shadow_digest"), outcomes.c.event)
+                 .select_from(shadow.join(shown, pair).outerjoin(outcomes, outcomes.c.prediction_id == shown.c.id))
+                 .where(shadow.c.source == Source.SHADOW.value, shadow.c.risk.is_not(None), shown.c.risk.is_not(None)))
+        if since is not None:
+            query = query.where(shown.c.predicted_at >= as_utc(since))
+        if until is not None:
+            query = query.where(shown.c.predicted_at < as_utc(until))
+        frame = self.read_frame(query).sort_values("predicted_at", kind="stable", ignore_index=True)
+        frame["event"] = frame["event"].astype("boolean")
         return frame
 
     def models_with_outcomes(self) -> pd.DataFrame:

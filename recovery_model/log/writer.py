@@ -14,15 +14,19 @@ import pickle
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from recovery_model.errors import LogError
 from recovery_model.log.records import Context, driver_texts, prediction_records
+from recovery_model.log.shadow import shadow_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.schema import Schema
 from recovery_model.scoring.assessment import RankedWard
+
+if TYPE_CHECKING:
+    from recovery_model.scoring.predictor import Predictor
 from recovery_model.scoring.columns import (
     ABOVE_THRESHOLD,
     ATYPICAL,
@@ -62,8 +66,8 @@ class BatchLog:
     child process, which (unlike multiprocessing's spawn) never re-runs the parent's main script. The pipe is the
     queue: a write waits only when the writer is a chunk behind."""
 
-    def __init__(self, log: PredictionLog, schema: Schema, context: Context) -> None:
-        self.log, self.schema, self.context = log, schema, context
+    def __init__(self, log: PredictionLog, schema: Schema, context: Context, shadow: Predictor | None = None) -> None:
+        self.log, self.schema, self.context, self.shadow = log, schema, context, shadow
         self._process = subprocess.Popen([sys.executable, "-m", "recovery_model.log.writer"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._send((LogTarget(log.location.url, context), schema))
@@ -75,6 +79,8 @@ class BatchLog:
         columns = [c for c in (self.schema.id_column, *self.schema.feature_names, *RECORD_COLUMNS)
                    if c in ward.ranked.columns]
         self._send((ward.ranked[columns], driver_texts(ward.explanation, self.schema)))
+        if self.shadow is not None:  # scored here, written there: the records travel ready
+            self._send(shadow_records(self.shadow, ward.ranked, self.context))
 
     def close(self, top_k: int | None = None) -> int:
         """Wait until every chunk is written and mark the K highest risks; the rows written."""
@@ -119,9 +125,12 @@ def _write_chunks() -> None:
     while (item := pickle.load(source)) is not None:
         if problem is not None:
             continue  # drain, so the scoring side never blocks on a full pipe
-        rows, drivers = item
         try:
             log = log or PredictionLog.open(target.url)
+            if isinstance(item, dict):  # a shadow model's records: logged, not counted as the run's predictions
+                log.write(item)
+                continue
+            rows, drivers = item
             written += log.write(prediction_records(pd.DataFrame(rows), schema, target.context, drivers))
         except Exception as exc:  # reported to the run, which raises it
             problem = str(exc)

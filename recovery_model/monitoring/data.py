@@ -34,13 +34,15 @@ def input_column(feature: str) -> str:
 class MonitoringData:
     """`predictions`: one row per scored prediction in the span, with `event` (True, False, or missing when no
     outcome is linked to it) and the subgroup features' inputs (`input_column`); `feedback`: the card feedback;
-    `outcomes_through`: the latest outcome time recorded at all (how far outcomes have arrived)."""
+    `outcomes_through`: the latest outcome time recorded at all (how far outcomes have arrived); `shadow`: a shadow
+    model's predictions paired with the shown ones."""
 
     predictions: pd.DataFrame
     feedback: pd.DataFrame
     outcomes_through: pd.Timestamp | None
     log: PredictionLog
     schema: Schema
+    shadow: pd.DataFrame | None = None  # a shadow model's predictions beside the shown ones (`shadow_pairs`)
 
     def inputs(self, ids: list[str]) -> pd.DataFrame:
         """The full logged inputs of these predictions, one column per feature, in the order of `ids`."""
@@ -64,7 +66,8 @@ def read_monitoring_data(log: PredictionLog, schema: Schema, since: datetime | N
     cards = log.read_frame(select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.reasons))
     with log.connection() as connection:
         latest = connection.execute(select(func.max(outcomes.c.outcome_time))).scalar()
-    return MonitoringData(frame, cards, None if latest is None else pd.Timestamp(as_utc(latest)), log, schema)
+    return MonitoringData(frame, cards, None if latest is None else pd.Timestamp(as_utc(latest)), log, schema,
+                          log.shadow_pairs(since, until))
 
 
 def _time(log: PredictionLog):

@@ -23,8 +23,34 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"{_interval(p, 'observed_expected', 2)} | {_interval(p, 'auroc', 3)} | "
                      f"{_percent(p['flag_rate'])} | {'yes' if p['drift']['drifted'] else 'no'} | "
                      f"{', '.join(p['model_versions'])} |")
+    lines += _shadow_lines(report.get("shadow", []))
     lines += ["", "## Methods", ""] + [f"- {name}: {text}" for name, text in report["methods"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _shadow_lines(shadows: list[dict[str, Any]]) -> list[str]:
+    """Each shadow model beside the model in use, on the same patients with an outcome."""
+    lines = []
+    for shadow in shadows:
+        lines += ["", f"## In the shadow: {shadow['version']} ({shadow['digest'][:12]})", "",
+                  f"Scored beside {', '.join(shadow['beside'])} on the same patients, never shown.", "",
+                  "| Period | Patients | Events | O/E in use | O/E shadow | AUROC in use | AUROC shadow | "
+                  "AUROC difference (95 % CI) |", "|---|---|---|---|---|---|---|---|"]
+        for p in [*shadow["periods"], shadow["all"]]:
+            ratios = [_figure(p[model]["observed_expected"], 2) for model in ("in_use", "shadow")]
+            aurocs = [_figure(p[model]["auroc"], 3) for model in ("in_use", "shadow")]
+            lines.append(f"| {p['start'] or 'all'} | {p['patients']} | {p['events']} | {' | '.join(ratios)} | "
+                         f"{' | '.join(aurocs)} | {_figure(p['auroc_difference'], 3, signed=True)} |")
+    return lines
+
+
+def _figure(figure: dict[str, Any], digits: int, signed: bool = False) -> str:
+    if figure["value"] is None:
+        return "—"
+    shown = f"{figure['value']:+.{digits}f}" if signed else f"{figure['value']:.{digits}f}"
+    if figure["low"] is None or figure["high"] is None:
+        return shown
+    return f"{shown} ({figure['low']:.{digits}f}–{figure['high']:.{digits}f})"
 
 
 def _interval(period: dict[str, Any], name: str, digits: int) -> str:

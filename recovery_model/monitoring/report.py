@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recovery_model.monitoring.data import MonitoringData, input_column
+from recovery_model.monitoring.shadow import shadow_comparison
 from recovery_model.monitoring.statistics import (
     auroc_interval,
     average_precision,
@@ -67,7 +68,7 @@ class ReportSettings:
 def monitoring_report(data: MonitoringData, predictor: Predictor, settings: ReportSettings) -> dict[str, Any]:
     """The report as plain data (what `recovery monitor --output report.json` writes)."""
     frame = data.predictions
-    starts = _period_starts(frame["predicted_at"], settings.period)
+    starts = period_starts(frame["predicted_at"], settings.period)
     reference = _reference(predictor)
     periods = []
     for start, rows in frame.groupby(starts, sort=True):
@@ -78,10 +79,11 @@ def monitoring_report(data: MonitoringData, predictor: Predictor, settings: Repo
     return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "period": settings.period,
             "since": _iso(settings.since), "until": _iso(settings.until), "window_days": settings.window_days,
             "outcomes_through": _iso(data.outcomes_through), "reference": reference, "methods": METHODS,
-            "periods": periods, "alerts": alerts(periods, reference)}
+            "periods": periods, "alerts": alerts(periods, reference),
+            "shadow": [] if data.shadow is None else shadow_comparison(data.shadow, settings.period)}
 
 
-def _period_starts(times: pd.Series, period: str) -> pd.Series:
+def period_starts(times: pd.Series, period: str) -> pd.Series:
     naive = times.dt.tz_convert(UTC).dt.tz_localize(None)
     return naive.dt.to_period(PERIODS[period]).dt.start_time.dt.tz_localize(UTC)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from recovery_model.cohort import generate_cohort, risk_logit
 from recovery_model.log.outcomes import OUTCOME_TIME, import_outcomes
 from recovery_model.log.records import Context, Source, prediction_records
+from recovery_model.log.shadow import shadow_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.parameters import POSITIVE_COUNT, check
 from recovery_model.record_view import record_view
@@ -59,8 +60,10 @@ class Deployment:
         return [self.start + timedelta(weeks=w) for w in range(count)]
 
 
-def simulate_deployment(log: PredictionLog, predictor: Predictor, deployment: Deployment) -> dict[str, int]:
-    """Log the predictions and import the outcomes of the whole deployment; the counts."""
+def simulate_deployment(log: PredictionLog, predictor: Predictor, deployment: Deployment,
+                        shadow: Predictor | None = None) -> dict[str, int]:
+    """Log the predictions and import the outcomes of the whole deployment; the counts. With a `shadow`, every
+    patient is also scored by it, logged beside and never shown, as `recovery models shadow` does."""
     schema = predictor.schema
     target = schema.target
     rng = np.random.default_rng(deployment.seed)
@@ -77,6 +80,8 @@ def simulate_deployment(log: PredictionLog, predictor: Predictor, deployment: De
             context = Context.for_model(predictor, Source.CLI_PREDICT, predicted_at=when,
                                         ward=f"simulated ward {ward_number + 1}")
             predicted += log.write(prediction_records(rows, schema, context))
+            if shadow is not None:
+                log.write(shadow_records(shadow, rows, context))
         logit = risk_logit(ward) + (deployment.shift if when >= deployment.drift_start else 0.0)
         event = rng.random(len(ward)) < 1 / (1 + np.exp(-logit))
         delay = rng.uniform(*OUTCOME_DAYS, len(ward))

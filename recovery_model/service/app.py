@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 
 from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
-from recovery_model.log.registry import checkpoint_in_use
+from recovery_model.log.registry import checkpoint_in_use, shadow_in_use
+from recovery_model.log.shadow import shadow_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.readers.fhir.reader import read_fhir
 from recovery_model.readers.freshness import apply_shelf_life
@@ -85,6 +86,7 @@ class Worker:
         self.settings = settings
         self.log = PredictionLog.open()
         self._use(_loaded(checkpoint_in_use(settings.checkpoint)))
+        self._shadow(shadow_in_use(settings.checkpoint))
         self.verifier = None if settings.no_auth else TokenVerifier(settings.issuers, self.log)
         self.switch = CardSwitch(self.log)
 
@@ -101,6 +103,7 @@ class Worker:
                 self._use(_loaded(folder))
                 logger.warning("now using model %s (%s) from %s", self.model["version"], self.model["digest"][:12],
                                folder)
+            self._shadow(shadow_in_use(self.settings.checkpoint))
             self.model_problem = None
         except RecoveryError as exc:
             self.model_problem = str(exc)
@@ -111,6 +114,15 @@ class Worker:
         self.model = {"version": predictor.version, "digest": predictor.digest}
         self.model_problem: str | None = None
         self._next_check = time.monotonic() + self.settings.model_check_s
+
+
+    def _shadow(self, folder: Path | None) -> None:
+        """The shadow model (None: none), loaded again only when it changed."""
+        current = getattr(self, "shadow", None)
+        if folder is None:
+            self.shadow = None
+        elif current is None or read_header(folder).digest != current.digest:
+            self.shadow = _loaded(folder)
 
 
 def _loaded(folder: Path) -> Predictor:
@@ -272,9 +284,9 @@ def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime
     drivers = driver_texts(assessment.explanation, schema)
     missing = [f.name for f in schema.features if pd.isna(row[f.name])]
     per_call = {"hook_instance": body.hookInstance, "encounter_id": body.context.get("encounterId")}
-    records = prediction_records(assessment.rows.iloc[[0]], schema, _context(svc, Source.CDS_HOOKS, as_of,
-                                                                              body.context.get("userId")),
-                                 drivers[:1] if drivers else None, **per_call)
+    context = _context(svc, Source.CDS_HOOKS, as_of, body.context.get("userId"))
+    records = prediction_records(assessment.rows.iloc[[0]], schema, context, drivers[:1] if drivers else None,
+                                 **per_call)
     card_uuid = records["id"][0]
     records["card_uuid"] = [card_uuid]
     links = _links(svc.settings, card_uuid)
@@ -290,6 +302,7 @@ def _assess_and_log(svc: Worker, body: HookRequest, record: Any, as_of: datetime
     records["card_shown"] = [shown]
     try:
         svc.log.write(records)
+        _log_shadow(svc, assessment.rows.iloc[[0]], context)
     except RecoveryError as exc:
         logger.error("card %s not logged: %s", card_uuid, exc)
         card.pop("links", None)
@@ -314,11 +327,22 @@ def _context(svc: Worker, source: Source, as_of: datetime, user: str | None) -> 
 
 
 def _log(svc: Worker, rows: pd.DataFrame, source: Source, drivers: list[list[str]] | None, user: str | None) -> None:
+    context = _context(svc, source, datetime.now(UTC), user)
     try:
-        svc.log.write(prediction_records(rows, svc.predictor.schema, _context(svc, source, datetime.now(UTC), user),
-                                         drivers))
+        svc.log.write(prediction_records(rows, svc.predictor.schema, context, drivers))
+        _log_shadow(svc, rows, context)
     except RecoveryError as exc:
         logger.error("scores not logged: %s", exc)
+
+
+def _log_shadow(svc: Worker, rows: pd.DataFrame, context: Context) -> None:
+    """The shadow model's scores for the same rows, logged and never answered (a failure leaves the answer as it is)."""
+    if svc.shadow is None:
+        return
+    try:
+        svc.log.write(shadow_records(svc.shadow, rows, context))
+    except RecoveryError as exc:
+        logger.error("shadow scores not logged: %s", exc)
 
 
 def _links(settings: ServiceSettings, card_uuid: str) -> dict[str, str]:

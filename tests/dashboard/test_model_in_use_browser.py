@@ -6,8 +6,8 @@ import time
 from recovery_model.log.registry import ModelRegistry
 from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header
+from tests.conftest import recalibrated
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_app
-from tests.log.test_registry import recalibrated
 
 WITHIN_S = 60
 

@@ -143,3 +143,33 @@ def test_the_model_page_shows_the_update_in_use_and_who_put_it_there(after_the_a
     compared = next(d.value for d in app.dataframe if "this model" in d.value.columns)
     assert compared["on the held-out patients"].tolist() == ["O/E (1 is calibrated)", "AUROC", "Calibration slope"]
     assert not compared.astype(str).isin(["None", "nan", "NaT"]).any().any()
+
+
+def test_a_shadow_model_scores_the_ward_silently(empty_log, candidates, monkeypatch):
+    from recovery_model.log.registry import ModelRegistry
+
+    monkeypatch.delenv("RECOVERY_CHECKPOINT", raising=False)
+    ModelRegistry(empty_log).shadow(candidates[1], "Dr Analyst", "watch it")
+    app = open_page("ward")
+    app.toggle(key="use_sample").set_value(True).run()
+    assert not app.exception and not app.error
+    rows = logged(empty_log)
+    assert sorted(set(rows["source"])) == ["shadow", "ward"] and (rows["source"] == "shadow").sum() == 48
+    shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption, *app.info, *app.warning))
+    assert "test+1.0" not in shown  # never shown
+
+
+def test_the_monitoring_page_shows_the_shadow_beside_the_model_in_use(empty_log, default_predictor, candidates,
+                                                                     tmp_path, monkeypatch):
+    from recovery_model.monitoring.simulation import Deployment
+    from recovery_model.scoring.predictor import Predictor
+    from tests.conftest import simulated_log
+
+    log = simulated_log(tmp_path, default_predictor, Deployment(months=3, drift_from_month=2, patients_per_week=120),
+                        shadow=Predictor.load(candidates[1]))
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", log.engine.url.render_as_string(hide_password=False))
+    app = open_page("monitoring")
+    assert not app.exception
+    assert any(s.value == "In the shadow: test+1.0" for s in app.subheader)
+    table = next(d.value for d in app.dataframe if "O/E shadow" in d.value.columns)
+    assert table["Period"].iloc[-1] == "all" and not table.astype(str).isin(["None", "nan", "NaT"]).any().any()

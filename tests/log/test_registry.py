@@ -13,19 +13,7 @@ from recovery_model.errors import CheckpointError
 from recovery_model.log.registry import ACTIVE, RETIRED, ModelRegistry, RegistryError, checkpoint_in_use
 from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header
-
-
-def recalibrated(predictor, folder, intercept: float):
-    risk = predictor.model.oof_risk_
-    predictor.recalibrated(intercept, 1.0, risk, predictor.model.oof_event_,
-                           {"method": "intercept", "version": f"test+{intercept}"}).save(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def candidates(tmp_path_factory, default_predictor):
-    root = tmp_path_factory.mktemp("candidates")
-    return [recalibrated(default_predictor, root / name, shift) for name, shift in (("b", 0.5), ("c", 1.0))]
+from tests.conftest import recalibrated
 
 
 def test_promote_then_rollback_walks_back_through_the_promotions(log, candidates):

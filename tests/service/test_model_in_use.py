@@ -7,12 +7,17 @@ import sys
 import time
 
 import httpx
+import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from recovery_model.log.registry import ModelRegistry
+from recovery_model.log.tables import predictions
 from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header
-from tests.log.test_registry import recalibrated
+from tests.conftest import DATA, recalibrated
+from tests.service.conftest import make_client
+from tests.service.test_cds_hooks import auth
 
 CHECK_S = 2
 WITHIN_S = 60  # the promise; each worker asks every CHECK_S here (30 s by default)
@@ -76,3 +81,21 @@ def test_a_registered_model_changed_on_disk_is_not_used_and_is_said(service, emp
         time.sleep(0.2)
     assert "does not match its registration" in health["model_problem"]
     assert health["model_digest"] == ModelRegistry(empty_log).active().digest  # still the registered model
+
+
+def test_the_service_logs_the_shadow_and_answers_with_the_model_in_use(tmp_path, signer, empty_log, candidates,
+                                                                       default_predictor, monkeypatch):
+    monkeypatch.delenv("RECOVERY_CHECKPOINT", raising=False)
+    ModelRegistry(empty_log).shadow(candidates[1], "Dr Analyst", "watch it")
+    rows = pd.read_csv(DATA / "sample_ward.csv").iloc[:3].to_dict(orient="records")
+    with make_client(tmp_path, signer) as client:
+        answer = client.post("/v1/score", json={"rows": rows}, headers=auth(signer, "/v1/score")).json()
+    assert answer["model_digest"] == default_predictor.digest
+    logged_rows = _logged(empty_log)
+    assert sorted(logged_rows["source"]) == ["api"] * 3 + ["shadow"] * 3
+    expected = default_predictor.predict_risk(pd.DataFrame(rows))["risk"].tolist()
+    assert [r["risk"] for r in answer["results"]] == pytest.approx(expected)
+
+
+def _logged(log) -> pd.DataFrame:
+    return log.read_frame(select(predictions.c.source, predictions.c.risk))

@@ -1,0 +1,46 @@
+"""The shadow model beside the model in use, on the same patients, per period: what each predicted, what happened,
+and the paired difference in discrimination. Only patients with an outcome linked count; the shadow's risks were
+never shown, so its figures are what it would have done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recovery_model.monitoring.statistics import auroc_interval, observed_expected, paired_auroc_difference
+
+
+def shadow_comparison(pairs: pd.DataFrame, period: str) -> list[dict[str, Any]]:
+    """One entry per shadow model (version, digest) with its periods, oldest first (`PredictionLog.shadow_pairs`)."""
+    from recovery_model.monitoring.report import period_starts  # the report includes this comparison
+
+    known = pairs[pairs["event"].notna()]
+    out = []
+    for (version, digest), rows in known.groupby(["shadow_version", "shadow_digest"], sort=False):
+        starts = period_starts(rows["predicted_at"], period)
+        periods = [_period(start, part) for start, part in rows.groupby(starts, sort=True)]
+        out.append({"version": version, "digest": digest, "beside": sorted(set(rows["model_version"])),
+                    "periods": periods, "all": _period(None, rows)})
+    return out
+
+
+def _period(start: pd.Timestamp | None, rows: pd.DataFrame) -> dict[str, Any]:
+    event = rows["event"].astype(int).to_numpy()
+    shown, shadow = rows["risk"].to_numpy(dtype=float), rows["shadow_risk"].to_numpy(dtype=float)
+    return {"start": None if start is None else start.date().isoformat(), "patients": len(rows),
+            "events": int(event.sum()),
+            "in_use": _figures(event, shown), "shadow": _figures(event, shadow),
+            "auroc_difference": _interval(paired_auroc_difference(event, shadow, shown))}
+
+
+def _figures(event: np.ndarray, risk: np.ndarray) -> dict[str, Any]:
+    return {"expected_events": float(risk.sum()),
+            "observed_expected": _interval(observed_expected(int(event.sum()), float(risk.sum()))),
+            "auroc": _interval(auroc_interval(event, risk))}
+
+
+def _interval(values: tuple) -> dict[str, float | None]:
+    value, low, high = values
+    return {"value": value, "low": low, "high": high}
