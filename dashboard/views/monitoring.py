@@ -101,8 +101,8 @@ st.dataframe(shown_blank(table, {
 for shadow in report.get("shadow", []):
     st.subheader(f"In the shadow: {shadow['version']}")
     st.caption(f"Scored beside {', '.join(shadow['beside'])} on the same patients and never shown (digest "
-               f"{shadow['digest'][:12]}); patients with an outcome recorded. `recovery models promote "
-               f"{shadow['version']}` would put it in use.")
+               f"{shadow['digest'][:12]}); patients with an outcome recorded. The command recovery models promote "
+               f"{shadow['version']} would put it in use.")  # plain: a caption's code style fails colour contrast
     st.dataframe(shadow_table(shadow), hide_index=True, key=f"shadow_{shadow['digest'][:12]}")
 
 latest_matured = max((i for i, p in enumerate(periods) if p["matured"]), default=len(periods) - 1)
