@@ -104,6 +104,12 @@ def _report_summary(period_kind: str, alerts) -> str:
             + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + ")")
 
 
+def kept_alerts() -> pd.DataFrame | None:
+    """The latest monitoring reports' alerts (None when the log cannot be used)."""
+    log = prediction_log()
+    return None if log is None else log.current_alerts()
+
+
 def model_history() -> pd.DataFrame | None:
     """The registry's changes of the model in use, newest first (None when the log cannot be used)."""
     log = prediction_log()

@@ -4,6 +4,7 @@ import streamlit as st
 from recovery_model.access import Page
 from recovery_model.evaluation.baselines import LOGISTIC
 from recovery_model.evaluation.evaluate import OURS, at_threshold
+from recovery_model.evaluation.maintenance import maintenance_section
 from recovery_model.scoring.narrative import percent
 
 from charts import (
@@ -18,7 +19,7 @@ from charts import (
     roc_plot,
 )
 from loading import page_setup, report_or_none, summary_or_stop
-from prediction_log import model_history
+from prediction_log import kept_alerts, model_history
 from updates import show_update
 from widgets import shown_blank
 
@@ -36,10 +37,13 @@ if history is not None and len(history):
                      f"{latest['change']} by {latest['by']})", icon=":material/history:"):
         st.dataframe(history, hide_index=True, key="model_history",
                      column_config={"when": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+maintenance = maintenance_section(summary.metadata, summary.update, history, kept_alerts())
 if (update := summary.update) is not None:
     show_update(update)
 report = report_or_none(summary)
 if report is None:
+    with st.expander("Maintenance (for the model card)", icon=":material/build:"):
+        st.markdown(maintenance)
     st.stop()
 
 internal = report.internal
@@ -151,7 +155,7 @@ with explanations:
                f"{report.ensemble.background_rows} training rows).")
 
 with card:
-    model_card = summary.model_card or ""
+    model_card = (summary.model_card or "").rstrip() + "\n\n" + maintenance
     st.download_button("Download the model card (Markdown)", model_card, "model_card.md", "text/markdown",
                        on_click="ignore")
     st.markdown(model_card)

@@ -82,6 +82,8 @@ def _models(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(_listing(registry))
         return 0
+    if args.action == "card":
+        return _card(registry, args.output)
     folder = None
     if args.action in ("promote", "shadow"):
         target = Path(args.target)
@@ -96,6 +98,23 @@ def _models(args: argparse.Namespace) -> int:
         changed = registry.stop_shadow(args.by, args.reason)
     AuditLog().record(f"model_{args.action}", user=args.by, what=f"{changed.version} {changed.digest[:12]}")
     print(_changed(args.action, changed))
+    return 0
+
+
+def _card(registry, output: Path) -> int:
+    """The model card of the model in use, its maintenance section filled from the registry, the monitor and the
+    update that made it."""
+    from recovery_model.evaluation.maintenance import maintenance_section
+    from recovery_model.evaluation.summary import ModelSummary
+    from recovery_model.log.registry import checkpoint_in_use
+
+    summary = ModelSummary.read(checkpoint_in_use())
+    card = (summary.model_card or f"# Model card: {summary.version}\n").rstrip()
+    text = card + "\n\n" + maintenance_section(summary.metadata, summary.update, registry.history(),
+                                                registry.log.current_alerts())
+    output.write_text(text, encoding="utf-8")
+    print(f"The model card of {summary.version} ({summary.digest[:12]}) with its maintenance written to {output}; "
+          "the parts only your organisation can state are marked.")
     return 0
 
 
@@ -146,6 +165,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                  "(signed, with a reason), roll back.")
     actions = models.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="Each registered model: status, version, digest, where, the latest change.")
+    card = actions.add_parser("card", help="The model in use's model card with its maintenance: how it is monitored "
+                              "and updated, its local validity, each change (HTI-1's source attributes).")
+    card.add_argument("--output", type=Path, required=True, help="A Markdown file.")
     promote = actions.add_parser("promote", help="Put a model in use: every face follows within a minute.")
     promote.add_argument("target", help="A checkpoint's folder, or a registered model's version or digest.")
     rollback = actions.add_parser("rollback", help="Put back the model in use before the latest change.")
