@@ -4,7 +4,8 @@
 - 200 sequential patient-view calls with full prefetch, model warm: p50 and p95, beside `Predictor.assess` on the
   same rows in process (the difference is our HTTP, authentication, FHIR reading and logging);
 - 16 concurrent clients × 20 calls, with 2 workers and with 1: errors, p95, calls/s;
-- the server's memory over 10,000 calls.
+- the server's memory over 10,000 calls;
+- `--shadow-only`: a call's p50 without and with a shadow model scoring beside the model in use.
 Writes benchmarks/results/service.json and .md.
 """
 
@@ -27,6 +28,8 @@ import numpy as np
 
 from recovery_model import Predictor
 from recovery_model.log.database import _engine, upgrade
+from recovery_model.log.registry import ModelRegistry
+from recovery_model.log.store import PredictionLog
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -38,11 +41,14 @@ from tests.service.conftest import ISSUER, Signer, hook_call, prefetch_for, samp
 class Server:
     """`recovery serve` in a process of its own, with an issuers file trusting `signer`'s keys."""
 
-    def __init__(self, folder: Path, signer: Signer, workers: int) -> None:
+    def __init__(self, folder: Path, signer: Signer, workers: int, shadow: Path | None = None) -> None:
         (folder / "jwks.json").write_text(json.dumps(signer.jwks()))
         (folder / "issuers.toml").write_text(f'[[issuer]]\niss = "{ISSUER}"\njwks = "jwks.json"\n')
-        url = f"sqlite:///{folder / f'service_{workers}.sqlite'}"
+        name = f"service_{workers}{'_shadow' if shadow else ''}.sqlite"
+        url = f"sqlite:///{folder / name}"
         upgrade(_engine(url))
+        if shadow is not None:
+            ModelRegistry(PredictionLog.open(url)).shadow(shadow, "benchmark", "the shadow's cost on a call")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -129,16 +135,46 @@ def in_process(bundle: dict, patients: list[str], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def shadow_cost(signer: Signer, bodies: list[dict], folder: Path, count: int) -> dict:
+    """Sequential calls' p50 without a shadow model and with one (the committed model, recalibrated), one worker
+    each, taking turns in blocks of 20 so that a slower minute falls on both."""
+    candidate = folder / "shadow_model"
+    model = Predictor.load()
+    model.recalibrated(0.5, 1.0, model.model.oof_risk_, model.model.oof_event_,
+                       {"method": "intercept", "version": "benchmark+shadow"}).save(candidate)
+    servers = {"without": Server(folder, signer, 1), "with_shadow": Server(folder, signer, 1, shadow=candidate)}
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            timed_calls(server, signer, bodies, 20)  # warm
+        for _ in range(count // 20):
+            for name, server in servers.items():
+                times[name] += timed_calls(server, signer, bodies, 20)[0]
+    finally:
+        for server in servers.values():
+            server.close()
+    p50 = {name: 1000 * statistics.median(values) for name, values in times.items()}
+    return {"calls_each": len(times["without"]), "p50_ms": p50, "p50_added_ms": p50["with_shadow"] - p50["without"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-memory", action="store_true", help="Leave out the 10,000 calls of the memory check.")
+    parser.add_argument("--shadow-only", action="store_true", help="Only the shadow model's cost on a call.")
     args = parser.parse_args(argv)
     signer = Signer()
     bundle = sample_bundle(20)
     patients = [e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
     bodies = calls(bundle, patients)
     report: dict = {}
+    if args.shadow_only:
+        with tempfile.TemporaryDirectory() as scratch:
+            report["shadow"] = shadow_cost(signer, bodies, Path(scratch), 60 if args.quick else 200)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "service_shadow.json").write_text(json.dumps(report, indent=1))
+        print(json.dumps(report, indent=1))
+        return 0
     with tempfile.TemporaryDirectory() as scratch:
         server = Server(Path(scratch), signer, workers=1)
         try:

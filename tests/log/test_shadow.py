@@ -66,3 +66,20 @@ def test_the_monitor_compares_the_shadow_with_the_model_in_use_on_the_same_patie
     assert drifted and all(p["in_use"]["observed_expected"]["value"] > 1.5 for p in drifted)
     assert all(0.7 < p["shadow"]["observed_expected"]["value"] < 1.35 for p in drifted)
     assert all(p["auroc_difference"]["value"] == pytest.approx(0.0) for p in drifted)  # a shift cannot reorder
+
+
+def test_update_and_the_shadow_comparison_read_the_same_on_sqlite_and_postgresql(log, default_predictor, candidates):
+    """The loop's queries on both databases: matured predictions for `update`, shadow pairs for the monitor."""
+    from recovery_model.monitoring.shadow import shadow_comparison
+    from recovery_model.monitoring.simulation import Deployment, simulate_deployment
+    from recovery_model.scoring.predictor import Predictor
+    from recovery_model.updating.update import UpdateSettings, update
+
+    deployment = Deployment(months=3, drift_from_month=2, patients_per_week=150, seed=3)
+    simulate_deployment(log, default_predictor, deployment, shadow=Predictor.load(candidates[1]))
+    matured = log.matured(default_predictor.digest)
+    assert len(matured) == 12 * 150 and matured["predicted_at"].is_monotonic_increasing
+    result = update(log, default_predictor, UpdateSettings(since=deployment.drift_start, min_events=40))
+    assert result.summary["method"] in ("intercept", "logistic")
+    (shadow,) = shadow_comparison(log.shadow_pairs(), "month")
+    assert shadow["all"]["patients"] == 12 * 150 and shadow["version"] == "test+1.0"
