@@ -15,7 +15,7 @@ METHODS = {"none": "kept as it was", "intercept": "recalibrated in the large (it
 def show_update(update: dict[str, Any]) -> None:
     development, held = update["development"], update["holdout"]
     tests = "; ".join(f"{t['larger']} against {t['smaller']}, p = {t['p_value']:.2g}" for t in update["tests"])
-    st.info(f"**An update of {update['champion']['version']}** (`{update['champion']['digest'][:12]}`), "
+    st.info(f"**An update of {update['champion']['version']}** ({update['champion']['digest'][:12]}), "
             f"{METHODS[update['method']]}: chosen by closed testing on {development['patients']:,} of the hospital's "
             f"patients ({development['events']} events, {development['from'][:10]} to {development['to'][:10]}; "
             f"{tests}), then compared on the {held['champion']['patients']:,} latest patients, held out.",
