@@ -29,6 +29,12 @@ def _monitor(args: argparse.Namespace) -> int:
     data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
     AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=len(data.predictions))
     report = monitoring_report(data, predictor, settings)
+    for name in args.compare:
+        compared = _past_version(log, predictor, name, settings)
+        if not compared:
+            print(f"--compare {name}: the model in use ({predictor.version}) has no predictions with an outcome in "
+                  "this span to compare it on.")
+        report["shadow"] += compared
     if not (settings.since or settings.until):
         log.keep_alerts(settings.period, report["alerts"])  # Home shows the alerts of the whole log's report
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +62,19 @@ def _export(args: argparse.Namespace) -> int:
     print(f"{counts['predictions']} predictions and {counts['events']} outcomes written to {args.output} in "
           f"seismometer's layout. Open it with: import seismometer as sm; sm.run_startup(config_path='{args.output}')")
     return 0
+
+
+def _past_version(log, predictor, name: str, settings) -> list[dict]:
+    """A registered model (version or digest) on the same matured patients as the model in use, rescored."""
+    from recovery_model.log.registry import ModelRegistry, verified
+    from recovery_model.monitoring.shadow import rescored_pairs, shadow_comparison
+    from recovery_model.scoring.predictor import Predictor
+
+    registered = ModelRegistry(log).find(name)
+    verified(registered.location, registered.digest)
+    past = Predictor.load(registered.location)
+    compared = shadow_comparison(rescored_pairs(log, predictor, past, settings.since, settings.until), settings.period)
+    return [entry | {"rescored": True} for entry in compared]
 
 
 def _start(text: str | None, option: str):
@@ -104,6 +123,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="The outcome window: a period matures this many days after it ends, once outcomes "
                          "have arrived that far (default 30, as `recovery outcomes`).")
     monitor.add_argument("--output", type=Path, required=True, help="report.json or report.md")
+    monitor.add_argument("--compare", action="append", default=[], metavar="VERSION",
+                         help="Also a registered past version (or digest) on the same patients: the logged inputs of "
+                         "the model in use's matured predictions scored again by it (repeat for more).")
     checkpoint_option(monitor)
     monitor.set_defaults(handler=_monitor)
 

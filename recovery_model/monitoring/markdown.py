@@ -32,9 +32,12 @@ def _shadow_lines(shadows: list[dict[str, Any]]) -> list[str]:
     """Each shadow model beside the model in use, on the same patients with an outcome."""
     lines = []
     for shadow in shadows:
-        lines += ["", f"## In the shadow: {shadow['version']} ({shadow['digest'][:12]})", "",
-                  f"Scored beside {', '.join(shadow['beside'])} on the same patients, never shown.", "",
-                  "| Period | Patients | Events | O/E in use | O/E shadow | AUROC in use | AUROC shadow | "
+        how = ("its logged inputs scored again" if shadow.get("rescored") else "scored beside it, never shown")
+        title = "Past version" if shadow.get("rescored") else "In the shadow"
+        word = "past version" if shadow.get("rescored") else "shadow"
+        lines += ["", f"## {title}: {shadow['version']} ({shadow['digest'][:12]})", "",
+                  f"The same patients as {', '.join(shadow['beside'])}, {how}.", "",
+                  f"| Period | Patients | Events | O/E in use | O/E {word} | AUROC in use | AUROC {word} | "
                   "AUROC difference (95 % CI) |", "|---|---|---|---|---|---|---|---|"]
         for p in [*shadow["periods"], shadow["all"]]:
             ratios = [_figure(p[model]["observed_expected"], 2) for model in ("in_use", "shadow")]

@@ -1,15 +1,21 @@
-"""The shadow model beside the model in use, on the same patients, per period: what each predicted, what happened,
-and the paired difference in discrimination. Only patients with an outcome linked count; the shadow's risks were
-never shown, so its figures are what it would have done."""
+"""The shadow model (or a past version) beside the model in use, on the same patients, per period: what each
+predicted, what happened, and the paired difference in discrimination. Only patients with an outcome linked count;
+the other model's risks were never shown, so its figures are what it would have done. A shadow scored each patient
+as it came; a past version scores the logged inputs again (`rescored_pairs`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from recovery_model.monitoring.statistics import auroc_interval, observed_expected, paired_auroc_difference
+
+if TYPE_CHECKING:
+    from recovery_model.log.store import PredictionLog
+    from recovery_model.scoring.predictor import Predictor
 
 
 def shadow_comparison(pairs: pd.DataFrame, period: str) -> list[dict[str, Any]]:
@@ -24,6 +30,19 @@ def shadow_comparison(pairs: pd.DataFrame, period: str) -> list[dict[str, Any]]:
         out.append({"version": version, "digest": digest, "beside": sorted(set(rows["model_version"])),
                     "periods": periods, "all": _period(None, rows)})
     return out
+
+
+def rescored_pairs(log: PredictionLog, in_use: Predictor, past: Predictor, since: datetime | None = None,
+                   until: datetime | None = None) -> pd.DataFrame:
+    """Pairs as `PredictionLog.shadow_pairs` gives them, for a past version that no longer scores: the model in use's
+    matured predictions in [since, until), their logged inputs scored again by `past`."""
+    matured = log.matured(in_use.digest, since, until)
+    inputs = log.inputs(matured["id"].tolist(), past.schema.feature_names)
+    risk = past.model.predict_proba(inputs)[:, 1] if len(inputs) else []
+    return pd.DataFrame({"predicted_at": matured["predicted_at"], "risk": matured["risk"],
+                         "model_version": in_use.version, "model_digest": in_use.digest, "shadow_risk": risk,
+                         "shadow_version": past.version, "shadow_digest": past.digest,
+                         "event": matured["event"].astype("boolean")})
 
 
 def _period(start: pd.Timestamp | None, rows: pd.DataFrame) -> dict[str, Any]:

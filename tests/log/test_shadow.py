@@ -8,6 +8,7 @@ from sqlalchemy import select
 from recovery_model.cli import main
 from recovery_model.log.registry import SHADOW, ModelRegistry, RegistryError, shadow_in_use
 from recovery_model.log.tables import predictions
+from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header
 from tests.conftest import DATA, recalibrated
 
@@ -83,3 +84,33 @@ def test_update_and_the_shadow_comparison_read_the_same_on_sqlite_and_postgresql
     assert result.summary["method"] in ("intercept", "logistic")
     (shadow,) = shadow_comparison(log.shadow_pairs(), "month")
     assert shadow["all"]["patients"] == 12 * 150 and shadow["version"] == "test+1.0"
+
+
+def test_a_past_version_rescored_on_the_logged_inputs_matches_what_it_scored_in_the_shadow(tmp_path,
+                                                                                         default_predictor,
+                                                                                         monkeypatch, capsys):
+    """`recovery monitor --compare VERSION` scores the model in use's logged inputs again with a registered past
+    version: for a model that also scored in the shadow, the two comparisons must agree."""
+    import json
+
+    from recovery_model.monitoring.simulation import Deployment
+    from recovery_model.scoring.predictor import Predictor
+    from tests.conftest import simulated_log
+
+    monkeypatch.delenv("RECOVERY_CHECKPOINT", raising=False)
+    updated = recalibrated(default_predictor, tmp_path / "updated", 1.0)
+    log = simulated_log(tmp_path, default_predictor, Deployment(months=3, drift_from_month=2, patients_per_week=120),
+                        shadow=Predictor.load(updated))
+    registry = ModelRegistry(log)
+    registry.promote(updated, DEFAULT_CHECKPOINT, "Dr Analyst", "register it")
+    registry.rollback("Dr Analyst", "back: it becomes a past version")
+    monkeypatch.setenv("RECOVERY_DATABASE_URL", log.engine.url.render_as_string(hide_password=False))
+    assert main(["monitor", "--period", "month", "--compare", "test+1.0", "--output", str(tmp_path / "r.json")]) == 0
+    shadow, past = json.loads((tmp_path / "r.json").read_text())["shadow"]
+    assert past["rescored"] and "rescored" not in shadow and past["version"] == shadow["version"] == "test+1.0"
+    for live, again in zip(shadow["periods"], past["periods"], strict=True):
+        assert again["patients"] == live["patients"] and again["events"] == live["events"]
+        assert again["shadow"]["observed_expected"]["value"] == pytest.approx(
+            live["shadow"]["observed_expected"]["value"], rel=1e-9)
+    assert main(["monitor", "--period", "month", "--compare", "v9", "--output", str(tmp_path / "r.json")]) == 2
+    assert "No registered model is called 'v9'" in capsys.readouterr().err
