@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recovery_model import Predictor, generate_cohort
-from recovery_model.log.database import _engine, upgrade
+from recovery_model.log.database import upgrade
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 
@@ -47,7 +47,7 @@ def ward_file(folder: Path, rows: int, seed: int, prefix: str = "H") -> Path:
 
 def sqlite_url(folder: Path, name: str) -> str:
     url = f"sqlite:///{folder / name}"
-    upgrade(_engine(url))
+    upgrade(url)
     return url
 
 
@@ -64,7 +64,7 @@ def postgres_url() -> str | None:
     except OperationalError:
         return None
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(_engine(url))
+    upgrade(url)
     return url
 
 

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 from recovery_model import Predictor
-from recovery_model.log.database import _engine, upgrade
+from recovery_model.log.database import upgrade
 from recovery_model.log.registry import ModelRegistry
 from recovery_model.log.store import PredictionLog
 
@@ -46,7 +46,7 @@ class Server:
         (folder / "issuers.toml").write_text(f'[[issuer]]\niss = "{ISSUER}"\njwks = "jwks.json"\n')
         name = f"service_{workers}{'_shadow' if shadow else ''}.sqlite"
         url = f"sqlite:///{folder / name}"
-        upgrade(_engine(url))
+        upgrade(url)
         if shadow is not None:
             ModelRegistry(PredictionLog.open(url)).shadow(shadow, "benchmark", "the shadow's cost on a call")
         with socket.socket() as probe:

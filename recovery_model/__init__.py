@@ -8,9 +8,8 @@ starts faster.
 from importlib import import_module
 from typing import Any
 
-from recovery_model.errors import CheckpointError, DataValidationError, RecoveryError
-from recovery_model.parameters import ParameterError
-from recovery_model.schema import Feature, Schema, SchemaError, load_schema
+from recovery_model.errors import CheckpointError, DataValidationError, ParameterError, RecoveryError, SchemaError
+from recovery_model.schema import Feature, Schema, load_schema
 from recovery_model.scoring.thresholds import Thresholds, Tier
 
 _LAZY = {"Assessment": "recovery_model.scoring.assessment", "RankedWard": "recovery_model.scoring.assessment",

@@ -12,11 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recovery_model.errors import RecoveryError
-
-
-class ParameterError(RecoveryError, ValueError):
-    """A parameter outside what it may be: the message names it, the value, and what it may be."""
+from recovery_model.errors import ParameterError
 
 
 @dataclass(frozen=True)

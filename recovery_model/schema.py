@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tomli_w
 
-from recovery_model.errors import RecoveryError
+from recovery_model.errors import SchemaError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,10 +29,6 @@ DEFAULT_SCHEMA_NAME = "recovery.toml"
 CHANGES = ("any", "decrease", "increase")
 FHIR_SOURCES = ("observation", "age", "length_of_stay", "active_conditions", "questionnaire")
 GENDERS = ("male", "female", "other", "unknown")  # FHIR administrative-gender
-
-
-class SchemaError(RecoveryError, ValueError):
-    """A schema file is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)

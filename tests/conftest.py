@@ -85,10 +85,10 @@ def prediction_log_outside_the_repo(tmp_path_factory):
     the tests of the log itself open databases of their own."""
     import os
 
-    from recovery_model.log.database import DATABASE_ENV, _engine, upgrade
+    from recovery_model.log.database import DATABASE_ENV, upgrade
 
     url = f"sqlite:///{tmp_path_factory.mktemp('log') / 'predictions.sqlite'}"
-    upgrade(_engine(url))
+    upgrade(url)
     previous = os.environ.get(DATABASE_ENV)
     os.environ[DATABASE_ENV] = url
     yield url
@@ -151,7 +151,7 @@ def database_url(request, tmp_path):
         return
     from sqlalchemy import make_url, text
 
-    from recovery_model.log.database import _engine
+    from recovery_model.log.database import database_engine
 
     admin = _postgres_admin()
     name = f"recovery_test_{uuid.uuid4().hex[:12]}"
@@ -159,7 +159,7 @@ def database_url(request, tmp_path):
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
-    _engine(url).dispose()
+    database_engine(url).dispose()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -168,33 +168,33 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def log(database_url):
     """A migrated, empty prediction log."""
-    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.database import upgrade
     from recovery_model.log.store import PredictionLog
 
-    upgrade(_engine(database_url))
+    upgrade(database_url)
     return PredictionLog.open(database_url)
 
 
 @pytest.fixture
 def empty_log(tmp_path, monkeypatch):
     """A migrated, empty SQLite log that $RECOVERY_DATABASE_URL names, for a test's pages, commands or service."""
-    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.database import upgrade
     from recovery_model.log.store import PredictionLog
 
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
-    upgrade(_engine(url))
+    upgrade(url)
     monkeypatch.setenv("RECOVERY_DATABASE_URL", url)
     return PredictionLog.open(url)
 
 
 def simulated_log(folder, predictor, deployment, shadow=None):
     """A migrated SQLite log in `folder` holding `deployment` simulated with `predictor` (and a `shadow` beside)."""
-    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.database import upgrade
     from recovery_model.log.store import PredictionLog
     from recovery_model.monitoring.simulation import simulate_deployment
 
     url = f"sqlite:///{folder / 'log.sqlite'}"
-    upgrade(_engine(url))
+    upgrade(url)
     log = PredictionLog.open(url)
     simulate_deployment(log, predictor, deployment, shadow)
     return log

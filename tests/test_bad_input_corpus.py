@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from recovery_model.cli import main
-from recovery_model.errors import DataValidationError
+from recovery_model.errors import DataValidationError, ParameterError
 from recovery_model.model.config import NetworkConfig
-from recovery_model.parameters import ParameterError
 from recovery_model.readers.csv import read_patient_csv
 from recovery_model.readers.table import read_upload
 from recovery_model.scoring.columns import OUTDATED

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from recovery_model.schema import GROUPS, Schema, SchemaError, load_schema
+from recovery_model.errors import SchemaError
+from recovery_model.schema import GROUPS, Schema, load_schema
 
 SEED_COLUMNS = ["age", "bmi", "blood_pressure", "oxygen_level", "heart_rate", "sugar_level", "cholesterol",
                 "days_hospitalized", "previous_conditions", "smoker", "alcohol_use", "treatment_intensity",

@@ -10,12 +10,11 @@ from recovery_model.access.oidc import (
     provider_metadata,
     user_from_claims,
 )
-from recovery_model.access.passwords import SignIn, TooManyAttempts, Users, hash_password
+from recovery_model.access.passwords import SignIn, Users, hash_password
 from recovery_model.access.roles import (
     NO_ROLE,
     OPEN_ACCESS,
     ROLES,
-    AccessConfigError,
     Page,
     Role,
     User,
@@ -23,6 +22,7 @@ from recovery_model.access.roles import (
     pages_for,
     role_label,
 )
+from recovery_model.errors import AccessConfigError, TooManyAttempts
 
 __all__ = ["AUDIT_ENV", "AUDIT_FIELDS", "NO_ROLE", "OPEN_ACCESS", "ROLES", "AccessConfigError", "Activity", "AuditLog",
            "IdleClock", "Page", "Role", "RoleClaim", "SignIn", "TooManyAttempts", "User", "Users",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from recovery_model.access.roles import AccessConfigError
+from recovery_model.errors import AccessConfigError
 
 SESSION_SECTION = "recovery_session"
 DEFAULT_IDLE_MINUTES, DEFAULT_MAX_HOURS = 15.0, 12.0

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from recovery_model.access.roles import NO_ROLE, ROLES, AccessConfigError, User, combined_role
+from recovery_model.access.roles import NO_ROLE, ROLES, User, combined_role
+from recovery_model.errors import AccessConfigError
 
 AUTH_SECTION, ROLES_SECTION = "auth", "recovery_roles"
 PROVIDER_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recovery_model.access.roles import ROLES, AccessConfigError, User
-from recovery_model.errors import RecoveryError
+from recovery_model.access.roles import ROLES, User
+from recovery_model.errors import AccessConfigError, TooManyAttempts
 
 USERS_SECTION = "recovery_users"  # in secrets.toml: [recovery_users.NAME] password_hash = ..., role = ...
 FREE_ATTEMPTS, MAX_WAIT_SECONDS = 3, 300
@@ -103,9 +103,3 @@ class SignIn:
                 delay = min(MAX_WAIT_SECONDS, 2.0 ** (failures - FREE_ATTEMPTS + 1))
                 self._blocked_until[key] = self.clock() + delay
         return None
-
-
-class TooManyAttempts(RecoveryError):
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"Too many failed sign-ins for this user name. Try again in {wait:.0f} s.")
-        self.wait = wait

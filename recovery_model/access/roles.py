@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from recovery_model.errors import RecoveryError
-
 
 class Role(StrEnum):
     CLINICIAN = "clinician"
@@ -32,10 +30,6 @@ ROLES: dict[str, frozenset[str]] = {
 OPEN_ACCESS = "open"
 NO_ROLE = ""
 ROLE_SEPARATOR = "+"
-
-
-class AccessConfigError(RecoveryError):
-    """The sign-in settings in secrets.toml are malformed."""
 
 
 def combined_role(roles: set[str] | frozenset[str] | list[str]) -> str:

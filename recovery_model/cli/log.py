@@ -13,20 +13,20 @@ RETENTION_ENV = "RECOVERY_RETENTION_DAYS"
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from recovery_model.log.database import _engine, locate, upgrade
+    from recovery_model.log.database import locate, upgrade
 
     location = locate()
-    before, now = upgrade(_engine(location.url))
+    before, now = upgrade(location.url)
     print(f"{location.shown}: " + (f"already at version {now}." if before == now else
                                    f"migrated from {before or 'an empty database'} to version {now}."))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from recovery_model.log.database import _engine, locate, revisions
+    from recovery_model.log.database import locate, revisions
 
     location = locate()
-    current, head = revisions(_engine(location.url), location)
+    current, head = revisions(location)
     state = "up to date" if current == head else f"needs `recovery db upgrade` (the code is at {head})"
     print(f"{location.shown}: version {current or 'none (no tables yet)'}, {state}.")
     return 0

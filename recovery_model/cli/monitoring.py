@@ -85,7 +85,7 @@ def _start(text: str | None, option: str):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from recovery_model.log.database import DATABASE_ENV, _engine, upgrade
+    from recovery_model.log.database import DATABASE_ENV, upgrade
     from recovery_model.log.store import PredictionLog
     from recovery_model.monitoring.simulation import Deployment, simulate_deployment
     from recovery_model.paths import SIMULATION_DATABASE
@@ -95,7 +95,7 @@ def _simulate(args: argparse.Namespace) -> int:
     url = args.database or f"sqlite:///{SIMULATION_DATABASE}"
     if not args.database:
         SIMULATION_DATABASE.parent.mkdir(parents=True, exist_ok=True)
-    upgrade(_engine(url))
+    upgrade(url)
     log = PredictionLog.open(url)
     if log.count():
         raise RecoveryError(f"{log.location.shown} already holds {log.count()} predictions; a simulation is written "

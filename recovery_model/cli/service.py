@@ -37,16 +37,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _cards(args: argparse.Namespace) -> int:
     from recovery_model.access import AuditLog
+    from recovery_model.log.cards import cards_setting, set_cards
     from recovery_model.log.store import PredictionLog
-    from recovery_model.service.switch import cards_setting, set_cards
 
     log = PredictionLog.open()
     if args.state != "status":
         set_cards(log, args.state == "on", getpass.getuser())
         AuditLog().record("cards_switched", user=getpass.getuser(), outcome=args.state)
-    on, by, when = cards_setting(log)
-    print(f"EHR cards are {'on' if on else 'OFF (scored and logged, not shown)'}"
-          + (f", since {when:%Y-%m-%d %H:%M} UTC by {by}." if when else "."))
+    setting = cards_setting(log)
+    since = f", since {setting.changed_at:%Y-%m-%d %H:%M} UTC by {setting.changed_by}" if setting.changed_at else ""
+    print(f"EHR cards are {'on' if setting.on else 'OFF (scored and logged, not shown)'}{since}.")
     return 0
 
 

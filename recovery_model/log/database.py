@@ -51,20 +51,24 @@ def locate(url: str | None = None) -> Location:
 def connect(location: Location) -> Engine:
     """An engine on `location`, checked to be reachable and at the code's version (the embedded file is created
     and migrated here)."""
-    engine = _engine(location.url)
+    engine = database_engine(location.url)
     if location.embedded:
         DEFAULT_DATABASE.parent.mkdir(parents=True, exist_ok=True)
     current = _current(engine, location)
     if location.embedded and current != HEAD:
-        upgrade(engine)
+        _upgrade(engine)
         current = _current(engine, location)
     if current != HEAD:
         raise LogError(_version_problem(location, current, HEAD))
     return engine
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Migrate to the code's version; (the version before, the version now)."""
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Migrate the database at `url` to the code's version; (the version before, the version now)."""
+    return _upgrade(database_engine(url))
+
+
+def _upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     before = _current(engine, None)
@@ -75,9 +79,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, _current(engine, None)
 
 
-def revisions(engine: Engine, location: Location | None = None) -> tuple[str | None, str]:
+def revisions(location: Location) -> tuple[str | None, str]:
     """(the database's migration version, None when it has none, and the code's)."""
-    return _current(engine, location), HEAD
+    return _current(database_engine(location.url), location), HEAD
 
 
 def _current(engine: Engine, location: Location | None) -> str | None:
@@ -94,7 +98,9 @@ def _current(engine: Engine, location: Location | None) -> str | None:
 
 
 @cache
-def _engine(url: str) -> Engine:
+def database_engine(url: str) -> Engine:
+    """One engine per URL in a process (its connection pool is shared). Outside `log/`, only tests and benchmarks
+    that check what was stored byte for byte use it; everything else goes through `PredictionLog`."""
     try:
         parsed = make_url(url)
     except ArgumentError:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import insert, select, update
 
-from recovery_model.errors import CheckpointError, RecoveryError
-from recovery_model.log.database import _engine, locate, revisions
+from recovery_model.errors import CheckpointError, RegistryError
+from recovery_model.log.database import locate, revisions
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import model_changes, models
 from recovery_model.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT, DEFAULT_DATABASE, checkpoint_folder
@@ -30,8 +30,6 @@ REGISTRY_REVISION = "0005"  # the migration that made the registry
 
 
 
-class RegistryError(RecoveryError):
-    """A change to the models in use that cannot be made (unknown model, nothing to roll back to, no name)."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +256,7 @@ def _registry() -> ModelRegistry | None:
     location = locate()
     if location.embedded and not DEFAULT_DATABASE.exists():
         return None
-    current, _ = revisions(_engine(location.url), location)
+    current, _ = revisions(location)
     if current is None or current < REGISTRY_REVISION:
         return None
     return ModelRegistry(PredictionLog.open())

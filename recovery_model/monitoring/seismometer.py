@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from sqlalchemy import select
 
+from recovery_model.log.monitoring import recorded_outcomes
 from recovery_model.log.store import PredictionLog
-from recovery_model.log.tables import outcomes
 from recovery_model.monitoring.data import MonitoringData, input_column
 from recovery_model.schema import Schema
 from recovery_model.scoring.thresholds import Thresholds
@@ -87,7 +86,7 @@ def _predictions(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, lis
 
 
 def _events(log: PredictionLog) -> pd.DataFrame:
-    recorded = log.read_frame(select(outcomes.c.patient_id, outcomes.c.outcome_time, outcomes.c.event))
+    recorded = recorded_outcomes(log)
     return pd.DataFrame({"patient_id": recorded["patient_id"].astype(str), "Type": EVENT_TYPE,
                          "EventTime": _naive(recorded["outcome_time"]),
                          "Value": recorded["event"].astype(bool).astype("int64")})

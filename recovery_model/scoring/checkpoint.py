@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recovery_model.errors import CheckpointError
-from recovery_model.schema import Schema, SchemaError
+from recovery_model.errors import CheckpointError, SchemaError
+from recovery_model.schema import Schema
 from recovery_model.scoring.thresholds import Thresholds
 
 if TYPE_CHECKING:

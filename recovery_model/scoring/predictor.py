@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recovery_model.errors import CheckpointError, DataValidationError
+from recovery_model.errors import CheckpointError, DataValidationError, SchemaError
 from recovery_model.model.config import NetworkConfig
 from recovery_model.model.explain import Explainer
 from recovery_model.model.risk_model import RiskModel
 from recovery_model.model.trust import TYPICALITY_LEVEL, UNUSUAL_FEATURES, RiskInterval, Typicality
 from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_optional
 from recovery_model.paths import checkpoint_folder
-from recovery_model.schema import Schema, SchemaError, reading_changes, remap_differences
+from recovery_model.schema import Schema, reading_changes, remap_differences
 from recovery_model.scoring.assessment import Assessment, RankedWard
 from recovery_model.scoring.checkpoint import average_risk, load_checkpoint, model_version, save_checkpoint
 from recovery_model.scoring.columns import (

@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from recovery_model.errors import DataValidationError, RecoveryError
+from recovery_model.errors import DataValidationError, PrefetchNeeded, RecoveryError, Refused, WrongPatient
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.registry import checkpoint_in_use, shadow_in_use
 from recovery_model.log.shadow import shadow_records
@@ -45,10 +45,10 @@ from recovery_model.scoring.columns import (
     driver_columns,
 )
 from recovery_model.scoring.predictor import Predictor
-from recovery_model.service.auth import Caller, Refused, TokenVerifier
+from recovery_model.service.auth import Caller, TokenVerifier
 from recovery_model.service.cards import not_scored_card, risk_card
 from recovery_model.service.discovery import discovery, prefetch_templates, service
-from recovery_model.service.prefetch import PrefetchNeeded, WrongPatient, gather
+from recovery_model.service.prefetch import gather
 from recovery_model.service.settings import ServiceSettings
 from recovery_model.service.switch import CardSwitch
 
@@ -213,10 +213,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                  who: CallerDep) -> dict:
         if service(service_id) is None:
             raise HTTPException(404, f"no service {service_id!r}")
-        from recovery_model.service.feedback import UnknownCard, record_feedback
+        from recovery_model.errors import UnknownCard
+        from recovery_model.log.cards import record_feedback
+        from recovery_model.service.feedback import card_feedback
 
         try:
-            counted = record_feedback(svc.log, [item.model_dump() for item in body.feedback])
+            counted = record_feedback(svc.log, [card_feedback(item.model_dump()) for item in body.feedback])
         except UnknownCard as exc:
             raise HTTPException(404, str(exc)) from None
         return {"recorded": counted, "already_recorded": len(body.feedback) - counted}
@@ -316,7 +318,7 @@ def _should_show(svc: Worker, patient: str, user: str | None, encounter: str | N
     (without one, once per `repeat_hours`), and again whenever the tier changes."""
     if svc.settings.silent or not svc.switch.cards_on():
         return False
-    from recovery_model.service.feedback import last_shown_tier
+    from recovery_model.log.cards import last_shown_tier
 
     repeat_after = timedelta(hours=svc.settings.repeat_hours)
     return last_shown_tier(svc.log, patient, user, encounter, now, repeat_after) != tier

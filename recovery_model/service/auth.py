@@ -14,16 +14,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError
 
+from recovery_model.errors import Refused
 from recovery_model.log.store import PredictionLog
-from recovery_model.log.tables import seen_tokens
+from recovery_model.log.tokens import expired_before, first_use
 from recovery_model.service.settings import Issuer
 
 ALGORITHMS = ("ES384", "RS384")
@@ -32,10 +31,6 @@ JWKS_TTL_S = 3600
 SWEEP_EVERY_S = 60.0
 FETCH_TIMEOUT_S = 3.0
 REQUIRED = ("iss", "aud", "exp", "iat", "jti")
-
-
-class Refused(Exception):
-    """Why a token was refused: logged by the service, never sent (the caller gets a bare 401)."""
 
 
 @dataclass(frozen=True)
@@ -102,19 +97,11 @@ class TokenVerifier:
     def _first_use(self, issuer: str, jti: str, expires: float) -> None:
         """Remember the token until it expires (tokens long expired are forgotten once a minute); a second use is
         a replay."""
-        replayed = False
-        with self.log.transaction() as connection:
-            if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
-                self._swept_at = time.monotonic()
-                stale = datetime.now(UTC) - timedelta(seconds=LEEWAY_S)
-                connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < stale))
-            try:
-                with connection.begin_nested():  # a savepoint: a replay undoes the insert, not the sweep
-                    connection.execute(insert(seen_tokens).values(
-                        issuer=issuer, jti=jti, expires_at=datetime.fromtimestamp(expires, UTC)))
-            except IntegrityError:
-                replayed = True
-        if replayed:
+        forget_before = None
+        if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
+            self._swept_at = time.monotonic()
+            forget_before = expired_before(LEEWAY_S)
+        if not first_use(self.log, issuer, jti, datetime.fromtimestamp(expires, UTC), forget_before):
             raise Refused(f"jti {jti!r} was used before (a replay)")
 
 

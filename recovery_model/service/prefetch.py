@@ -15,15 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from recovery_model.errors import PrefetchNeeded, WrongPatient
+
 MISSING = object()
-
-
-class PrefetchNeeded(Exception):
-    """Keys are missing and there is no FHIR server to fetch them from (the spec's 412)."""
-
-
-class WrongPatient(Exception):
-    """The record handed over holds a resource about someone else."""
 
 
 @dataclass

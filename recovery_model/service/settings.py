@@ -16,15 +16,11 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from recovery_model.errors import RecoveryError
+from recovery_model.errors import ServiceConfigError
 from recovery_model.log import MODEL_CHECK_S
 from recovery_model.parameters import HOURS_IN_A_YEAR, check
 
 SETTINGS_ENV = "RECOVERY_SERVICE_SETTINGS"  # how the uvicorn workers receive the options
-
-
-class ServiceConfigError(RecoveryError):
-    """The service's options or its issuers file cannot be used."""
 
 
 @dataclass(frozen=True)

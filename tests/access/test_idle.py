@@ -1,6 +1,7 @@
 import pytest
 
-from recovery_model.access import AccessConfigError, Activity, IdleClock, session_settings
+from recovery_model.access import Activity, IdleClock, session_settings
+from recovery_model.errors import AccessConfigError
 from tests.access import Clock
 
 

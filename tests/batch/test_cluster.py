@@ -233,14 +233,14 @@ def test_each_partition_logs_its_rows_on_the_worker_and_the_top_k_is_marked(clus
                                                                             tmp_path):
     from sqlalchemy import select
 
-    from recovery_model.log.database import _engine, upgrade
+    from recovery_model.log.database import upgrade
     from recovery_model.log.records import Context, Source
     from recovery_model.log.store import PredictionLog
     from recovery_model.log.tables import predictions
     from recovery_model.log.writer import LogTarget
 
     url = f"sqlite:///{tmp_path / 'cluster.sqlite'}"
-    upgrade(_engine(url))
+    upgrade(url)
     target = LogTarget(url, Context.for_model(small_predictor, Source.CLI_PREDICT, ward="W8"))
     result = rank_on_cluster(ward_files[0], tmp_path / "ranked", tmp_path / "rejected.csv",
                              checkpoint=small_predictor.folder, top_k=5, chunk_rows=6,

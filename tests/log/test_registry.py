@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from recovery_model.cli import main
-from recovery_model.errors import CheckpointError
-from recovery_model.log.registry import ACTIVE, RETIRED, ModelRegistry, RegistryError, checkpoint_in_use
+from recovery_model.errors import CheckpointError, RegistryError
+from recovery_model.log.registry import ACTIVE, RETIRED, ModelRegistry, checkpoint_in_use
 from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header
 from tests.conftest import recalibrated

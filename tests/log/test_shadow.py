@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from recovery_model.cli import main
-from recovery_model.log.registry import SHADOW, ModelRegistry, RegistryError, shadow_in_use
+from recovery_model.errors import RegistryError
+from recovery_model.log.registry import SHADOW, ModelRegistry, shadow_in_use
 from recovery_model.log.tables import predictions
 from recovery_model.paths import DEFAULT_CHECKPOINT
 from recovery_model.scoring.checkpoint import read_header

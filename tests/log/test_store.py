@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from recovery_model.errors import LogError
-from recovery_model.log.database import _engine, locate, revisions, upgrade
+from recovery_model.log.database import database_engine, locate, revisions, upgrade
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import metadata
@@ -24,12 +24,12 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(database_url
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    engine = _engine(database_url)
-    assert upgrade(engine) == (None, "0005")
+    engine = database_engine(database_url)
+    assert upgrade(database_url) == (None, "0005")
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
-    assert upgrade(engine) == ("0005", "0005")  # again: nothing to do
+    assert upgrade(database_url) == ("0005", "0005")  # again: nothing to do
 
 
 def test_a_database_not_migrated_is_refused_with_the_command_to_run(database_url):
@@ -38,7 +38,7 @@ def test_a_database_not_migrated_is_refused_with_the_command_to_run(database_url
 
 
 def test_a_database_newer_than_the_code_is_refused(log, database_url):
-    with _engine(database_url).begin() as connection:
+    with database_engine(database_url).begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(LogError, match=r"version 9999, newer than this code knows.*Upgrade recovery-model"):
         PredictionLog.open(database_url)
@@ -122,7 +122,7 @@ def test_a_failed_write_logs_nothing_and_says_so(log, default_predictor):
 
 
 def test_revisions_of_a_migrated_database(log, database_url):
-    assert revisions(_engine(database_url)) == ("0005", "0005")
+    assert revisions(locate(database_url)) == ("0005", "0005")
 
 
 def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(database_url):
@@ -130,14 +130,14 @@ def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(databa
 
     from recovery_model.log.database import _alembic_config
 
-    engine = _engine(database_url)
+    engine = database_engine(database_url)
     with engine.begin() as connection:
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     with pytest.raises(LogError, match=r"version 0001, older than the code's 0005.*recovery db upgrade"):
         PredictionLog.open(database_url)
-    assert upgrade(engine) == ("0001", "0005")
+    assert upgrade(database_url) == ("0001", "0005")
     assert PredictionLog.open(database_url).count() == 0
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from recovery_model.batch.local import rank_file
 from recovery_model.cli import main
 from recovery_model.errors import LogError
-from recovery_model.log.database import _engine
+from recovery_model.log.database import database_engine
 from recovery_model.log.records import Context, Source
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.writer import BatchLog
@@ -27,7 +27,7 @@ def test_a_ranked_file_is_logged_whole_by_the_writer_process(log, default_predic
 
 
 def test_a_writer_that_fails_makes_the_run_fail_and_says_so(log, default_predictor, tmp_path, database_url):
-    with _engine(database_url).begin() as connection:
+    with database_engine(database_url).begin() as connection:
         connection.execute(text("ALTER TABLE predictions RENAME TO predictions_gone"))
     context = Context.for_model(default_predictor, Source.CLI_PREDICT)
     with pytest.raises(LogError, match="this change was not logged"), \

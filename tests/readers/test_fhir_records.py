@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 
 from recovery_model.cli import main
+from recovery_model.errors import SchemaError
 from recovery_model.readers.fhir.reader import read_fhir
 from recovery_model.readers.fhir.sample import to_bundle
 from recovery_model.readers.fhir.values import ValueSet
 from recovery_model.readers.freshness import shelf_life_text
-from recovery_model.schema import FhirMapping, Schema, SchemaError
+from recovery_model.schema import FhirMapping, Schema
 from recovery_model.scoring.columns import OLDEST_VALUE_TIME, OUTDATED, source_column
 from tests.conftest import ROOT
 

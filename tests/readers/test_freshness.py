@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recovery_model.errors import SchemaError
 from recovery_model.readers.freshness import apply_shelf_life, shelf_life_text
 from recovery_model.readers.table import open_frames
-from recovery_model.schema import SchemaError, load_schema
+from recovery_model.schema import load_schema
 from recovery_model.scoring.columns import OLDEST_VALUE_TIME, OUTDATED
 from tests.conftest import DATA
 

@@ -147,7 +147,7 @@ def test_a_remapped_model_reads_otherwise_and_scores_the_same(checkpoint, tmp_pa
 def test_a_remap_that_changes_what_the_model_learnt_from_is_refused(checkpoint, field, value, says):
     from dataclasses import replace
 
-    from recovery_model.schema import SchemaError
+    from recovery_model.errors import SchemaError
 
     predictor = Predictor.load(checkpoint)
 

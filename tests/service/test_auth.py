@@ -107,7 +107,8 @@ def test_a_jwks_url_is_fetched_cached_and_fetched_again_for_a_new_key(tmp_path, 
 
 def test_the_replay_cache_is_the_database_s_and_works_on_both(log, tmp_path, signer):
     """Every worker shares it: a token seen by one verifier (one worker) is refused by another."""
-    from recovery_model.service.auth import Refused, TokenVerifier
+    from recovery_model.errors import Refused
+    from recovery_model.service.auth import TokenVerifier
     from recovery_model.service.settings import Issuer
     from tests.service.conftest import ISSUER
 

@@ -186,15 +186,16 @@ def test_silent_mode_scores_and_logs_but_shows_nothing(tmp_path, signer, empty_l
 
 
 def test_an_admin_switches_cards_off_without_stopping_the_service(client, signer, empty_log, monkeypatch):
+    from recovery_model.log.cards import set_cards
     from recovery_model.service import switch
 
     monkeypatch.setattr(switch, "READ_EVERY_S", 0.0)
-    switch.set_cards(empty_log, False, "admin")
+    set_cards(empty_log, False, "admin")
     bundle = sample_bundle(1)
     patient = bundle["entry"][0]["resource"]["id"]
     assert client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
                        headers=auth(signer, SERVICE)).json() == {"cards": []}
-    switch.set_cards(empty_log, True, "admin")
+    set_cards(empty_log, True, "admin")
     assert len(client.post(SERVICE, json=hook_call(patient, prefetch_for(bundle, patient)),
                            headers=auth(signer, SERVICE)).json()["cards"]) == 1
 
