@@ -113,7 +113,7 @@ def patient_submit(predictor: Predictor, repeats: int) -> dict:
                 started = time.perf_counter()
                 log.write(prediction_records(assessment.rows, predictor.schema,
                                              Context.for_model(predictor, Source.PATIENT),
-                                             driver_texts(assessment.explanation, predictor.schema)))
+                                             driver_texts(assessment.rows, assessment.explanation, predictor.schema)))
                 times.append(time.perf_counter() - started)
             out[name] = {"median_ms": 1000 * statistics.median(times), "p95_ms": 1000 * float(np.percentile(times, 95))}
     return out

@@ -11,6 +11,7 @@ import itertools
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,22 @@ GROUPS = {"demographics": "Demographics", "vitals": "Vital signs", "clinical": "
           "lifestyle": "Lifestyle", "treatment": "Treatment", "other": "Other"}
 DEFAULT_SCHEMA_NAME = "recovery.toml"
 CHANGES = ("any", "decrease", "increase")
-FHIR_SOURCES = ("observation", "age", "length_of_stay", "active_conditions", "questionnaire")
 GENDERS = ("male", "female", "other", "unknown")  # FHIR administrative-gender
+
+
+class FhirSource(StrEnum):
+    """Where in a FHIR record a feature's value is read from (`FhirMapping`)."""
+
+    OBSERVATION = "observation"
+    AGE = "age"
+    LENGTH_OF_STAY = "length_of_stay"
+    ACTIVE_CONDITIONS = "active_conditions"
+    QUESTIONNAIRE = "questionnaire"
+
+    @property
+    def measured(self) -> bool:
+        """Its values were measured at a time of their own (the others hold at the index time)."""
+        return self in (FhirSource.OBSERVATION, FhirSource.QUESTIONNAIRE)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,7 @@ class FhirMapping:
                   for BMI: derived from the latest weight and height when no BMI is recorded.
     """
 
-    source: str = "observation"
+    source: FhirSource = FhirSource.OBSERVATION
     codes: tuple[str, ...] = ()
     units: dict[str, float] = field(default_factory=dict)
     answers: dict[str, float] = field(default_factory=dict)
@@ -77,6 +92,9 @@ class FhirMapping:
     problem_lists: tuple[str, ...] = ()
     weight: FhirMapping | None = None
     height: FhirMapping | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", FhirSource(self.source))  # raises ValueError for an unknown source
 
     @property
     def counts_a_value_set(self) -> bool:
@@ -100,7 +118,7 @@ class FhirMapping:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"source": self.source, "codes": list(self.codes), "units": self.units, "answers": self.answers,
+        data = {"source": str(self.source), "codes": list(self.codes), "units": self.units, "answers": self.answers,
                 "link_id": self.link_id, "limits": list(self.limits) if self.limits else None,
                 "threshold": self.threshold, "classes": list(self.classes),
                 "conditions": {k: list(v) for k, v in self.conditions.items()},
@@ -437,6 +455,10 @@ def _feature_from_dict(data: dict[str, Any]) -> Feature:
     data = dict(data)
     data["levels"] = {int(k): str(v) for k, v in data.get("levels", {}).items()}
     if data.get("fhir") is not None:
+        source = data["fhir"].get("source", FhirSource.OBSERVATION)
+        if source not in set(FhirSource):
+            raise SchemaError(f"feature '{data.get('name')}': fhir.source must be one of "
+                              f"{', '.join(FhirSource)}, not '{source}'.")
         data["fhir"] = FhirMapping.from_dict(data["fhir"])
     return Feature(**data)
 
@@ -469,9 +491,7 @@ def _check_feature(f: Feature) -> None:
 
 
 def _check_fhir(mapping: FhirMapping, where: str) -> None:
-    if mapping.source not in FHIR_SOURCES:
-        raise SchemaError(f"{where}: fhir.source must be one of {', '.join(FHIR_SOURCES)}, not '{mapping.source}'.")
-    if mapping.source == "observation" and not mapping.codes:
+    if mapping.source == FhirSource.OBSERVATION and not mapping.codes:
         raise SchemaError(f"{where}: an Observation mapping needs codes (\"system|code\").")
     entries = [code for group in mapping.conditions.values() for code in group]
     for code in (*mapping.codes, *mapping.answers, *mapping.classes, *mapping.categories, *mapping.problem_lists,
@@ -481,7 +501,7 @@ def _check_fhir(mapping: FhirMapping, where: str) -> None:
     if (mapping.weight is None) != (mapping.height is None):
         raise SchemaError(f"{where}: a BMI mapping needs both fhir.weight and fhir.height.")
     _check_score(mapping, where)
-    if mapping.classes and mapping.source != "length_of_stay":
+    if mapping.classes and mapping.source != FhirSource.LENGTH_OF_STAY:
         raise SchemaError(f"{where}: fhir.classes (Encounter classes) belong to a length_of_stay mapping.")
     _check_value_set(mapping, where)
 
@@ -491,7 +511,7 @@ def _check_score(mapping: FhirMapping, where: str) -> None:
         raise SchemaError(f"{where}: fhir.limits must be [low, high] with low ≤ high.")
     if not mapping.threshold:
         return
-    if mapping.source != "observation":
+    if mapping.source != FhirSource.OBSERVATION:
         raise SchemaError(f"{where}: fhir.threshold cuts an Observation's score; it needs an Observation mapping.")
     unknown = sorted(set(mapping.threshold) - set(GENDERS) - {"default"})
     if unknown or "default" not in mapping.threshold:
@@ -502,7 +522,7 @@ def _check_score(mapping: FhirMapping, where: str) -> None:
 def _check_value_set(mapping: FhirMapping, where: str) -> None:
     rules = (mapping.conditions, mapping.prefix_systems, mapping.categories, mapping.excluded_displays,
              mapping.problem_lists)
-    if any(rules) and mapping.source != "active_conditions":
+    if any(rules) and mapping.source != FhirSource.ACTIVE_CONDITIONS:
         raise SchemaError(f"{where}: conditions, prefix_systems, categories, excluded_displays and problem_lists "
                           "belong to an active_conditions mapping.")
     if any(rules) and not mapping.counts_a_value_set:

@@ -24,6 +24,7 @@ import pandas as pd
 from recovery_model.scoring.columns import (
     ABOVE_THRESHOLD,
     ATYPICAL,
+    DRIVERS,
     IN_TOP_K,
     OLDEST_VALUE_TIME,
     PROBLEMS,
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
     from recovery_model.schema import Schema
     from recovery_model.scoring.checkpoint import CheckpointHeader
     from recovery_model.scoring.predictor import Predictor
-
-DRIVERS_LOGGED = 3
-
 
 class Source(StrEnum):
     """Where a risk was shown or sent. What-if risks are logged but never count as predictions; nor do a shadow
@@ -99,23 +97,33 @@ def input_digest(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def driver_texts(explanation: Explanation | None, schema: Schema) -> list[list[str]] | None:
-    """The top drivers in words of each explained row (the scored rows, in their order); None when not explained."""
+Drivers = list[list[str] | None]  # per row: its top drivers in words, None for a row not scored
+
+
+def driver_texts(rows: pd.DataFrame, explanation: Explanation | None, schema: Schema) -> Drivers | None:
+    """Per row of `rows` (as `Predictor.assess` or `rank` give them), its top drivers in words; None when the rows
+    were not explained. The explanation covers the scored rows in their order: each is put beside its own row."""
     if explanation is None:
         return None
-    return [explanation.driver_text(i, schema, DRIVERS_LOGGED) for i in range(len(explanation.values))]
+    scored = np.flatnonzero(~np.isnan(rows[RISK].to_numpy(dtype=float)))
+    if len(scored) != len(explanation.values):
+        raise ValueError(f"{len(explanation.values)} explained rows for {len(scored)} scored ones")
+    out: Drivers = [None] * len(rows)
+    for position, row in enumerate(scored):
+        out[row] = explanation.driver_text(position, schema, DRIVERS)
+    return out
 
 
 WARD_COLUMN = "ward"  # a ward list's own column naming each patient's ward
 
 
 def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
-                       drivers: list[list[str]] | None = None, **per_call: Any) -> dict[str, list[Any]]:
+                       drivers: Drivers | None = None, **per_call: Any) -> dict[str, list[Any]]:
     """The records of `rows` (validated rows, scored or not, as `Predictor.assess` or `rank` give them), column by
     column: every list has one entry per row, and JSON columns hold their text already.
 
-    `drivers` (`driver_texts`), when given, covers the scored rows of `rows` in their order; `per_call` sets
-    columns every record shares (a card's uuid, the hook instance)."""
+    `drivers` (`driver_texts`) has one entry per row; `per_call` sets columns every record shares (a card's uuid,
+    the hook instance)."""
     n = len(rows)
     values = rows[schema.feature_names].astype(float)
     risk = rows[RISK].to_numpy(dtype=float)
@@ -135,7 +143,7 @@ def prediction_records(rows: pd.DataFrame, schema: Schema, context: Context,
         "risk": _floats(risk), "risk_low": _floats(rows[RISK_LOW]), "risk_high": _floats(rows[RISK_HIGH]),
         "tier": rows[TIER].astype(str).tolist(),
         "atypical": _booleans(rows[ATYPICAL]),
-        "drivers": _drivers(drivers, scored),
+        "drivers": _drivers(drivers, n),
         "flagged": _flags(rows, ABOVE_THRESHOLD, scored), "in_top_k": _flags(rows, IN_TOP_K, scored),
         "problems": [p or None for p in rows[PROBLEMS]] if PROBLEMS in rows else [None] * n,
         "oldest_value_at": _times(rows[OLDEST_VALUE_TIME]) if OLDEST_VALUE_TIME in rows else [None] * n,
@@ -196,14 +204,13 @@ def _imputed(values: pd.DataFrame, scored: np.ndarray) -> list[str]:
     return out
 
 
-def _drivers(drivers: list[list[str]] | None, scored: np.ndarray) -> list[str | None]:
+def _drivers(drivers: Drivers | None, n: int) -> list[str | None]:
     """Per row, the JSON list of its top drivers in words (None when not explained)."""
-    out: list[str | None] = [None] * len(scored)
     if drivers is None:
-        return out
-    for texts, i in zip(drivers, np.flatnonzero(scored), strict=True):
-        out[i] = json.dumps(texts, ensure_ascii=False)
-    return out
+        return [None] * n
+    if len(drivers) != n:
+        raise ValueError(f"drivers for {len(drivers)} rows, not {n}")
+    return [None if texts is None else json.dumps(texts, ensure_ascii=False) for texts in drivers]
 
 
 def _flags(rows: pd.DataFrame, column: str, scored: np.ndarray) -> list[bool | None]:

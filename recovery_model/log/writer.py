@@ -52,8 +52,8 @@ class LogTarget:
     def write(self, ward: RankedWard, schema: Schema) -> int:
         if not len(ward.ranked):
             return 0
-        return PredictionLog.open(self.url).write(prediction_records(ward.ranked, schema, self.context,
-                                                                     driver_texts(ward.explanation, schema)))
+        drivers = driver_texts(ward.ranked, ward.explanation, schema)
+        return PredictionLog.open(self.url).write(prediction_records(ward.ranked, schema, self.context, drivers))
 
     def mark_top_k(self, top_k: int) -> None:
         PredictionLog.open(self.url).mark_top_k(self.context.run_id, top_k)
@@ -78,7 +78,7 @@ class BatchLog:
             return
         columns = [c for c in (self.schema.id_column, *self.schema.feature_names, *RECORD_COLUMNS)
                    if c in ward.ranked.columns]
-        self._send((ward.ranked[columns], driver_texts(ward.explanation, self.schema)))
+        self._send((ward.ranked[columns], driver_texts(ward.ranked, ward.explanation, self.schema)))
         if self.shadow is not None:  # scored here, written there: the records travel ready
             self._send(shadow_records(self.shadow, ward.ranked, self.context))
 

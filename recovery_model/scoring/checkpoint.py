@@ -47,6 +47,19 @@ def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], metada
 
 
 @dataclass(frozen=True)
+class ModelIdentity:
+    """Which model: its version in words and its checkpoint's digest, the name the log, the cards and the service
+    give it."""
+
+    version: str
+    digest: str
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:12]
+
+
+@dataclass(frozen=True)
 class CheckpointHeader:
     """What a verified checkpoint says about its model, read without its weights."""
 
@@ -64,6 +77,10 @@ class CheckpointHeader:
     def version(self) -> str:
         """The model's version in the log: the package's that trained it, or the one an update gave it."""
         return model_version(self.metadata)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.version, self.digest)
 
     @property
     def average_risk(self) -> float:

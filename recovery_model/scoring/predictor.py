@@ -30,7 +30,13 @@ from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_opt
 from recovery_model.paths import checkpoint_folder
 from recovery_model.schema import Schema, reading_changes, remap_differences
 from recovery_model.scoring.assessment import Assessment, RankedWard
-from recovery_model.scoring.checkpoint import average_risk, load_checkpoint, model_version, save_checkpoint
+from recovery_model.scoring.checkpoint import (
+    ModelIdentity,
+    average_risk,
+    load_checkpoint,
+    model_version,
+    save_checkpoint,
+)
 from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
@@ -181,6 +187,11 @@ class Predictor:
     def version(self) -> str:
         """The model's version in the log: the package's that trained it, or the one an update gave it."""
         return model_version(self.metadata)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Version and digest together (a model not yet saved has no digest: `CheckpointError`)."""
+        return ModelIdentity(self.version, self.digest)
 
     @property
     def digest(self) -> str:

@@ -9,12 +9,14 @@ reverse-domain name, as the spec asks) and carries no null or empty value: what 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
 from recovery_model.schema import Schema
+from recovery_model.scoring.checkpoint import ModelIdentity
 from recovery_model.scoring.columns import (
     ATYPICAL,
     ATYPICAL_FEATURES,
@@ -38,10 +40,24 @@ NO_AUTH_NOTE = "**Not for patients:** this service runs without authentication (
 OLD_AFTER = timedelta(days=1)  # the card says when the oldest value used is older than this
 
 
-def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Schema, thresholds: Thresholds,
-              model: dict[str, str], as_of: datetime, card_uuid: str, links: dict[str, str],
-              no_auth: bool) -> dict[str, Any]:
-    """The card of a scored patient."""
+@dataclass(frozen=True)
+class CardContext:
+    """What a card is made with besides the patient's row: the model (its schema, tiers and name), the index time,
+    the card's uuid, where it links to (`patient`, `model`: the dashboard's pages) and whether the service runs
+    without authentication."""
+
+    schema: Schema
+    thresholds: Thresholds
+    model: ModelIdentity
+    as_of: datetime
+    card_uuid: str
+    links: dict[str, str]
+    no_auth: bool
+
+
+def risk_card(row: pd.Series, drivers: list[str], missing: list[str], context: CardContext) -> dict[str, Any]:
+    """The card of a scored patient; `missing`: the features the record lacked (imputed for the risk)."""
+    schema, thresholds, as_of = context.schema, context.thresholds, context.as_of
     risk, low, high, tier = float(row[RISK]), float(row[RISK_LOW]), float(row[RISK_HIGH]), str(row[TIER])
     summary = f"{schema.target.risk_of.capitalize()} {percent(risk)} ({percent(low)}–{percent(high)}): {tier}"
     detail = [f"**{percent(risk)}** ({percent(low)}–{percent(high)}), **{tier}** tier ({tier_rule(tier, thresholds)})."]
@@ -50,37 +66,39 @@ def risk_card(row: pd.Series, drivers: list[str], imputed: list[str], schema: Sc
     detail.append(interval_text(low, high, schema.target))
     if bool(row[ATYPICAL]):
         detail.append(f"**{atypical_note(float(row[TYPICALITY]), str(row[ATYPICAL_FEATURES]))}**")
-    names = [schema.feature(n).display_name for n in imputed]
+    names = [schema.feature(n).display_name for n in missing]
     if lacks := missing_note(names, float(row[MISSING_RISK_LOW]), float(row[MISSING_RISK_HIGH]), low, high):
         detail.append(lacks)
     oldest = _oldest(row)
     detail += _age_notes(row, oldest, as_of)
-    return _card(summary, INDICATORS[Tier(tier)], detail, schema, model, card_uuid, links, no_auth,
-                 _extension(risk, low, high, tier, bool(row[ATYPICAL]), imputed, as_of, model, oldest))
+    return _card(summary, INDICATORS[Tier(tier)], detail, context,
+                 _extension(risk, low, high, tier, bool(row[ATYPICAL]), missing, context, oldest))
 
 
-def not_scored_card(reason: str, missing: list[str], schema: Schema, model: dict[str, str], as_of: datetime,
-                    card_uuid: str, links: dict[str, str], no_auth: bool, outdated: str = "") -> dict[str, Any]:
+def not_scored_card(reason: str, missing: list[str], context: CardContext, outdated: str = "") -> dict[str, Any]:
     """The card of a patient the model cannot score: why, what the record lacks, and which of its values are too
     old to use (measuring them again is what would let the patient be scored)."""
+    schema = context.schema
     summary = _fit(f"{schema.target.risk_of.capitalize()}: not scored ({reason})")
     detail = [f"This patient was **not scored**: {reason}."]
     if missing:
         detail.append("The record lacks: " + ", ".join(schema.feature(n).display_name for n in missing) + ".")
     if outdated:
         detail.append(f"**Too old to use, so not recorded:** {outdated}. Measured again, they would count.")
-    return _card(summary, INDICATORS[Tier.NOT_SCORED], detail, schema, model, card_uuid, links, no_auth,
-                 _extension(None, None, None, str(Tier.NOT_SCORED), None, missing, as_of, model))
+    return _card(summary, INDICATORS[Tier.NOT_SCORED], detail, context,
+                 _extension(None, None, None, str(Tier.NOT_SCORED), None, missing, context))
 
 
-def _card(summary: str, indicator: str, detail: list[str], schema: Schema, model: dict[str, str], card_uuid: str,
-          links: dict[str, str], no_auth: bool, extension: dict[str, Any]) -> dict[str, Any]:
-    detail.append(f"Model {model['version']} (`{model['digest'][:12]}`). Decision support, not a diagnosis.")
-    if no_auth:
+def _card(summary: str, indicator: str, detail: list[str], context: CardContext,
+          extension: dict[str, Any]) -> dict[str, Any]:
+    model, links = context.model, context.links
+    detail.append(f"Model {model.version} (`{model.short_digest}`). Decision support, not a diagnosis.")
+    if context.no_auth:
         detail.insert(0, NO_AUTH_NOTE)
-    source = {"label": f"recovery: {schema.target.risk_of}"} | ({"url": links["model"]} if "model" in links else {})
-    card = {"uuid": card_uuid, "summary": _fit(summary), "indicator": indicator, "detail": "\n\n".join(detail),
-            "source": source, "extension": {EXTENSION_KEY: extension}}
+    source = ({"label": f"recovery: {context.schema.target.risk_of}"}
+              | ({"url": links["model"]} if "model" in links else {}))
+    card = {"uuid": context.card_uuid, "summary": _fit(summary), "indicator": indicator,
+            "detail": "\n\n".join(detail), "source": source, "extension": {EXTENSION_KEY: extension}}
     if "patient" in links:
         card["links"] = [{"label": "Open in recovery", "url": links["patient"], "type": "absolute"}]
     return card
@@ -104,11 +122,10 @@ def _age_notes(row: pd.Series, oldest: datetime | None, as_of: datetime) -> list
 
 
 def _extension(risk: float | None, low: float | None, high: float | None, tier: str, atypical: bool | None,
-               missing: list[str], as_of: datetime, model: dict[str, str],
-               oldest: datetime | None = None) -> dict[str, Any]:
+               missing: list[str], context: CardContext, oldest: datetime | None = None) -> dict[str, Any]:
     values = {"risk": risk, "risk_low": low, "risk_high": high, "tier": tier, "atypical": atypical,
-              "missing": list(missing), "as_of": as_of.isoformat(),
-              "oldest_value_time": oldest.isoformat() if oldest else None, "model_digest": model["digest"]}
+              "missing": list(missing), "as_of": context.as_of.isoformat(),
+              "oldest_value_time": oldest.isoformat() if oldest else None, "model_digest": context.model.digest}
     return {key: value for key, value in values.items() if value is not None and value != []}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recovery_model.schema import FhirMapping, Schema
+from recovery_model.schema import FhirMapping, FhirSource, Schema
 
 PATIENT = "{{context.patientId}}"
 
@@ -49,21 +49,21 @@ def prefetch_templates(schema: Schema, hook: str) -> dict[str, str]:
     codes = sorted({code for m in mappings for code in _observation_codes(m)})
     if codes:
         templates["observations"] = f"Observation?patient={PATIENT}&combo-code={','.join(codes)}"
-    if "length_of_stay" in sources:
+    if FhirSource.LENGTH_OF_STAY in sources:
         templates["encounter"] = ("Encounter/{{context.encounterId}}" if hook == "encounter-discharge" else
                                   f"Encounter?patient={PATIENT}&status=in-progress")
-    if "active_conditions" in sources:
+    if FhirSource.ACTIVE_CONDITIONS in sources:
         templates["conditions"] = f"Condition?patient={PATIENT}"
     lists = sorted({code for m in mappings for code in m.problem_lists})
     if lists:
         templates["problem_list"] = f"List?patient={PATIENT}&code={','.join(lists)}"
-    if "questionnaire" in sources:
+    if FhirSource.QUESTIONNAIRE in sources:
         templates["questionnaires"] = f"QuestionnaireResponse?patient={PATIENT}"
     return templates
 
 
 def _observation_codes(mapping: FhirMapping) -> list[str]:
-    codes = list(mapping.codes) if mapping.source == "observation" else []
+    codes = list(mapping.codes) if mapping.source == FhirSource.OBSERVATION else []
     for part in (mapping.weight, mapping.height):
         if part is not None:
             codes += part.codes

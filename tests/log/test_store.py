@@ -16,7 +16,7 @@ def ward_records(predictor, when=None, source=Source.CLI_PREDICT, explain=False,
     ward = pd.read_csv(DATA / "sample_ward.csv")
     ranked = predictor.rank(ward if rows is None else ward.iloc[rows], explain=explain)
     context = Context.for_model(predictor, source, predicted_at=when, ward="W1")
-    drivers = driver_texts(ranked.explanation, predictor.schema)
+    drivers = driver_texts(ranked.ranked, ranked.explanation, predictor.schema)
     return ranked, prediction_records(ranked.ranked, predictor.schema, context, drivers)
 
 

@@ -300,3 +300,16 @@ def test_the_json_api_and_the_log_carry_the_oldest_value(client, signer, empty_l
 
     logged = empty_log.read_frame(select(predictions.c.oldest_value_at))["oldest_value_at"]
     assert len(logged) == 1 and logged[0].strftime("%Y-%m-%dT%H:%MZ") == measured
+
+
+def test_the_openapi_describes_each_route_and_its_answer(client):
+    spec = client.get("/openapi.json").json()
+    answers = {(path, method): op["responses"]["200"]["content"]["application/json"]["schema"].get("$ref", "")
+               for path, ops in spec["paths"].items() for method, op in ops.items()}
+    assert answers == {("/cds-services", "get"): "#/components/schemas/Discovery",
+                       ("/cds-services/{service_id}", "post"): "#/components/schemas/Cards",
+                       ("/cds-services/{service_id}/feedback", "post"): "#/components/schemas/FeedbackCounts",
+                       ("/v1/score", "post"): "#/components/schemas/Scores",
+                       ("/v1/model", "get"): "#/components/schemas/ModelDescription",
+                       ("/healthz", "get"): "#/components/schemas/Health"}
+    assert "schema" in spec["components"]["schemas"]["ModelDescription"]["properties"]

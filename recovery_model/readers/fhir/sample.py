@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recovery_model.readers.fhir.values import UCUM
-from recovery_model.schema import Feature, Schema
+from recovery_model.schema import Feature, FhirSource, Schema
 
 CHRONIC_CONDITIONS = ("44054006", "13645005", "84114007", "709044004", "38341003", "195967001", "414545008",
                       "49436004", "35489007", "396275006")  # SNOMED CT: diabetes, COPD, heart failure, CKD, ...
@@ -44,16 +44,16 @@ def _patient_resources(pid: str, row: pd.Series, schema: Schema, as_of: datetime
         if feature.fhir is None or value is None or pd.isna(value):
             continue
         source = feature.fhir.source
-        if source == "age":
+        if source == FhirSource.AGE:
             patient["birthDate"] = date(as_of.year - int(value), 1, 1).isoformat()  # completed years at as_of
-        elif source == "length_of_stay":
+        elif source == FhirSource.LENGTH_OF_STAY:
             start = as_of - timedelta(days=int(value), hours=1)
             resources.append({"resourceType": "Encounter", "id": f"{pid}-stay", "status": "in-progress",
                               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                               "subject": {"reference": f"Patient/{pid}"}, "period": {"start": start.isoformat()}})
-        elif source == "active_conditions":
+        elif source == FhirSource.ACTIVE_CONDITIONS:
             resources += _conditions(pid, feature, int(value), measured)
-        elif source == "questionnaire" or (feature.fhir.threshold and feature.fhir.link_id):
+        elif source == FhirSource.QUESTIONNAIRE or (feature.fhir.threshold and feature.fhir.link_id):
             answers.append({"linkId": feature.fhir.link_id or feature.name, "answer": [_answer(feature, value)]})
         else:
             resources.append(_observation(pid, feature, value, measured))

@@ -21,7 +21,7 @@ import pandas as pd
 
 from recovery_model.errors import DataValidationError
 from recovery_model.readers.freshness import CLOCK_LEEWAY, moment_text, outdated_reason
-from recovery_model.schema import Feature, FhirMapping, Schema
+from recovery_model.schema import Feature, FhirMapping, FhirSource, Schema
 from recovery_model.scoring.columns import FHIR_NOTES, OLDEST_VALUE_TIME, OUTDATED, source_column
 from recovery_model.times import as_utc as utc
 
@@ -31,7 +31,6 @@ ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 NOT_A_CONDITION = {"refuted", "entered-in-error"}
 CURRENT_ENCOUNTER = {"in-progress", "arrived", "triaged", "onleave"}
 NOT_A_STAY = {"planned", "cancelled", "entered-in-error"}
-MEASURED = {"observation", "questionnaire"}  # sources whose values were measured at a time (the others: at as_of)
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ class Extraction:
             row[source_column(feature.name)] = value.source if value else ""
         row[FHIR_NOTES] = "; ".join(str(p) for p in [*self.invalid.get(pid, []), *self.problems[before:]])
         row[OUTDATED] = "; ".join(str(p) for p in outdated)
-        measured = [v.when for f in self.schema.features if (v := found[f.name]) and f.fhir.source in MEASURED]
+        measured = [v.when for f in self.schema.features if (v := found[f.name]) and f.fhir.source.measured]
         row[OLDEST_VALUE_TIME] = moment_text(min(measured)) if measured else ""
         return row
 
@@ -174,7 +173,7 @@ class Extraction:
         problems = []
         for feature in self.schema.features:
             value = found[feature.name]
-            if value is None or feature.fhir.source not in MEASURED:
+            if value is None or not feature.fhir.source.measured:
                 continue
             reason = outdated_reason(feature, value.when, self.as_of)
             if reason:
@@ -190,15 +189,15 @@ class Extraction:
     def _value(self, pid: str, feature: Feature, kinds: dict[str, list[Resource]],
                observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
         mapping = feature.fhir
-        if mapping.source == "age":
+        if mapping.source == FhirSource.AGE:
             return self._age(pid, feature, kinds["Patient"])
-        if mapping.source == "length_of_stay":
+        if mapping.source == FhirSource.LENGTH_OF_STAY:
             return self._length_of_stay(pid, feature, kinds["Encounter"])
-        if mapping.source == "active_conditions" and mapping.counts_a_value_set:
+        if mapping.source == FhirSource.ACTIVE_CONDITIONS and mapping.counts_a_value_set:
             return self._chronic_conditions(feature, kinds["Condition"], kinds["List"])
-        if mapping.source == "active_conditions":
+        if mapping.source == FhirSource.ACTIVE_CONDITIONS:
             return self._active_conditions(kinds["Condition"])
-        if mapping.source == "questionnaire":
+        if mapping.source == FhirSource.QUESTIONNAIRE:
             return self._latest(pid, feature, self._answers(pid, feature, kinds["QuestionnaireResponse"]))
         return self._from_observations(pid, feature, kinds, observations)
 
