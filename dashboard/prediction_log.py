@@ -53,7 +53,8 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
     user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
     rows = scored.ranked if isinstance(scored, RankedWard) else scored.rows
     shared = Context.for_model(predictor, source, user=user.name, role=user.role, **context)
-    records = prediction_records(rows, predictor.schema, shared, driver_texts(rows, scored.explanation, predictor.schema))
+    drivers = driver_texts(rows, scored.explanation, predictor.schema)
+    records = prediction_records(rows, predictor.schema, shared, drivers)
     try:
         log.write(records)
     except RecoveryError as exc:
