@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from recovery_model.access import Page
-from recovery_model.monitoring.data import read_monitoring_data
-from recovery_model.monitoring.report import ReportSettings, monitoring_report
+from recovery_model.monitoring.report import MonitoringReport, ReportSettings
+from recovery_model.monitoring.run import run_monitor
 from recovery_model.scoring.narrative import percent
 
 from charts import monitoring_chart, monitoring_counts
@@ -39,11 +39,11 @@ settings = ReportSettings(kind, int(window_days), first and datetime.combine(fir
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner="Reading the prediction log…", max_entries=8)
-def monitoring_report_of(settings: ReportSettings, logged: int, outcomes: int) -> tuple[dict, int]:
+def monitoring_report_of(settings: ReportSettings, logged: int, outcomes: int) -> tuple[MonitoringReport, int]:
     """The report and its row count, computed again only when the log or the settings change (or after a while:
     a million rows take seconds); `logged` and `outcomes` are there to key the cache."""
-    data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
-    return (monitoring_report(data, predictor, settings) if len(data.predictions) else {}), len(data.predictions)
+    run = run_monitor(log, predictor, settings)
+    return run.report, run.rows
 
 
 report, rows = monitoring_report_of(settings, *log.sizes())
@@ -52,8 +52,6 @@ if not rows:
     st.info("No predictions logged in this span yet. Score patients on the Patient or Ward page or with "
             "`recovery predict`, then record what happened with `recovery outcomes --input outcomes.csv`.")
     st.stop()
-if settings.since is None and settings.until is None:
-    log.keep_alerts(kind, report["alerts"])
 if alerts := report["alerts"]:  # one summary, not a banner each: the charts stay on the first screen
     kinds = pd.Series([a["kind"].replace("_", " ") for a in alerts]).value_counts()
     st.warning(f"**{len(alerts)} alert{'' if len(alerts) == 1 else 's'} in these periods:** "
@@ -98,7 +96,7 @@ st.dataframe(shown_blank(table, {
     "Expected": st.column_config.Column(help="Sum of risks; an estimate where not matured."),
     "Expected AUROC": st.column_config.Column(help=report["methods"]["estimate"])})
 
-for shadow in report.get("shadow", []):
+for shadow in report["shadow"]:
     st.subheader(f"In the shadow: {shadow['version']}")
     st.caption(f"Scored beside {', '.join(shadow['beside'])} on the same patients and never shown (digest "
                f"{shadow['digest'][:12]}); patients with an outcome recorded. The command recovery models promote "

@@ -14,9 +14,9 @@ from recovery_model.errors import RecoveryError
 def _monitor(args: argparse.Namespace) -> int:
     from recovery_model.access import AuditLog
     from recovery_model.log.store import PredictionLog
-    from recovery_model.monitoring.data import read_monitoring_data
     from recovery_model.monitoring.markdown import report_markdown
-    from recovery_model.monitoring.report import ReportSettings, monitoring_report
+    from recovery_model.monitoring.report import ReportSettings
+    from recovery_model.monitoring.run import run_monitor
     from recovery_model.scoring.predictor import Predictor
 
     suffix = args.output.suffix.lower()
@@ -24,23 +24,17 @@ def _monitor(args: argparse.Namespace) -> int:
         raise RecoveryError(f"--output {args.output}: the report is written as .json or .md.")
     settings = ReportSettings(args.period, args.window_days, _start(args.since, "--since"),
                               _start(args.until, "--until"))
-    log = PredictionLog.open()
     predictor = Predictor.load(in_use(args))
-    data = read_monitoring_data(log, predictor.schema, settings.since, settings.until)
-    AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=len(data.predictions))
-    report = monitoring_report(data, predictor, settings)
-    for name in args.compare:
-        compared = _past_version(log, predictor, name, settings)
-        if not compared:
-            print(f"--compare {name}: the model in use ({predictor.version}) has no predictions with an outcome in "
-                  "this span to compare it on.")
-        report["shadow"] += compared
-    if not (settings.since or settings.until):
-        log.keep_alerts(settings.period, report["alerts"])  # Home shows the alerts of the whole log's report
+    run = run_monitor(PredictionLog.open(), predictor, settings, args.compare)
+    AuditLog().record("log_read", user=getpass.getuser(), what="monitor", rows=run.rows)
+    for name in run.not_compared:
+        print(f"--compare {name}: the model in use ({predictor.version}) has no predictions with an outcome in "
+              "this span to compare it on.")
+    report = run.report
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1, allow_nan=False) + "\n" if suffix == ".json" else report_markdown(report)
     args.output.write_text(text, encoding="utf-8")
-    print(f"{len(data.predictions)} predictions in {len(report['periods'])} {args.period}s; "
+    print(f"{run.rows} predictions in {len(report['periods'])} {args.period}s; "
           f"{len(report['alerts'])} alert{'s' if len(report['alerts']) != 1 else ''}. Report written to {args.output}.")
     for alert in report["alerts"]:
         print(f"alert: {alert['period']} {alert['kind']}: {alert['message']}")
@@ -62,19 +56,6 @@ def _export(args: argparse.Namespace) -> int:
     print(f"{counts['predictions']} predictions and {counts['events']} outcomes written to {args.output} in "
           f"seismometer's layout. Open it with: import seismometer as sm; sm.run_startup(config_path='{args.output}')")
     return 0
-
-
-def _past_version(log, predictor, name: str, settings) -> list[dict]:
-    """A registered model (version or digest) on the same matured patients as the model in use, rescored."""
-    from recovery_model.log.registry import ModelRegistry, verified
-    from recovery_model.monitoring.shadow import rescored_pairs, shadow_comparison
-    from recovery_model.scoring.predictor import Predictor
-
-    registered = ModelRegistry(log).find(name)
-    verified(registered.location, registered.digest)
-    past = Predictor.load(registered.location)
-    compared = shadow_comparison(rescored_pairs(log, predictor, past, settings.since, settings.until), settings.period)
-    return [entry | {"rescored": True} for entry in compared]
 
 
 def _start(text: str | None, option: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -84,7 +85,7 @@ class PredictionLog:
                                                        .where(predictions.c.predicted_at < cutoff)).rowcount
         return counts
 
-    def keep_alerts(self, period_kind: str, alerts: list[dict[str, Any]]) -> None:
+    def keep_alerts(self, period_kind: str, alerts: Sequence[Mapping[str, object]]) -> None:
         """The alerts of the newest report per period kind replace the ones before."""
         now = datetime.now(UTC)
         with self.transaction() as connection:

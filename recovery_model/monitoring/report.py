@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from recovery_model.monitoring.data import MonitoringData, input_column
-from recovery_model.monitoring.shadow import shadow_comparison
+from recovery_model.monitoring.shadow import ShadowComparison, shadow_comparison
 from recovery_model.monitoring.statistics import (
     auroc_interval,
     average_precision,
@@ -53,6 +53,119 @@ METHODS = {
 }
 
 
+class Reference(TypedDict):
+    """What the model showed in training (out of fold): what the alert rules compare against."""
+
+    auroc: float | None
+    auroc_low: float | None
+    auroc_high: float | None
+    flag_rate: float
+    thresholds: dict[str, float]
+    model_digest: str
+
+
+class Estimated(TypedDict):
+    expected_events: float
+    expected_auroc: float | None
+
+
+class DriftFigures(TypedDict):
+    drifted: bool
+    summary: str
+    tested: bool
+    missing_more: list[str]
+
+
+class CardFeedback(TypedDict):
+    cards: int
+    accepted: int
+    overridden: int
+    accept_rate: float | None
+    override_reasons: dict[str, int]
+
+
+class Group(TypedDict):
+    """One group of a subgroup; the figures only when it is not suppressed (under `MIN_CELL` patients), and the
+    ratios to the reference group's when any group is shown."""
+
+    group: str
+    n: int
+    suppressed: bool
+    events: NotRequired[int]
+    observed_expected: NotRequired[float | None]
+    observed_expected_low: NotRequired[float | None]
+    observed_expected_high: NotRequired[float | None]
+    flag_rate: NotRequired[float]
+    sensitivity: NotRequired[float | None]
+    reference: NotRequired[bool]
+    flag_rate_ratio: NotRequired[float | None]
+    flag_rate_outside_bounds: NotRequired[bool]
+    sensitivity_ratio: NotRequired[float | None]
+    sensitivity_outside_bounds: NotRequired[bool]
+
+
+class Subgroup(TypedDict):
+    feature: str
+    label: str
+    groups: list[Group]
+
+
+class OutcomeFigures(TypedDict):
+    """Over a period's predictions linked to an outcome; None before the period has matured."""
+
+    events: int | None
+    expected_events: float | None
+    observed_expected: float | None
+    observed_expected_low: float | None
+    observed_expected_high: float | None
+    auroc: float | None
+    auroc_low: float | None
+    auroc_high: float | None
+    auprc: float | None
+    calibration_intercept: float | None
+    calibration_slope: float | None
+    at_thresholds: dict[str, dict[str, Any]]
+
+
+class Period(OutcomeFigures):
+    start: str
+    end: str
+    scored: int
+    with_outcome: int
+    matured: bool
+    flag_rate: float
+    range_width: float
+    atypical_rate: float
+    model_versions: list[str]
+    estimated: Estimated
+    alert_burden: dict[str, float]
+    drift: DriftFigures
+    feedback: CardFeedback
+    subgroups: list[Subgroup]
+
+
+class Alert(TypedDict):
+    period: str  # the period's first day
+    kind: str  # one of ALERT_KINDS
+    message: str
+
+
+class MonitoringReport(TypedDict):
+    """The report as plain data (what `recovery monitor --output report.json` writes)."""
+
+    generated_at: str
+    period: str
+    since: str | None
+    until: str | None
+    window_days: int
+    outcomes_through: str | None
+    reference: Reference
+    methods: dict[str, str]
+    periods: list[Period]
+    alerts: list[Alert]
+    shadow: list[ShadowComparison]
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     period: str = "week"
@@ -64,8 +177,13 @@ class ReportSettings:
         if self.period not in PERIODS:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {self.period!r}")
 
+    @property
+    def whole_log(self) -> bool:
+        """No span chosen: the report is the log's as a whole (its alerts are the ones Home shows)."""
+        return self.since is None and self.until is None
 
-def monitoring_report(data: MonitoringData, predictor: Predictor, settings: ReportSettings) -> dict[str, Any]:
+
+def monitoring_report(data: MonitoringData, predictor: Predictor, settings: ReportSettings) -> MonitoringReport:
     """The report as plain data (what `recovery monitor --output report.json` writes)."""
     frame = data.predictions
     starts = period_starts(frame["predicted_at"], settings.period)
@@ -92,7 +210,7 @@ def _period_end(start: pd.Timestamp, period: str) -> pd.Timestamp:
     return start + (pd.Timedelta(days=7) if period == "week" else pd.offsets.MonthBegin(1))
 
 
-def _reference(predictor: Predictor) -> dict[str, Any]:
+def _reference(predictor: Predictor) -> Reference:
     """What the model showed in training (out of fold), for the alert rules to compare against."""
     risk, event = predictor.model.oof_risk_, predictor.model.oof_event_
     auroc, low, high = auroc_interval(event, risk)
@@ -103,28 +221,28 @@ def _reference(predictor: Predictor) -> dict[str, Any]:
 
 
 def _period(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, matured: bool, predictor: Predictor,
-            data: MonitoringData) -> dict[str, Any]:
+            data: MonitoringData) -> Period:
     risk = rows["risk"].to_numpy(dtype=float)
     linked = rows[rows["event"].notna()]
-    out: dict[str, Any] = {
-        "start": start.date().isoformat(), "end": end.date().isoformat(), "scored": len(rows),
-        "with_outcome": len(linked), "matured": bool(matured),
-        "flag_rate": float(np.mean(rows["tier"] == "high")),
-        "range_width": float(np.mean(rows["risk_high"] - rows["risk_low"])),
-        "atypical_rate": float(rows["atypical"].astype(float).mean()),
-        "model_versions": sorted(f"{v} ({d[:12]})" for v, d in
-                                 rows.groupby(["model_version", "model_digest"], observed=True).size().index),
-        "estimated": {"expected_events": float(risk.sum()), "expected_auroc": expected_auroc(risk)},
-        "alert_burden": _burden(rows, start, end),
-        "drift": _drift(rows, predictor, data),
-        "feedback": _feedback(rows, data.feedback),
-    }
-    out |= _outcome_figures(linked, predictor) if matured else _outcome_figures(linked.iloc[:0], predictor)
-    out["subgroups"] = _subgroups(linked, predictor) if matured else []
-    return out
+    figures = _outcome_figures(linked if matured else linked.iloc[:0], predictor)
+    return Period(
+        start=start.date().isoformat(), end=end.date().isoformat(), scored=len(rows),
+        with_outcome=len(linked), matured=bool(matured),
+        flag_rate=float(np.mean(rows["tier"] == "high")),
+        range_width=float(np.mean(rows["risk_high"] - rows["risk_low"])),
+        atypical_rate=float(rows["atypical"].astype(float).mean()),
+        model_versions=sorted(f"{v} ({d[:12]})" for v, d in
+                              rows.groupby(["model_version", "model_digest"], observed=True).size().index),
+        estimated=Estimated(expected_events=float(risk.sum()), expected_auroc=expected_auroc(risk)),
+        alert_burden=_burden(rows, start, end),
+        drift=_drift(rows, predictor, data),
+        feedback=_feedback(rows, data.feedback),
+        **figures,
+        subgroups=_subgroups(linked, predictor) if matured else [],
+    )
 
 
-def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> dict[str, Any]:
+def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> OutcomeFigures:
     y = linked["event"].to_numpy(dtype=bool).astype(int)
     risk = linked["risk"].to_numpy(dtype=float)
     events, expected = int(y.sum()), float(risk.sum())
@@ -152,14 +270,14 @@ def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[
     return {str(ward): float(count / max(days, 1.0)) for ward, count in flagged.items()}
 
 
-def _drift(rows: pd.DataFrame, predictor: Predictor, data: MonitoringData) -> dict[str, Any]:
+def _drift(rows: pd.DataFrame, predictor: Predictor, data: MonitoringData) -> DriftFigures:
     sample = rows.sample(DRIFT_SAMPLE, random_state=0) if len(rows) > DRIFT_SAMPLE else rows
     report = predictor.check_drift(data.inputs(sample["id"].tolist()))
     return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested,
             "missing_more": list(report.missing_more)}
 
 
-def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:
+def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> CardFeedback:
     mine = cards[cards["card_uuid"].isin(rows["card_uuid"].dropna())]
     shown = int(rows["card_uuid"].notna().sum())
     accepted = int((mine["outcome"] == "accepted").sum())
@@ -173,46 +291,53 @@ def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> dict[str, Any]:
             "accept_rate": accepted / answered if answered else None, "override_reasons": reasons}
 
 
-def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[dict[str, Any]]:
+def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[Subgroup]:
     """Per schema subgroup, each group's O/E, sensitivity and flag rate, and their ratios to the largest group's."""
     schema = predictor.schema
     y = linked["event"].to_numpy(dtype=bool)
     risk = linked["risk"].to_numpy(dtype=float)
     high = linked["tier"].to_numpy() == "high"
-    out = []
+    out: list[Subgroup] = []
     for subgroup in schema.subgroups:
         feature = schema.feature(subgroup.feature)
-        groups = []
+        groups: list[Group] = []
         for label, mask in subgroup.masks(feature, linked[input_column(subgroup.feature)].to_numpy(dtype=float)):
             n = int(mask.sum())
-            figures = {"group": label, "n": n, "suppressed": n < MIN_CELL}
+            figures = Group(group=label, n=n, suppressed=n < MIN_CELL)
             if n >= MIN_CELL:
                 ratio, low, high_ = observed_expected(int(y[mask].sum()), float(risk[mask].sum()))
                 events = int(y[mask].sum())
-                figures |= {"events": events, "observed_expected": ratio, "observed_expected_low": low,
-                            "observed_expected_high": high_, "flag_rate": float(high[mask].mean()),
-                            "sensitivity": float((high[mask] & y[mask]).sum() / events) if events else None}
+                figures.update({"events": events, "observed_expected": ratio, "observed_expected_low": low,
+                                "observed_expected_high": high_, "flag_rate": float(high[mask].mean()),
+                                "sensitivity": float((high[mask] & y[mask]).sum() / events) if events else None})
             groups.append(figures)
-        out.append({"feature": feature.name, "label": feature.display_name, "groups": _ratios(groups)})
+        out.append(Subgroup(feature=feature.name, label=feature.display_name, groups=_ratios(groups)))
     return out
 
 
-def _ratios(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ratios(groups: list[Group]) -> list[Group]:
     shown = [g for g in groups if not g["suppressed"]]
     if not shown:
         return groups
     reference = max(shown, key=lambda g: g["n"])
     for group in shown:
         group["reference"] = group is reference
-        for name in ("flag_rate", "sensitivity"):
-            mine, theirs = group.get(name), reference.get(name)
-            ratio = mine / theirs if mine is not None and theirs else None
-            group[f"{name}_ratio"] = ratio
-            group[f"{name}_outside_bounds"] = ratio is not None and not FAIR_LOW <= ratio <= FAIR_HIGH
+        rate = _ratio(group.get("flag_rate"), reference.get("flag_rate"))
+        sensitivity = _ratio(group.get("sensitivity"), reference.get("sensitivity"))
+        group.update({"flag_rate_ratio": rate, "flag_rate_outside_bounds": _outside(rate),
+                      "sensitivity_ratio": sensitivity, "sensitivity_outside_bounds": _outside(sensitivity)})
     return groups
 
 
-def alerts(periods: list[dict[str, Any]], reference: dict[str, Any]) -> list[dict[str, Any]]:
+def _ratio(mine: float | None, theirs: float | None) -> float | None:
+    return mine / theirs if mine is not None and theirs else None
+
+
+def _outside(ratio: float | None) -> bool:
+    return ratio is not None and not FAIR_LOW <= ratio <= FAIR_HIGH
+
+
+def alerts(periods: list[Period], reference: Reference) -> list[Alert]:
     """The rules, each over matured periods unless it needs no outcome:
 
     - calibration: the O/E 95 % interval excludes 1 in this and the previous matured period, on the same side
@@ -225,45 +350,50 @@ def alerts(periods: list[dict[str, Any]], reference: dict[str, Any]) -> list[dic
     - alert_burden: the high-tier rate is half again the training's (the thresholds were set for that rate) and
       its exact 95 % interval lies above the training's rate (not a busy week by chance).
     """
-    found = []
+    found: list[Alert] = []
     matured = [p for p in periods if p["matured"]]
     for previous, period in zip([None, *matured], matured, strict=False):
         if _calibration_off(previous, period):
-            direction = "more" if period["observed_expected"] > 1 else "fewer"
+            direction = "more" if _side(period) > 0 else "fewer"
             found.append(_alert(period, "calibration", f"{direction} events than the risks predicted (observed/"
                                 f"expected {period['observed_expected']:.2f}, 95 % CI "
                                 f"{period['observed_expected_low']:.2f}–{period['observed_expected_high']:.2f})"))
-        if period["auroc_high"] is not None and reference["auroc_low"] is not None and \
-                period["auroc_high"] < reference["auroc_low"]:
+        upper, floor = period["auroc_high"], reference["auroc_low"]
+        if upper is not None and floor is not None and upper < floor:
             found.append(_alert(period, "discrimination", f"AUROC {period['auroc']:.3f} (up to "
-                                f"{period['auroc_high']:.3f}) is below training's {reference['auroc']:.3f}"))
+                                f"{upper:.3f}) is below training's {reference['auroc']:.3f}"))
         found += _subgroup_alerts(previous, period)
     for period in periods:
         if period["drift"]["drifted"]:
             found.append(_alert(period, "drift", period["drift"]["summary"]))
         rate, low, _ = proportion_interval(round(period["flag_rate"] * period["scored"]), period["scored"])
-        if rate is not None and rate > BURDEN_FACTOR * reference["flag_rate"] and low > reference["flag_rate"]:
+        if rate is not None and low is not None and rate > BURDEN_FACTOR * reference["flag_rate"] \
+                and low > reference["flag_rate"]:
             found.append(_alert(period, "alert_burden", f"{rate:.1%} of predictions in the high tier (95 % CI from "
                                 f"{low:.1%}) against {reference['flag_rate']:.1%} in training"))
     return sorted(found, key=lambda a: (a["period"], ALERT_KINDS.index(a["kind"])))
 
 
-def _calibration_off(previous: dict[str, Any] | None, period: dict[str, Any]) -> bool:
-    if period.get("observed_expected") is None:
+def _calibration_off(previous: Period | None, period: Period) -> bool:
+    events, expected = period["events"], period["expected_events"]
+    if period["observed_expected"] is None or events is None or expected is None:
         return False
-    _, low, high = observed_expected(period["events"], period["expected_events"], STRONG_LEVEL)
-    return _side(period) != 0 and (_side(period) == _side(previous) or not low <= 1 <= high)
+    _, low, high = observed_expected(events, expected, STRONG_LEVEL)
+    strong = low is not None and high is not None and not low <= 1 <= high
+    return _side(period) != 0 and (_side(period) == _side(previous) or strong)
 
 
-def _side(figures: dict[str, Any] | None) -> int:
+def _side(figures: Period | Group | None) -> int:
     """+1 when the O/E 95 % interval lies above 1, -1 below, 0 when it holds 1 (or there is none)."""
-    low, high = (figures or {}).get("observed_expected_low"), (figures or {}).get("observed_expected_high")
+    if figures is None:
+        return 0
+    low, high = figures.get("observed_expected_low"), figures.get("observed_expected_high")
     if low is None or high is None:
         return 0
     return 1 if low > 1 else -1 if high < 1 else 0
 
 
-def _subgroup_alerts(previous: dict[str, Any] | None, period: dict[str, Any]) -> list[dict[str, Any]]:
+def _subgroup_alerts(previous: Period | None, period: Period) -> list[Alert]:
     if previous is None:
         return []
     before = {(s["feature"], g["group"]): g for s in previous["subgroups"] for g in s["groups"]}
@@ -277,8 +407,8 @@ def _subgroup_alerts(previous: dict[str, Any] | None, period: dict[str, Any]) ->
                    f"{'s' if len(off) > 1 else ''}: {', '.join(off)}")]
 
 
-def _alert(period: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
-    return {"period": period["start"], "kind": kind, "message": message}
+def _alert(period: Period, kind: str, message: str) -> Alert:
+    return Alert(period=period["start"], kind=kind, message=message)
 
 
 def _iso(moment: datetime | pd.Timestamp | None) -> str | None:
