@@ -7,7 +7,6 @@ Three modes, chosen by .streamlit/secrets.toml: the hospital's identity provider
 
 from __future__ import annotations
 
-import os
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +42,9 @@ from recovery_model.access.idle import SESSION_SECTION, beyond_max_age
 from recovery_model.access.oidc import AUTH_SECTION, ROLES_SECTION
 from recovery_model.access.passwords import USERS_SECTION
 from recovery_model.access.roles import ROLE_SEPARATOR, ROLES
+from recovery_model.settings import environment
+
+from session import Key
 
 
 class Mode(StrEnum):
@@ -77,7 +79,7 @@ def _sign_in_service(accounts: tuple) -> SignIn:
 
 
 @st.cache_resource
-def _audit_log(path: str | None) -> AuditLog:
+def _audit_log(path: Path | None) -> AuditLog:
     return AuditLog(path)
 
 
@@ -94,9 +96,9 @@ def _metadata(url: str) -> dict:
 
 def audit(event: str, user: User | None = None, **details) -> None:
     """Record who did what; the caller passes counts and hashes only, never patient values."""
-    user = user or st.session_state.get("user") or User("local", OPEN_ACCESS)
+    user = user or st.session_state.get(Key.USER) or User("local", OPEN_ACCESS)
     subject = {"subject": user.subject} if user.subject else {}
-    _audit_log(os.environ.get("RECOVERY_AUDIT_LOG")).record(event, user=user.name, role=user.role, **subject,
+    _audit_log(environment().audit_log).record(event, user=user.name, role=user.role, **subject,
                                                              **details)
 
 
@@ -117,15 +119,15 @@ def current_user() -> User | None:
             user, key, issued = _provider_user(RoleClaim.from_secrets(_secret(ROLES_SECTION)), minutes)
         else:
             Users.from_secrets(_secret(USERS_SECTION))
-            user, key, issued = st.session_state.get("user"), st.session_state.get("login_key", ""), None
+            user, key, issued = st.session_state.get(Key.USER), st.session_state.get(Key.LOGIN_KEY, ""), None
     except RecoveryError as exc:
         _misconfigured(exc)
     if user is not None and not _still_active(user, key, mode, minutes, issued, max_hours):
         user = None
     if user is None:
-        st.session_state.pop("user", None)
+        st.session_state.pop(Key.USER, None)
     else:
-        st.session_state["user"] = user  # what the audit and the prediction log name
+        st.session_state[Key.USER] = user  # what the audit and the prediction log name
     return user
 
 
@@ -155,26 +157,26 @@ def _still_active(user: User, key: str, mode: Mode, minutes: float, issued: floa
     if activity in (Activity.NEW, Activity.ACTIVE):
         return True
     if activity is Activity.ENDED:
-        st.session_state["signed_out_elsewhere"] = True
+        st.session_state[Key.SIGNED_OUT_ELSEWHERE] = True
         return False
     too_old = beyond_max_age(issued, max_hours)
     if activity is Activity.TIMED_OUT:
         audit("time_out", user, **({"what": "max_hours"} if too_old else {"idle_minutes": minutes}))
-    st.session_state["timed_out"] = key
-    st.session_state["timed_out_message"] = (
+    st.session_state[Key.TIMED_OUT] = key
+    st.session_state[Key.TIMED_OUT_MESSAGE] = (
         f"Your sign-in is more than {max_hours:g} hours old: sign in again." if too_old else
         f"You were signed out after {minutes:g} minute{'' if minutes == 1 else 's'} without activity.")
     if mode is Mode.LOCAL:
-        st.session_state.pop("login_key", None)
+        st.session_state.pop(Key.LOGIN_KEY, None)
     return False
 
 
 def sign_in_page() -> None:
     """The only page anyone sees before signing in, whatever address they open."""
     st.title("Recovery risk")
-    if st.session_state.get("timed_out"):
-        st.warning(st.session_state["timed_out_message"], icon=":material/timer_off:")
-    elif st.session_state.get("signed_out_elsewhere"):
+    if st.session_state.get(Key.TIMED_OUT):
+        st.warning(st.session_state[Key.TIMED_OUT_MESSAGE], icon=":material/timer_off:")
+    elif st.session_state.get(Key.SIGNED_OUT_ELSEWHERE):
         st.info("This sign-in was ended (signed out in another tab). Sign in again to continue.",
                 icon=":material/logout:")
     if sign_in_mode() is Mode.PROVIDER:
@@ -189,7 +191,7 @@ def _provider_sign_in() -> None:
         issuer = _metadata(check_provider_settings(_secret(AUTH_SECTION))).get("issuer", "")
     except RecoveryError as exc:
         _misconfigured(exc)
-    if st.session_state.get("timed_out"):
+    if st.session_state.get(Key.TIMED_OUT):
         # The provider's cookie is still in the browser: end it (and the provider's session) before a new sign-in.
         st.caption("Sign in again to continue; this first ends the earlier sign-in.")
         if st.button("Sign in again", type="primary", key="sign_in_again"):
@@ -203,7 +205,7 @@ def _provider_sign_in() -> None:
 
 def no_role_page() -> None:
     """A signed-in user whose directory entry grants none of our roles sees this and nothing else."""
-    user: User = st.session_state["user"]
+    user: User = st.session_state[Key.USER]
     st.title("Recovery risk")
     st.warning(f"You are signed in as **{user.name}**, but your account has no role in this app, so there is "
                f"nothing to show. Ask your administrator to grant you one ({role_label(ROLE_SEPARATOR.join(ROLES))}).",
@@ -237,13 +239,13 @@ def _sign_in_form(service: SignIn) -> None:
         st.error(str(exc))
         return
     if user is None:
-        st.session_state.pop("user", None)
+        st.session_state.pop(Key.USER, None)
         audit("sign_in", tried, outcome="failed")
         st.error("User name or password not recognised.")
         return
-    st.session_state["user"] = user
-    st.session_state["login_key"] = f"local|{uuid.uuid4()}"
-    st.session_state.pop("timed_out", None)
+    st.session_state[Key.USER] = user
+    st.session_state[Key.LOGIN_KEY] = f"local|{uuid.uuid4()}"
+    st.session_state.pop(Key.TIMED_OUT, None)
     audit("sign_in", user, outcome="ok")
     st.rerun()
 
@@ -263,7 +265,7 @@ def access_banner(user: User) -> None:
 def _login_key() -> str:
     if sign_in_mode() is Mode.PROVIDER:
         return login_key(st.user.to_dict())
-    return st.session_state.get("login_key", "")
+    return st.session_state.get(Key.LOGIN_KEY, "")
 
 
 def _sign_out_button(mode: Mode, key: str, user: User) -> None:

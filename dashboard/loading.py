@@ -6,7 +6,6 @@ load the Predictor, which Home has already started loading in the background.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ from recovery_model.evaluation.summary import ModelSummary
 from recovery_model.log import MODEL_CHECK_S
 from recovery_model.log.database import locate
 from recovery_model.log.registry import checkpoint_in_use, shadow_in_use
-from recovery_model.paths import CHECKPOINT_ENV
+from recovery_model.settings import environment
 
 from gate import check_access
 
@@ -71,7 +70,8 @@ def folder_in_use() -> str:
     """The checkpoint in use: $RECOVERY_CHECKPOINT, else the registry's model in use (asked again at most every
     `MODEL_CHECK_S`: a model promoted or rolled back reaches every page within a minute, without a restart), else
     the committed model."""
-    return os.environ.get(CHECKPOINT_ENV) or _registry_folder(locate().url)
+    checkpoint = environment().checkpoint
+    return str(checkpoint) if checkpoint else _registry_folder(locate().url)
 
 
 @st.cache_data(ttl=MODEL_CHECK_S, show_spinner=False)
@@ -83,7 +83,7 @@ def _registry_folder(database: str) -> str:
 def shadow_or_none() -> Predictor | None:
     """The model scoring silently beside the one in use (`recovery models shadow`), or None: asked again at most
     every `MODEL_CHECK_S`, loaded once per process."""
-    if os.environ.get(CHECKPOINT_ENV):
+    if environment().checkpoint:
         return None
     folder = _shadow_folder(locate().url)
     return None if folder is None else _load_predictor(folder)

@@ -24,6 +24,7 @@ from recovery_model.monitoring.report import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
 
 from loading import shadow_or_none
+from session import Key
 
 logger = logging.getLogger("recovery.dashboard")
 
@@ -50,7 +51,7 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
     log = prediction_log()
     if log is None:
         return []
-    user: User = st.session_state.get("user") or User("local", OPEN_ACCESS)
+    user: User = st.session_state.get(Key.USER) or User("local", OPEN_ACCESS)
     rows = scored.ranked if isinstance(scored, RankedWard) else scored.rows
     shared = Context.for_model(predictor, source, user=user.name, role=user.role, **context)
     drivers = driver_texts(rows, scored.explanation, predictor.schema)

@@ -10,6 +10,8 @@ from recovery_model.schema import Feature
 from recovery_model.scoring.narrative import percent
 from recovery_model.scoring.thresholds import Tier
 
+from session import Key
+
 TIER_BADGE = {Tier.HIGH: ":red-background[**HIGH RISK**]", Tier.MODERATE: ":orange-background[**MODERATE RISK**]",
               Tier.LOW: ":green-background[**LOW RISK**]"}
 
@@ -77,24 +79,24 @@ def format_risk(value: float) -> str:
 
 def what_if_key(feature: Feature, patient_version: int) -> str:
     """The what-if widget's key: new widgets (with new defaults) whenever an option is tried."""
-    return f"whatif_{feature.name}_{patient_version}_{st.session_state.get('what_if_round', 0)}"
+    return f"whatif_{feature.name}_{patient_version}_{st.session_state.get(Key.WHAT_IF_ROUND, 0)}"
 
 
 def fill_what_if(values: dict[str, float]) -> None:
     """Start the what-if from the patient with these values changed (a button's on_click)."""
-    st.session_state["what_if_start"] = values
-    st.session_state["what_if_round"] = st.session_state.get("what_if_round", 0) + 1
+    st.session_state[Key.WHAT_IF_START] = values
+    st.session_state[Key.WHAT_IF_ROUND] = st.session_state.get(Key.WHAT_IF_ROUND, 0) + 1
 
 
 def form_key(feature: Feature) -> str:
     """The Patient form's widget key: new widgets (with new start values) whenever a record fills the form."""
-    filled = st.session_state.get("form_round", 0)
+    filled = st.session_state.get(Key.FORM_ROUND, 0)
     return f"patient_{feature.name}_{filled}" if filled else f"patient_{feature.name}"
 
 
 def fill_form(values: dict[str, float], notes: list[str], patient: str) -> None:
     """Start the Patient form from a record's values (a button's on_click); `notes` say what it lacks."""
-    st.session_state["form_start"] = values
-    st.session_state["form_notes"] = notes
-    st.session_state["form_filled_from"] = patient
-    st.session_state["form_round"] = st.session_state.get("form_round", 0) + 1
+    st.session_state[Key.FORM_START] = values
+    st.session_state[Key.FORM_NOTES] = notes
+    st.session_state[Key.FORM_FILLED_FROM] = patient
+    st.session_state[Key.FORM_ROUND] = st.session_state.get(Key.FORM_ROUND, 0) + 1

@@ -1,7 +1,8 @@
 """Where the project's own files live, independent of the working directory the app or CLI starts in."""
 
-import os
 from pathlib import Path
+
+from recovery_model.settings import environment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -11,9 +12,8 @@ LOCAL_DATA_DIR = DATA_DIR / "local"  # git ignores it: the embedded prediction l
 DEFAULT_DATABASE = LOCAL_DATA_DIR / "predictions.sqlite"
 SIMULATION_DATABASE = LOCAL_DATA_DIR / "simulation.sqlite"
 SAMPLE_WARD = DATA_DIR / "sample_ward.csv"
-CHECKPOINT_ENV = "RECOVERY_CHECKPOINT"
 
 
 def checkpoint_folder(folder: str | Path | None = None) -> Path:
     """`folder`, else $RECOVERY_CHECKPOINT, else the committed default model."""
-    return Path(folder or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+    return Path(folder or environment().checkpoint or DEFAULT_CHECKPOINT)

@@ -85,7 +85,8 @@ def prediction_log_outside_the_repo(tmp_path_factory):
     the tests of the log itself open databases of their own."""
     import os
 
-    from recovery_model.log.database import DATABASE_ENV, upgrade
+    from recovery_model.log.database import upgrade
+    from recovery_model.settings import DATABASE_ENV
 
     url = f"sqlite:///{tmp_path_factory.mktemp('log') / 'predictions.sqlite'}"
     upgrade(url)

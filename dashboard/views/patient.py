@@ -41,6 +41,7 @@ from charts import driver_comparison, risk_history, waterfall
 from gate import audit
 from loading import page_setup
 from prediction_log import log_rows, prediction_log
+from session import Key
 from widgets import COMPACT_TOP, TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
 # The result column stays in view while the form scrolls: the answer is where the eye is after "Estimate risk".
@@ -55,8 +56,8 @@ predictor = page_setup(Page.PATIENT)
 schema = predictor.schema
 st.html(STICKY_RESULT + COMPACT_TOP)
 
-if (opened := st.query_params.get("prediction")) and st.session_state.get("opened_prediction") != opened:
-    st.session_state["opened_prediction"] = opened  # a link from a card: the logged values, never in the URL
+if (opened := st.query_params.get("prediction")) and st.session_state.get(Key.OPENED_PREDICTION) != opened:
+    st.session_state[Key.OPENED_PREDICTION] = opened  # a link from a card: the logged values, never in the URL
     log = prediction_log()
     record = log.get(opened) if log is not None else None
     if record is None:
@@ -74,10 +75,10 @@ with st.expander("Load the patient from a FHIR record", icon=":material/upload_f
     if record_file is not None:
         digest = file_digest(record_file.getvalue())
         try:
-            if st.session_state.get("fhir_record", (None,))[0] != digest:  # read once per file, not per rerun
-                st.session_state["fhir_record"] = (digest, read_fhir(record_file.getvalue(), schema,
+            if st.session_state.get(Key.FHIR_RECORD, (None,))[0] != digest:  # read once per file, not per rerun
+                st.session_state[Key.FHIR_RECORD] = (digest, read_fhir(record_file.getvalue(), schema,
                                                                      name=record_file.name))
-            record = st.session_state["fhir_record"][1]
+            record = st.session_state[Key.FHIR_RECORD][1]
         except DataValidationError as exc:
             st.error(f"**This record cannot be read.** {exc}")
         else:
@@ -86,10 +87,10 @@ with st.expander("Load the patient from a FHIR record", icon=":material/upload_f
                                   format_func=lambda i: ids[i], key="fhir_patient")
             st.button("Fill the form", on_click=fill_form, args=(*form_values(record, chosen, schema), ids[chosen]),
                       key="fhir_fill")
-if filled := st.session_state.get("form_filled_from"):
+if filled := st.session_state.get(Key.FORM_FILLED_FROM):
     st.success(f"The form holds patient **{filled}** from the FHIR record: the latest value of each, at or before "
                "now. Check it before you estimate.")
-    for note in st.session_state.get("form_notes", []):
+    for note in st.session_state.get(Key.FORM_NOTES, []):
         st.warning(note, icon=":material/warning:")
 
 
@@ -105,10 +106,10 @@ def changes_since(entered: dict, estimated: dict) -> list[str]:
 form_column, result_column = st.columns([3, 2], gap="large")
 with form_column:
     entered = {}
-    start = st.session_state.get("form_start", {})
+    start = st.session_state.get(Key.FORM_START, {})
     patient_id = st.text_input("Patient id (optional: links this estimate to the patient's earlier ones)",
-                               value=st.session_state.get("form_filled_from") or "",
-                               key=f"patient_id_{st.session_state.get('form_round', 0)}").strip()
+                               value=st.session_state.get(Key.FORM_FILLED_FROM) or "",
+                               key=f"patient_id_{st.session_state.get(Key.FORM_ROUND, 0)}").strip()
     for group, features in schema.by_group().items():
         st.markdown(f"**{schema.group_title(group)}**")
         cells = st.columns(2)
@@ -118,20 +119,20 @@ with form_column:
     problems = entry_problems(entered, schema)
     if st.button("Estimate risk", type="primary", key="estimate"):
         if problems:
-            st.session_state.pop("patient", None)  # never a risk for values that are not possible
+            st.session_state.pop(Key.PATIENT, None)  # never a risk for values that are not possible
             audit("score_patient", page="patient", rows=1, outcome="refused")
         else:
-            st.session_state["patient"] = entered
-            st.session_state["patient_id"] = patient_id or None
-            st.session_state["estimated_at"] = datetime.now(UTC)
-            st.session_state.pop("what_if_start", None)
-            st.session_state["patient_version"] = st.session_state.get("patient_version", 0) + 1
+            st.session_state[Key.PATIENT] = entered
+            st.session_state[Key.PATIENT_ID] = patient_id or None
+            st.session_state[Key.ESTIMATED_AT] = datetime.now(UTC)
+            st.session_state.pop(Key.WHAT_IF_START, None)
+            st.session_state[Key.PATIENT_VERSION] = st.session_state.get(Key.PATIENT_VERSION, 0) + 1
             audit("score_patient", page="patient", rows=1)
     if problems:
         st.error("**Not possible, so not estimated:**\n" + "\n".join(f"- {text}" for text in problems.values())
                  + "\n\nCorrect them, or empty the field if the value is not known.", icon=":material/block:")
 
-patient = st.session_state.get("patient")
+patient = st.session_state.get(Key.PATIENT)
 stale = changes_since(entered, patient) if patient is not None else []
 result = result_column.container(key="patient_result")
 with result:
@@ -148,14 +149,14 @@ with result:
 if patient is None or stale:
     st.stop()
 
-patient_id = st.session_state.get("patient_id")
+patient_id = st.session_state.get(Key.PATIENT_ID)
 assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **patient}]))
 scored, explanation = assessment.rows.iloc[0], assessment.explanation
-if st.session_state.get("logged_version") != st.session_state["patient_version"]:  # once per estimate, not per rerun
-    st.session_state["logged_version"] = st.session_state["patient_version"]
+if st.session_state.get(Key.LOGGED_VERSION) != st.session_state[Key.PATIENT_VERSION]:  # once per estimate
+    st.session_state[Key.LOGGED_VERSION] = st.session_state[Key.PATIENT_VERSION]
     log_rows(predictor, assessment, Source.PATIENT)
 tier = str(scored[TIER])
-estimated_at = st.session_state["estimated_at"]
+estimated_at = st.session_state[Key.ESTIMATED_AT]
 
 with result:
     if tier == Tier.NOT_SCORED:
@@ -208,11 +209,11 @@ if patient_id and (log := prediction_log()) is not None:
 st.subheader("What could lower the risk")
 st.caption("Changes to the factors a care plan can change, as the model scores them: associations it learned "
            "from data, not causal advice. **Try it** puts an option into the what-if beside it.")
-version = st.session_state["patient_version"]
-if st.session_state.get("options_for") != version:
-    st.session_state["options"] = predictor.suggest_changes(pd.DataFrame([patient]))
-    st.session_state["options_for"] = version
-options = st.session_state["options"]
+version = st.session_state[Key.PATIENT_VERSION]
+if st.session_state.get(Key.OPTIONS_FOR) != version:
+    st.session_state[Key.OPTIONS] = predictor.suggest_changes(pd.DataFrame([patient]))
+    st.session_state[Key.OPTIONS_FOR] = version
+options = st.session_state[Key.OPTIONS]
 ideas, what_if_column = st.columns([1, 1], gap="large")
 
 
@@ -251,13 +252,13 @@ with what_if_column:
     cells = st.columns(2)
     for i, feature in enumerate(schema.modifiable):
         with cells[i % 2]:
-            first = st.session_state.get("what_if_start", {}).get(feature.name, patient[feature.name])
+            first = st.session_state.get(Key.WHAT_IF_START, {}).get(feature.name, patient[feature.name])
             changed[feature.name] = feature_input(feature, what_if_key(feature, version), first)
     changed_assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **changed}]))
     changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
     what_if = (version, tuple(sorted(changed.items(), key=lambda item: item[0])))
-    if changed != patient and st.session_state.get("logged_what_if") != what_if:  # shown: logged, not as a prediction
-        st.session_state["logged_what_if"] = what_if
+    if changed != patient and st.session_state.get(Key.LOGGED_WHAT_IF) != what_if:  # shown: logged, not as a prediction
+        st.session_state[Key.LOGGED_WHAT_IF] = what_if
         log_rows(predictor, changed_assessment, Source.PATIENT_WHATIF)
     before, after = compared.columns(2)
     before.metric("As entered", percent(risk))

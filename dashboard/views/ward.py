@@ -35,6 +35,7 @@ from charts import importance_bar, risk_histogram, waterfall
 from gate import audit
 from loading import page_setup
 from prediction_log import log_rows
+from session import Key
 from widgets import COMPACT_TOP, format_risk, risk_column
 
 st.title("Ward")
@@ -87,14 +88,14 @@ threshold = cols[5].number_input("Flag risk ≥ (%)", 0.0, 100.0, round(100 * pr
 
 raw = content if isinstance(content, bytes) else b"".join(part.encode() + data for part, data in content)
 digest = file_digest(raw)
-audited = st.session_state.setdefault("audited_uploads", set())
-cached = st.session_state.get("ward_scored")
+audited = st.session_state.setdefault(Key.AUDITED_UPLOADS, set())
+cached = st.session_state.get(Key.WARD_SCORED)
 try:
     if cached is None or cached[0] != digest:  # score and explain once per file; inputs below only re-flag
         ward_file = read_upload(content, name, schema)
         ranked = predictor.rank(ward_file.frame)
         cached = (digest, ranked, predictor.check_drift(ranked), ward_file.notes)
-        st.session_state["ward_scored"] = cached
+        st.session_state[Key.WARD_SCORED] = cached
         log_rows(predictor, ranked.flagged(int(slots) or None, threshold), Source.WARD,  # wards from the rows
                  input_sha256=digest)
 except DataValidationError as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any
 
 from recovery_model.errors import RecoveryError
 from recovery_model.paths import DEFAULT_AUDIT_LOG
+from recovery_model.settings import environment
 
-AUDIT_ENV = "RECOVERY_AUDIT_LOG"
 AUDIT_FIELDS = frozenset({"event", "user", "role", "subject", "outcome", "page", "rows", "scored", "flagged",
                           "rejected", "file_sha256", "file_bytes", "what", "wait_seconds", "idle_minutes"})
 
@@ -25,7 +24,7 @@ class AuditLog:
     """Append-only JSON lines, hash-chained; only whitelisted, non-patient fields are accepted."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path or os.environ.get(AUDIT_ENV) or DEFAULT_AUDIT_LOG)
+        self.path = Path(path or environment().audit_log or DEFAULT_AUDIT_LOG)
         self._lock = threading.Lock()
 
     def record(self, event: str, **details: Any) -> None:

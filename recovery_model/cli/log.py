@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 from pathlib import Path
 
 from recovery_model.cli.options import in_use, positive_count
-
-RETENTION_ENV = "RECOVERY_RETENTION_DAYS"
+from recovery_model.settings import RETENTION_ENV, environment
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -54,7 +52,7 @@ def _purge_before(args: argparse.Namespace):
 
     if args.before:
         return parse_start(args.before, "--before")
-    days = args.retention_days or os.environ.get(RETENTION_ENV)
+    days = args.retention_days or environment().retention_days
     if not days:
         raise RecoveryError(f"Say what to purge: --before DATE, or --retention-days N (or set {RETENTION_ENV}).")
     try:

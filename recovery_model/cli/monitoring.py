@@ -66,11 +66,12 @@ def _start(text: str | None, option: str):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from recovery_model.log.database import DATABASE_ENV, upgrade
+    from recovery_model.log.database import upgrade
     from recovery_model.log.store import PredictionLog
     from recovery_model.monitoring.simulation import Deployment, simulate_deployment
     from recovery_model.paths import SIMULATION_DATABASE
     from recovery_model.scoring.predictor import Predictor
+    from recovery_model.settings import DATABASE_ENV
     from recovery_model.times import as_utc
 
     url = args.database or f"sqlite:///{SIMULATION_DATABASE}"

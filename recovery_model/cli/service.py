@@ -18,7 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from recovery_model.log.store import PredictionLog
-    from recovery_model.service.settings import SETTINGS_ENV, ServiceSettings, read_issuers
+    from recovery_model.service.settings import ServiceSettings, read_issuers
+    from recovery_model.settings import SERVICE_ENV
 
     settings = ServiceSettings(checkpoint=str(args.checkpoint) if args.checkpoint else None,
                                issuers=read_issuers(args.issuers) if args.issuers else (), no_auth=args.no_auth,
@@ -29,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.no_auth:
         print("WARNING: no authentication (--no-auth): anyone who can reach this port can score patients. For "
               "trying the service on one machine only.", file=sys.stderr)
-    os.environ[SETTINGS_ENV] = settings.to_environment()
+    os.environ[SERVICE_ENV] = settings.to_environment()
     uvicorn.run("recovery_model.service.app:app_from_environment", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info", access_log=False)
     return 0

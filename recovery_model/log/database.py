@@ -8,7 +8,6 @@ upgrade`), and one at another version than the code is refused with what to do.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,8 +18,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from recovery_model.errors import LogError
 from recovery_model.paths import DEFAULT_DATABASE
+from recovery_model.settings import DATABASE_ENV, environment
 
-DATABASE_ENV = "RECOVERY_DATABASE_URL"
 HEAD = "0005"  # the newest migration (a test holds it to the scripts): checked without importing Alembic
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
@@ -42,7 +41,7 @@ class Location:
 
 def locate(url: str | None = None) -> Location:
     """`url`, else $RECOVERY_DATABASE_URL, else the embedded SQLite file in the data folder git ignores."""
-    given = url or os.environ.get(DATABASE_ENV)
+    given = url or environment().database_url
     if given:
         return Location(given, embedded=False)
     return Location(f"sqlite:///{DEFAULT_DATABASE}", embedded=True)

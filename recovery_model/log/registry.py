@@ -9,7 +9,6 @@ longer has the digest it was registered with is refused, naming both.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +20,9 @@ from recovery_model.errors import CheckpointError, RegistryError
 from recovery_model.log.database import locate, revisions
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tables import model_changes, models
-from recovery_model.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT, DEFAULT_DATABASE, checkpoint_folder
+from recovery_model.paths import DEFAULT_CHECKPOINT, DEFAULT_DATABASE, checkpoint_folder
 from recovery_model.scoring.checkpoint import CheckpointHeader, read_header
+from recovery_model.settings import environment
 
 ACTIVE, SHADOW, REGISTERED, RETIRED = "active", "shadow", "registered", "retired"
 IN_USE_CHANGES = ("promote", "rollback")  # the changes of the model in use (shadowing is not one)
@@ -224,7 +224,7 @@ def checkpoint_in_use(folder: str | Path | None = None) -> Path:
     against its registered digest), else the committed model. The embedded log is only read when it exists: a
     fresh clone has no registry, and needs none; nor does a log not yet migrated to it. A log that cannot be reached
     is refused: which model is in use is then not known."""
-    if folder or os.environ.get(CHECKPOINT_ENV):
+    if folder or environment().checkpoint:
         return checkpoint_folder(folder)
     registry = _registry()
     if registry is None:
@@ -239,7 +239,7 @@ def checkpoint_in_use(folder: str | Path | None = None) -> Path:
 def shadow_in_use(folder: str | Path | None = None) -> Path | None:
     """The checkpoint scoring in the shadow of the registry's model in use (verified against its registration), or
     None: when a checkpoint is named (`folder`, $RECOVERY_CHECKPOINT) the registry is not in play, nor its shadow."""
-    if folder or os.environ.get(CHECKPOINT_ENV):
+    if folder or environment().checkpoint:
         return None
     registry = _registry()
     if registry is None:

@@ -11,7 +11,6 @@ The issuers file is TOML, one `[[issuer]]` per EHR:
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ from pathlib import Path
 from recovery_model.errors import ServiceConfigError
 from recovery_model.log import MODEL_CHECK_S
 from recovery_model.parameters import HOURS_IN_A_YEAR, check
-
-SETTINGS_ENV = "RECOVERY_SERVICE_SETTINGS"  # how the uvicorn workers receive the options
+from recovery_model.settings import SERVICE_ENV, environment
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,10 @@ class ServiceSettings:
 
     @classmethod
     def from_environment(cls) -> ServiceSettings:
-        data = json.loads(os.environ[SETTINGS_ENV])
+        given = environment().service
+        if given is None:
+            raise ServiceConfigError(f"${SERVICE_ENV} is not set: start the service with `recovery serve`.")
+        data = json.loads(given)
         data["issuers"] = tuple(Issuer(**i) for i in data["issuers"])
         data["cors_origins"] = tuple(data["cors_origins"])
         return cls(**data)
