@@ -7,7 +7,8 @@ so a clinician reads percentages while the bars still sum exactly.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,22 +58,23 @@ def waterfall(explanation: Explanation, row: int, schema: Schema, top: int = 8, 
     base, final = explanation.base_value, float(explanation.log_odds[row])
     starts = base + np.cumsum([0.0, *steps[:-1]])
     ends = starts + np.asarray(steps)
-    hover = [f"{'raises' if v > 0 else 'lowers'} risk from {percent(sigmoid(a))} to {percent(sigmoid(b))}"
+    hover = [f"{'raises' if v > 0 else 'lowers'} risk from {percent(float(sigmoid(a)))} to {percent(float(sigmoid(b)))}"
              for v, a, b in zip(steps, starts, ends, strict=True)]
     fig = go.Figure(go.Bar(y=labels, x=steps, base=starts, orientation="h", hovertext=hover, hoverinfo="text",
                            marker_color=[RAISES if v > 0 else LOWERS for v in steps], showlegend=False))
-    for value, label, symbol in ((base, f"Typical patient {percent(sigmoid(base))}", "line-ns"),
-                                 (final, f"This patient {percent(sigmoid(final))}", "diamond")):
+    for value, label, symbol in ((base, f"Typical patient {percent(float(sigmoid(base)))}", "line-ns"),
+                                 (final, f"This patient {percent(float(sigmoid(final)))}", "diamond")):
         fig.add_vline(x=value, line_dash="dot", line_color=OURS_COLOUR, line_width=1)
         fig.add_trace(go.Scatter(x=[value], y=[label], mode="markers", showlegend=False, hoverinfo="x+y",
                                  marker=dict(symbol=symbol, size=12, color=OURS_COLOUR,
                                              line=dict(width=2, color=OURS_COLOUR))))
-    order = [f"Typical patient {percent(sigmoid(base))}", *labels, f"This patient {percent(sigmoid(final))}"]
+    order = [f"Typical patient {percent(float(sigmoid(base)))}", *labels,
+             f"This patient {percent(float(sigmoid(final)))}"]
     low, high = min(starts.min(), ends.min(), final), max(starts.max(), ends.max(), final)
     fig.update_xaxes(title=f"{schema.target.risk_of} (log-odds scale)", range=[low - 0.4, high + 0.4],
                      **_risk_axis(low, high))
     fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
-    return _layout(fig, title or f"Why this risk: {percent(sigmoid(final))}", height=140 + 30 * len(order))
+    return _layout(fig, title or f"Why this risk: {percent(float(sigmoid(final)))}", height=140 + 30 * len(order))
 
 
 def driver_comparison(before: Explanation, after: Explanation, schema: Schema, top: int = 8) -> go.Figure:
@@ -245,8 +247,9 @@ def risk_history(history: pd.DataFrame, thresholds: Thresholds) -> go.Figure:
     return _layout(fig, "Earlier estimates", height=300)
 
 
-def monitoring_chart(periods: list[dict], value: str, title: str, axis: str, reference: float | None = None,
-                     reference_label: str = "", percent_axis: bool = False) -> go.Figure:
+def monitoring_chart(periods: Sequence[Mapping[str, Any]], value: str, title: str, axis: str,
+                     reference: float | None = None, reference_label: str = "",
+                     percent_axis: bool = False) -> go.Figure:
     """One monitoring figure per period with its 95 % interval (when it has one); periods not yet matured are
     hollow, and a dashed line marks where the model version changes."""
     starts = [p["start"] for p in periods]
@@ -271,7 +274,7 @@ def monitoring_chart(periods: list[dict], value: str, title: str, axis: str, ref
     return _layout(fig, title, height=320)
 
 
-def monitoring_counts(periods: list[dict]) -> go.Figure:
+def monitoring_counts(periods: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Scored, with an outcome, and events (observed, or expected where the period has not matured) on an axis of
     their own."""
     starts = [p["start"] for p in periods]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import streamlit as st
@@ -102,7 +102,7 @@ def audit(event: str, user: User | None = None, **details) -> None:
                                                              **details)
 
 
-def _misconfigured(exc: RecoveryError) -> None:
+def _misconfigured(exc: RecoveryError) -> NoReturn:
     st.error(f"**Sign-in is misconfigured.** {exc}", icon=":material/error:")
     st.stop()
 
@@ -183,6 +183,8 @@ def sign_in_page() -> None:
         _provider_sign_in()
     elif sign_in_mode() is Mode.LOCAL:
         users = Users.from_secrets(_secret(USERS_SECTION))
+        if users is None:
+            _misconfigured(AccessConfigError(f"[{USERS_SECTION}] in secrets.toml names no user."))
         _sign_in_form(_sign_in_service(tuple(sorted(users.accounts.items()))))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import streamlit as st
 
@@ -138,7 +138,7 @@ def report_or_none(summary: ModelSummary) -> EvaluationReport | None:
     return report
 
 
-def _no_model(exc: Exception) -> None:
+def _no_model(exc: Exception) -> NoReturn:
     st.error(f"**No model is loaded.** {exc}")
     st.markdown("Run this in the project folder, then reload the page:")
     st.code(FIX_COMMAND, language="bash")

@@ -3,6 +3,7 @@ shadow model does beside the model in use (the Monitoring page)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -30,7 +31,7 @@ def show_update(update: dict[str, Any]) -> None:
                                              "difference (95 % CI)"]), hide_index=True, key="update_holdout")
 
 
-def shadow_table(shadow: dict[str, Any]) -> pd.DataFrame:
+def shadow_table(shadow: Mapping[str, Any]) -> pd.DataFrame:
     """A shadow model beside the model in use, per period and over all: O/E, AUROC and the paired difference."""
     return pd.DataFrame([{
         "Period": p["start"] or "all", "Patients": p["patients"], "Events": p["events"],

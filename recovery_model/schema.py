@@ -158,6 +158,13 @@ class Feature:
         return self.dtype == "int"
 
     @property
+    def mapping(self) -> FhirMapping:
+        """The FHIR mapping of a feature read from FHIR (the reader only asks features that have one)."""
+        if self.fhir is None:
+            raise SchemaError(f"feature '{self.name}' has no [features.fhir] mapping: it is not read from FHIR.")
+        return self.fhir
+
+    @property
     def is_binary(self) -> bool:
         return self.is_integer and self.valid_min == 0 and self.valid_max == 1
 

@@ -31,7 +31,8 @@ DESTINATIONS = [
     ("monitoring", "**Monitoring** — analysts", ":material/query_stats:",
      "The deployed model week by week: what it predicted, what happened, calibration, alerts."),
 ]
-allowed = pages_for(current_user().role)
+user = current_user()
+allowed = pages_for(user.role) if user else []
 alerts_banner(Page.MONITORING in allowed)
 st.subheader("Where to go")
 for column, (page, label, icon, text) in zip(st.columns(4), [d for d in DESTINATIONS if d[0] in allowed],

@@ -115,7 +115,7 @@ with baselines:
                f"{target.event_label}.")
 
 with subgroups:
-    if len(patterns := report.pattern_table()):
+    if report.fresh is not None and len(patterns := report.pattern_table()):
         st.markdown(f"**Records that lack values** (the fresh {report.fresh.rows:,}-patient sample as records show "
                     "it): ours against the oracle given only what each record holds, the best any model could do.")
         st.dataframe(patterns, hide_index=True, key="patterns_table",

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from recovery_model.access import Page
+from recovery_model.log.store import PredictionLog
 from recovery_model.monitoring.report import MonitoringReport, ReportSettings
 from recovery_model.monitoring.run import run_monitor
 from recovery_model.scoring.narrative import percent
@@ -34,15 +35,16 @@ window_days = window.number_input("Outcome window (days)", 1, 365, 30, key="moni
                                   "that far; before that its outcome figures are not shown as observed.")
 first = since.date_input("From (inclusive)", value=None, key="monitor_since")
 last = until.date_input("Until (exclusive)", value=None, key="monitor_until")
-settings = ReportSettings(kind, int(window_days), first and datetime.combine(first, time(), UTC),
-                          last and datetime.combine(last, time(), UTC))
+settings = ReportSettings(kind, int(window_days), datetime.combine(first, time(), UTC) if first else None,
+                          datetime.combine(last, time(), UTC) if last else None)
+opened: PredictionLog = log
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner="Reading the prediction log…", max_entries=8)
 def monitoring_report_of(settings: ReportSettings, logged: int, outcomes: int) -> tuple[MonitoringReport, int]:
     """The report and its row count, computed again only when the log or the settings change (or after a while:
     a million rows take seconds); `logged` and `outcomes` are there to key the cache."""
-    run = run_monitor(log, predictor, settings)
+    run = run_monitor(opened, predictor, settings)
     return run.report, run.rows
 
 
@@ -112,12 +114,12 @@ drift_col.markdown(f"**Inputs against training.** {detail['drift']['summary']}")
 burden_col.markdown("**High-tier patients per ward per day.** " + ("; ".join(
     f"{ward}: {rate:.1f}" for ward, rate in detail["alert_burden"].items()) or "none"))
 if detail["subgroups"]:
-    rows = [{"Subgroup": s["label"], "Group": g["group"], "Patients": g["n"],
+    group_rows = [{"Subgroup": s["label"], "Group": g["group"], "Patients": g["n"],
              "O/E": g.get("observed_expected"), "Sensitivity": g.get("sensitivity"),
              "Sensitivity ratio": g.get("sensitivity_ratio"), "High-tier rate": g.get("flag_rate"),
              "Rate ratio": g.get("flag_rate_ratio"), "Reference": g.get("reference", False),
              "Suppressed": g["suppressed"]} for s in detail["subgroups"] for g in s["groups"]]
-    groups = pd.DataFrame(rows)
+    groups = pd.DataFrame(group_rows)
     numbers = ["O/E", "Sensitivity", "Sensitivity ratio", "High-tier rate", "Rate ratio"]
     groups[numbers] = groups[numbers].apply(pd.to_numeric, errors="coerce")
     ratios = groups[["Sensitivity ratio", "Rate ratio"]]

@@ -148,10 +148,11 @@ with result:
                    icon=":material/update:")
 if patient is None or stale:
     st.stop()
+estimated: dict[str, float | None] = patient  # the values of the estimate on screen
 
 patient_id = st.session_state.get(Key.PATIENT_ID)
 assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **patient}]))
-scored, explanation = assessment.rows.iloc[0], assessment.explanation
+scored = assessment.rows.iloc[0]
 if st.session_state.get(Key.LOGGED_VERSION) != st.session_state[Key.PATIENT_VERSION]:  # once per estimate
     st.session_state[Key.LOGGED_VERSION] = st.session_state[Key.PATIENT_VERSION]
     log_rows(predictor, assessment, Source.PATIENT)
@@ -165,7 +166,7 @@ with result:
     risk, low, high = float(scored[RISK]), float(scored[RISK_LOW]), float(scored[RISK_HIGH])
     missing = assessment.missing_inputs(0, schema)
     st.metric(schema.target.risk_of.capitalize(), percent(risk))
-    st.markdown(f"{TIER_BADGE[tier]} &nbsp; {tier_rule(tier, predictor.thresholds)}")
+    st.markdown(f"{TIER_BADGE[Tier(tier)]} &nbsp; {tier_rule(tier, predictor.thresholds)}")
     st.markdown(range_sentence(low, high, schema.target)
                 + (f" Not recorded, and allowed for in the range: {', '.join(missing)}." if missing else ""))
     if crossing := tier_crossing_note(low, high, tier, predictor.thresholds):
@@ -190,6 +191,7 @@ with st.expander("How the range is made, and the values this estimate used"):
     st.markdown("\n".join(f"- {f.format_value(float('nan') if patient[f.name] is None else patient[f.name])}"
                           for f in schema.features))
 st.subheader("Why: the drivers")
+explanation = assessment.explained  # a scored patient is explained
 st.plotly_chart(waterfall(explanation, 0, schema), key="patient_waterfall")
 top = explanation.drivers(0, schema, 3)
 st.caption("Top drivers: " + "; ".join(
@@ -218,7 +220,7 @@ ideas, what_if_column = st.columns([1, 1], gap="large")
 
 
 def show_option(number: int, option: pd.Series) -> None:
-    changes = "; ".join(change_text(schema.feature(name), patient[name], option[name]) for name in option[CHANGED])
+    changes = "; ".join(change_text(schema.feature(name), estimated[name], option[name]) for name in option[CHANGED])
     text, button = st.columns([3, 1], vertical_alignment="center")
     text.markdown(f"**Option {number + 1}.** {changes}: risk **{percent(option[RISK])}** "
                   f"({percent(option[RISK_LOW])}–{percent(option[RISK_HIGH])})")
@@ -255,20 +257,20 @@ with what_if_column:
             first = st.session_state.get(Key.WHAT_IF_START, {}).get(feature.name, patient[feature.name])
             changed[feature.name] = feature_input(feature, what_if_key(feature, version), first)
     changed_assessment = predictor.assess(pd.DataFrame([{schema.id_column: patient_id, **changed}]))
-    changed_scored, changed_explanation = changed_assessment.rows.iloc[0], changed_assessment.explanation
+    changed_scored = changed_assessment.rows.iloc[0]
     what_if = (version, tuple(sorted(changed.items(), key=lambda item: item[0])))
     if changed != patient and st.session_state.get(Key.LOGGED_WHAT_IF) != what_if:  # shown: logged, not as a prediction
         st.session_state[Key.LOGGED_WHAT_IF] = what_if
         log_rows(predictor, changed_assessment, Source.PATIENT_WHATIF)
     before, after = compared.columns(2)
     before.metric("As entered", percent(risk))
-    before.markdown(TIER_BADGE[tier])
+    before.markdown(TIER_BADGE[Tier(tier)])
     if str(changed_scored[TIER]) == Tier.NOT_SCORED:
         after.error(f"Not estimated: {changed_scored[PROBLEMS]}")
     else:
         delta = float(changed_scored[RISK]) - risk
         after.metric("What if", percent(float(changed_scored[RISK])), delta_color="inverse",
                      delta=f"{100 * delta:+.1f} percentage points" if abs(delta) >= 0.0005 else None)
-        after.markdown(TIER_BADGE[str(changed_scored[TIER])])
+        after.markdown(TIER_BADGE[Tier(changed_scored[TIER])])
 if str(changed_scored[TIER]) != Tier.NOT_SCORED:
-    st.plotly_chart(driver_comparison(explanation, changed_explanation, schema), key="whatif_drivers")
+    st.plotly_chart(driver_comparison(explanation, changed_assessment.explained, schema), key="whatif_drivers")

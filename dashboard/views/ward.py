@@ -68,6 +68,7 @@ with folder.expander("…or a FHIR bulk export's folder"):
     export = st.file_uploader("Choose its folder of NDJSON files", type=["ndjson"],
                               accept_multiple_files="directory", key="ward_export")
 use_sample = sample.toggle("Use the sample ward (48 patients)", key="use_sample", value=False)
+content: bytes | list[tuple[str, bytes]]
 if upload is not None:
     content, name = upload.getvalue(), upload.name
 elif export:
@@ -184,7 +185,7 @@ st.subheader("One patient's drivers")
 labels = [f"#{r[RANK]} · {r.get(schema.id_column, 'row ' + str(r[RANK]))} · {format_risk(r[RISK])}"
           for _, r in table.iterrows()]
 choice = st.selectbox("Patient", range(len(labels)), format_func=lambda i: labels[i], key="ward_patient")
-st.plotly_chart(waterfall(ward.explanation, choice, schema), key="ward_waterfall")
+st.plotly_chart(waterfall(ward.explained, choice, schema), key="ward_waterfall")
 if source_column(schema.feature_names[0]) in table.columns:
     chosen = table.iloc[choice]
     st.caption("Where each value came from in the FHIR record")
@@ -195,5 +196,5 @@ if source_column(schema.feature_names[0]) in table.columns:
 st.subheader("The ward as a whole")
 left, right = st.columns(2)
 left.plotly_chart(risk_histogram(ward.ranked[RISK], threshold, schema), key="ward_histogram")
-right.plotly_chart(importance_bar(ward.explanation.importance(), schema, "What drives risk on this ward"),
+right.plotly_chart(importance_bar(ward.explained.importance(), schema, "What drives risk on this ward"),
                    key="ward_importance")

@@ -96,7 +96,7 @@ class SignIn:
             if ok:
                 self._failures.pop(key, None)
                 self._blocked_until.pop(key, None)
-                return User(name, stored[1])
+                return User(name, stored[1]) if stored else None
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             if failures >= FREE_ATTEMPTS:

@@ -55,6 +55,8 @@ class SortedRuns:
         """Every row in order of risk (ties: earlier runs, then earlier rows), ranked and flagged globally.
         With no row scored at all, the list is its header alone."""
         if self.schema is None:
+            if self._empty is None:
+                raise ValueError("nothing was added to merge")
             with _writer(output, self._empty.schema, self.output_format) as writer:
                 writer.write_table(self._empty)
             return

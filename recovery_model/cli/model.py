@@ -211,12 +211,13 @@ def _remap(args: argparse.Namespace) -> int:
 
     predictor = Predictor.load(args.checkpoint)
     remapped = predictor.remapped(load_schema(args.schema))
-    output = args.output or predictor.folder
+    source = Path(args.checkpoint)
+    output = Path(args.output or source)
     remapped.save(output)
-    if Path(output).resolve() != Path(predictor.folder).resolve():
+    if output.resolve() != source.resolve():
         for name in (REPORT_JSON, REPORT_ARRAYS, MODEL_CARD):  # the evaluation holds: the model is the same
-            if (Path(predictor.folder) / name).exists():
-                shutil.copy2(Path(predictor.folder) / name, Path(output) / name)
+            if (source / name).exists():
+                shutil.copy2(source / name, output / name)
     changed = remapped.metadata["remapped"][-1]["features"]
     print(f"{output}: the model of {predictor.digest[:12]} now reads its inputs as {args.schema} says (digest "
           f"{read_header(output).digest[:12]}); changed where or how long these are read: "

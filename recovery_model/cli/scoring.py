@@ -68,8 +68,9 @@ def _predict(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _print_record_problems(result.record_problems)
-    print(("Drift: " if result.drift.drifted else "") + result.drift.summary)
-    if args.drift_report:
+    if result.drift is not None:
+        print(("Drift: " if result.drift.drifted else "") + result.drift.summary)
+    if args.drift_report and result.drift is not None:
         args.drift_report.write_text(json.dumps(result.drift.to_dict(), indent=1, allow_nan=True) + "\n",
                                      encoding="utf-8")
         print(f"Drift report written to {args.drift_report}.")

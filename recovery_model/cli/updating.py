@@ -84,7 +84,7 @@ def _models(args: argparse.Namespace) -> int:
         return 0
     if args.action == "card":
         return _card(registry, args.output)
-    folder = None
+    folder = Path()
     if args.action in ("promote", "shadow"):
         target = Path(args.target)
         folder = target if target.is_dir() else Path(registry.find(args.target).location)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -204,7 +205,7 @@ def _fast_auroc(event: np.ndarray, risk: np.ndarray) -> float:
 def global_explanations(predictor: Predictor, frame: pd.DataFrame, rows: int, seed: int) -> GlobalExplanations:
     """Attributions for a sample of training rows: mean |SHAP| and the matrix for beeswarm/dependence."""
     sample = frame.sample(min(rows, len(frame)), random_state=seed)
-    explanation = predictor.assess(sample[predictor.schema.feature_names]).explanation
+    explanation = predictor.assess(sample[predictor.schema.feature_names]).explained
     return GlobalExplanations(space=f"log-odds ({predictor.schema.target.risk_of})",
                               base_value=explanation.base_value, importance=explanation.importance(),
                               features=list(explanation.values.columns),
@@ -235,7 +236,8 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
                                             seed=model_seed).fit(frame, event)
     out_of_fold = {OURS: risk} | {name: m.oof_risk_ for name, m in references.items()} | _baselines_out_of_fold(
         frame, model.folds_, schema, model_seed, include_oracle)
-    fresh, fresh_risks = None, {}
+    fresh: FreshValidation | None = None
+    fresh_risks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if include_oracle and settings.fresh_rows:
         fresh, fresh_risks = _fresh_validation(predictor, frame, references, settings)
     return EvaluationReport(
@@ -249,7 +251,8 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
                           encoding=model.transform_.encoding, knots=model.transform_.knots.shape[2]),
         schema_name=schema.name,
         thresholds=predictor.thresholds,
-        training=Training(history=[Epoch(**h) for h in model.history_], best_epochs=list(model.best_epochs_),
+        training=Training(history=[Epoch(**cast(dict[str, Any], h)) for h in model.history_],
+                          best_epochs=list(model.best_epochs_),
                           stopped_epochs=list(model.stopped_epochs_), calibration_slope=model.calibration_[0],
                           calibration_intercept=model.calibration_[1]),
         internal=_internal_validation(model, predictor.thresholds, event, risk, settings),
@@ -283,13 +286,13 @@ def _internal_validation(model: RiskModel, thresholds: Thresholds, event: np.nda
 
 
 def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dict[str, RiskModel],
-                      settings: EvaluationSettings) -> tuple[FreshValidation, dict[str, np.ndarray]]:
+                      settings: EvaluationSettings) -> tuple[FreshValidation, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Every model refitted on all training rows and scored on a fresh sample whose true risk is known."""
     schema = predictor.schema
     complete = generate_cohort(settings.fresh_rows, FRESH_SEED, schema)
     fresh = record_view(complete, FRESH_RECORD_SEED, schema) if settings.record_view else complete
     event = schema.event_from_target(fresh[schema.target.name])
-    fitted: dict[str, RiskFunction] = {name: (lambda x, m=m: m.predict_proba(x)[:, 1])
+    fitted: dict[str, RiskFunction] = {name: _risk_function(m)
                                        for name, m in {OURS: predictor.model, **references}.items()}
     fitted |= fit_baselines(frame, schema, predictor.metadata.get("seed", settings.seed), include_oracle=True)
     risks = {name: np.asarray(risk_of(fresh), dtype=float) for name, risk_of in fitted.items()}
@@ -303,7 +306,7 @@ def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dic
                            if settings.record_view else [],
                            complete_auroc={name: float(roc_auc_score(event, risk_of(complete)))
                                            for name, risk_of in fitted.items()} if settings.record_view else {},
-                           mlp_gain=Estimate(*paired_auroc_difference(event, risks[OURS], risks[LINEAR_ONLY]))
+                           mlp_gain=_paired_difference(event, risks[OURS], risks[LINEAR_ONLY])
                            if LINEAR_ONLY in risks else None), \
         {name: (event, r) for name, r in risks.items()}
 
@@ -395,7 +398,14 @@ def _signed(value: float, digits: int = 3) -> str:
 
 def _paired_difference(event: np.ndarray, a: np.ndarray, b: np.ndarray) -> Estimate:
     """AUROC(a) − AUROC(b) on the same patients, with DeLong's paired 95 % CI."""
-    return Estimate(*paired_auroc_difference(event, a, b))
+    value, low, high = paired_auroc_difference(event, a, b)
+    if value is None or low is None or high is None:
+        raise ValueError("a paired AUROC difference needs at least two events and two non-events")
+    return Estimate(value, low, high)
+
+
+def _risk_function(model: RiskModel) -> RiskFunction:
+    return lambda x: model.predict_proba(x)[:, 1]
 
 
 def _compare(out_of_fold: dict[str, np.ndarray], event: np.ndarray,

@@ -11,9 +11,10 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -209,7 +210,7 @@ class Epoch:
 class Training:
     history: list[Epoch]
     best_epochs: list[int]
-    stopped_epochs: list[int]
+    stopped_epochs: list[int | None]  # None: a member that ran all its epochs
     calibration_slope: float
     calibration_intercept: float
 
@@ -322,7 +323,7 @@ class EvaluationReport:
         arrays: dict[str, np.ndarray] = {}
         content = _to_jsonable(self, "", arrays)
         (folder / REPORT_JSON).write_text(json.dumps(content, indent=1, allow_nan=True) + "\n", encoding="utf-8")
-        np.savez_compressed(folder / REPORT_ARRAYS, **arrays)
+        np.savez_compressed(folder / REPORT_ARRAYS, **cast(dict[str, Any], arrays))
 
     @classmethod
     def load(cls, folder: str | Path) -> EvaluationReport | None:
@@ -377,7 +378,7 @@ def _from_jsonable(kind: Any, data: Any, path: str, arrays: dict[str, np.ndarray
             where = f"{path}{f.name}"
             values[f.name] = arrays[where] if f.metadata.get("array") else \
                 _from_jsonable(hints[f.name], data[f.name], f"{where}.", arrays)
-        return kind(**values)
+        return cast(Callable[..., Any], kind)(**values)
     if origin in (types.UnionType, typing.Union):
         if data is None:
             return None

@@ -53,7 +53,7 @@ def record_feedback(log: PredictionLog, messages: list[CardFeedback]) -> int:
     statement = (postgresql.insert if log.engine.dialect.name == "postgresql" else sqlite.insert)(feedback)
     with log.transaction() as connection:
         result = connection.execute(statement.on_conflict_do_nothing(index_elements=["message_sha256"]), rows)
-    return max(result.rowcount, 0)
+    return max(int(result.rowcount), 0)
 
 
 def last_shown_tier(log: PredictionLog, patient: str, user: str | None, encounter: str | None, now: datetime,
@@ -70,7 +70,8 @@ def last_shown_tier(log: PredictionLog, patient: str, user: str | None, encounte
     else:
         query = query.where(predictions.c.predicted_at >= now - repeat_after)
     with log.connection() as connection:
-        return connection.execute(query).scalar()
+        tier = connection.execute(query).scalar()
+    return None if tier is None else str(tier)
 
 
 def cards_setting(log: PredictionLog) -> CardsSetting:

@@ -75,7 +75,7 @@ def _upgrade(engine: Engine) -> tuple[str | None, str]:
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    return before, _current(engine, None)
+    return before, _current(engine, None) or HEAD
 
 
 def revisions(location: Location) -> tuple[str | None, str]:
@@ -148,7 +148,7 @@ def script_head() -> str:
     """The newest migration among the scripts (what `HEAD` must name)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
 
 
 def _reason(exc: OperationalError) -> str:

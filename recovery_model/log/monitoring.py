@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Float, String, cast, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from recovery_model.log.records import PREDICTION_SOURCES
 from recovery_model.log.store import PredictionLog
@@ -63,14 +65,14 @@ def recorded_outcomes(log: PredictionLog) -> pd.DataFrame:
     return log.read_frame(select(outcomes.c.patient_id, outcomes.c.outcome_time, outcomes.c.event))
 
 
-def _time(log: PredictionLog):
+def _time(log: PredictionLog) -> ColumnElement[Any]:
     """The prediction time as the database stores it: SQLite's text is parsed by pandas in one pass, not row by
     row by the driver."""
     column = predictions.c.predicted_at
     return (type_coerce(column, String) if log.engine.dialect.name == "sqlite" else column).label("predicted_at")
 
 
-def _input_value(log: PredictionLog, feature: str):
+def _input_value(log: PredictionLog, feature: str) -> ColumnElement[Any]:
     if log.engine.dialect.name == "postgresql":
         return cast(cast(predictions.c.inputs, JSONB).op("->>")(feature), Float)
     return func.json_extract(predictions.c.inputs, f"$.{feature}")

@@ -159,8 +159,8 @@ def _insert(log: PredictionLog, linked: pd.DataFrame, digest: str | None) -> Non
 
 
 def _chunks(values: np.ndarray) -> list[list[str]]:
-    values = list(values)
-    return [values[i:i + QUERY_IDS] for i in range(0, len(values), QUERY_IDS)]
+    listed = [str(v) for v in values]
+    return [listed[i:i + QUERY_IDS] for i in range(0, len(listed), QUERY_IDS)]
 
 
 def _word(schema: Schema, event: bool) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from recovery_model.errors import CheckpointError, RegistryError
 from recovery_model.log.database import locate, revisions
@@ -87,7 +87,7 @@ class ModelRegistry:
             connection.execute(insert(model_changes).values(
                 changed_at=now, action="promote", digest=header.digest, previous_digest=previous_digest,
                 changed_by=by.strip(), reason=reason.strip()))
-        return self.active()
+        return _changed(self.active())
 
     def rollback(self, by: str, reason: str) -> Registered:
         """Undo the latest promotion not yet undone: its model leaves use and the one it replaced is back. Rolling
@@ -117,7 +117,7 @@ class ModelRegistry:
             connection.execute(insert(model_changes).values(
                 changed_at=now, action="rollback", digest=back["digest"], previous_digest=current,
                 changed_by=by.strip(), reason=reason.strip()))
-        return self.active()
+        return _changed(self.active())
 
     def shadowing(self) -> Registered | None:
         """The model scoring silently beside the one in use, or None."""
@@ -141,7 +141,7 @@ class ModelRegistry:
             connection.execute(insert(model_changes).values(
                 changed_at=now, action="shadow", digest=header.digest, previous_digest=previous,
                 changed_by=by.strip(), reason=reason.strip()))
-        return self.shadowing()
+        return _changed(self.shadowing())
 
     def stop_shadow(self, by: str, reason: str) -> Registered:
         """No model scores in the shadow any more; the one that did stays registered."""
@@ -197,7 +197,7 @@ def verified(folder: str | Path, digest: str | None = None) -> CheckpointHeader:
     return header
 
 
-def _register(connection, header: CheckpointHeader, folder: str | Path, status: str, now: datetime) -> None:
+def _register(connection: Connection, header: CheckpointHeader, folder: str | Path, status: str, now: datetime) -> None:
     location = str(Path(folder).resolve())
     known = connection.execute(select(models.c.digest).where(models.c.digest == header.digest)).first()
     if known is None:
@@ -215,7 +215,7 @@ def _named(by: str, reason: str) -> None:
         raise RegistryError("Say why (--reason TEXT): every change of the model in use is recorded with its reason.")
 
 
-def _registered(row) -> Registered:
+def _registered(row: RowMapping) -> Registered:
     return Registered(str(row["digest"]), str(row["version"]), str(row["location"]), str(row["status"]))
 
 
@@ -260,3 +260,11 @@ def _registry() -> ModelRegistry | None:
     if current is None or current < REGISTRY_REVISION:
         return None
     return ModelRegistry(PredictionLog.open())
+
+
+def _changed(registered: Registered | None) -> Registered:
+    """The model a change has just put in place (read back in the same breath: a concurrent change is a fault)."""
+    if registered is None:
+        raise RegistryError("The registry changed while this change was made; list it (recovery models list) and "
+                            "try again.")
+    return registered

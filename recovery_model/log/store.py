@@ -11,10 +11,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, String, and_, case, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, Engine, String, and_, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from recovery_model.errors import LogError
@@ -51,7 +52,10 @@ class PredictionLog:
         if not count:
             return 0
         with self.transaction() as connection:
-            cursor = connection.connection.dbapi_connection.cursor()
+            driver = connection.connection.dbapi_connection
+            if driver is None:
+                raise LogError(f"The prediction log {self.location.shown} closed its connection; nothing was logged.")
+            cursor: Any = driver.cursor()  # the driver's own: psycopg's has COPY, sqlite3's executemany
             if self.engine.dialect.name == "postgresql":
                 with cursor.copy(f"COPY predictions ({', '.join(names)}) FROM STDIN") as copy:
                     for row in zip(*(records[name] for name in names), strict=True):
@@ -164,7 +168,7 @@ class PredictionLog:
 
     def inputs(self, ids: list[str], feature_names: list[str]) -> pd.DataFrame:
         """The logged inputs of these predictions, one column per feature (missing: NaN), in the order of `ids`."""
-        rows = []
+        rows: list[Any] = []
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start:start + IDS_PER_QUERY]
             query = select(predictions.c.id, type_coerce(predictions.c.inputs, String).label("inputs")).where(
@@ -193,10 +197,10 @@ class PredictionLog:
                 frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
 
-    def connection(self):
+    def connection(self) -> _Guarded:
         return _Guarded(self.engine.connect, self.location, self._errors())
 
-    def transaction(self):
+    def transaction(self) -> _Guarded:
         """A write. SQLite takes one writer at a time, and a writer that finds it busy sleeps in steps of up to
         100 ms; within a process, writers therefore queue on a lock instead (a service's threads, a page's
         sessions), and only other processes meet SQLite's busy wait."""
@@ -227,7 +231,7 @@ class _Guarded:
                  lock: threading.Lock | None = None) -> None:
         self.opener, self.location, self.errors, self.lock = opener, location, errors, lock
 
-    def __enter__(self):
+    def __enter__(self) -> Connection:
         if self.lock is not None:
             self.lock.acquire()
         try:
@@ -237,7 +241,8 @@ class _Guarded:
             self._release()
             raise LogError(_problem(self.location, exc)) from None
 
-    def __exit__(self, kind, value, traceback) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
         try:
             self.context.__exit__(kind, value, traceback)
         except self.errors as exc:

@@ -102,8 +102,11 @@ class BatchLog:
 
     def _send(self, item: Any) -> None:
         try:
-            pickle.dump(item, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self._process.stdin.flush()
+            stdin = self._process.stdin
+            if stdin is None:
+                raise BrokenPipeError("the writer has no standard input")
+            pickle.dump(item, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            stdin.flush()
         except (BrokenPipeError, OSError):
             raise LogError(self._outcome()[1]) from None
 

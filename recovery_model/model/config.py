@@ -6,6 +6,7 @@ The CLI lists them, the evaluation report prints them; only training needs the n
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from recovery_model.parameters import (
     COUNT,
@@ -81,7 +82,9 @@ class NetworkConfig:
         data = {"freeze_linear": False} | data
         if isinstance(data["hinges"], int):
             data["hinges"] = [data["hinges"]]
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in data.items()})
+        values: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
+                                  for name, value in data.items()}
+        return cls(**values)
 
 
 # What each field may be: an interval or the values it may take (for a tuple, each of its items).

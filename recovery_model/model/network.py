@@ -150,14 +150,20 @@ class EnsembleNetwork(nn.Module):
         *hidden, head = (m for m in self.deep if isinstance(m, StackedLinear | CopyHeads))
         weights = [layer.weight.detach()[member].double().T for layer in hidden]
         biases = [layer.bias.detach()[member, 0].double() for layer in hidden]
+        head_bias = head.bias
+        if head_bias is None:
+            raise ValueError("the head layer has no bias")
         if isinstance(head, StackedLinear):
             return [([*weights, head.weight.detach()[member].double().T],
-                     [*biases, head.bias.detach()[member, 0].double()])]
+                     [*biases, head_bias.detach()[member, 0].double()])]
+        adapter = self.adapter
+        if adapter is None:
+            raise ValueError("copy heads without an adapter")
         copies = []
         for copy in range(self.sub_members):
             scaled = [w.clone() for w in weights] + [head.weight.detach()[member, copy].double().unsqueeze(0)]
-            scaled[0] = scaled[0] * self.adapter.detach()[member, copy, 0].double()
-            copies.append((scaled, [*(b.clone() for b in biases), head.bias.detach()[member, copy].double().view(1)]))
+            scaled[0] = scaled[0] * adapter.detach()[member, copy, 0].double()
+            copies.append((scaled, [*(b.clone() for b in biases), head_bias.detach()[member, copy].double().view(1)]))
         return copies
 
     def warm_start(self, coef: torch.Tensor, intercept: torch.Tensor) -> None:

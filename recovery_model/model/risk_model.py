@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from numpy.typing import ArrayLike
 
 from recovery_model.model.config import CONFIGS, NetworkConfig, sized_for
 from recovery_model.model.inputs import InputTransform, nan_median
@@ -153,8 +154,10 @@ def choose_inputs(values: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
         if not config.linear_path:
             return transform, inputs, None
         start = logistic_paths(inputs, y, train_masks, config.linear_c)
-        if best is None or start.held_out_loss < best[2].held_out_loss:
+        if best is None or best[2] is None or start.held_out_loss < best[2].held_out_loss:
             best = (transform, inputs, start)
+    if best is None:
+        raise ValueError("the network config names no input candidates")
     return best
 
 
@@ -198,5 +201,5 @@ def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(platt.coef_[0, 0]), float(platt.intercept_[0])
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: ArrayLike) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))

@@ -147,7 +147,8 @@ def _train(inputs: torch.Tensor, y: np.ndarray, train_masks: np.ndarray, config:
     optimiser = torch.optim.AdamW([{"params": network.mlp_parameters(), "weight_decay": config.weight_decay},
                                    {"params": _wide_parameters(network) if trained_wide else [], "weight_decay": 0.0}],
                                   lr=config.learning_rate)
-    wide_penalty = 1.0 / (warm_start.c * float(train_masks.sum(axis=1).mean())) if trained_wide else 0.0
+    wide_penalty = (1.0 / (warm_start.c * float(train_masks.sum(axis=1).mean()))
+                    if trained_wide and warm_start is not None else 0.0)
     targets = torch.as_tensor(y, dtype=torch.float32)
     train_rows = [torch.from_numpy(np.flatnonzero(mask)) for mask in train_masks]
     held_out = _HeldOut(inputs, [np.flatnonzero(~mask) for mask in train_masks], y)
@@ -219,7 +220,7 @@ def _run_epoch(network: EnsembleNetwork, optimiser: torch.optim.Optimizer, input
         logits = network(inputs[members, batch], chosen)
         losses = nn.functional.binary_cross_entropy_with_logits(logits, targets[batch], reduction="none")
         member_loss = losses.mean(dim=1)
-        if wide_penalty:
+        if wide_penalty and network.wide is not None:
             weight = network.wide.weight if chosen is None else network.wide.weight[chosen]
             member_loss = member_loss + 0.5 * wide_penalty * weight.pow(2).sum(dim=(1, 2))
         loss = member_loss.sum()

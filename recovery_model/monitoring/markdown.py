@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recovery_model.monitoring.report import MonitoringReport
+    from recovery_model.monitoring.shadow import ShadowComparison
 
 
-def report_markdown(report: dict[str, Any]) -> str:
+def report_markdown(report: MonitoringReport) -> str:
     reference = report["reference"]
     lines = [f"# Monitoring report: per {report['period']}", "",
              f"Generated {report['generated_at']}; outcomes recorded through {report['outcomes_through'] or 'none yet'}"
@@ -28,7 +33,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shadow_lines(shadows: list[dict[str, Any]]) -> list[str]:
+def _shadow_lines(shadows: list[ShadowComparison]) -> list[str]:
     """Each shadow model beside the model in use, on the same patients with an outcome."""
     lines = []
     for shadow in shadows:
@@ -47,7 +52,7 @@ def _shadow_lines(shadows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _figure(figure: dict[str, Any], digits: int, signed: bool = False) -> str:
+def _figure(figure: Mapping[str, Any], digits: int, signed: bool = False) -> str:
     if figure["value"] is None:
         return "—"
     shown = f"{figure['value']:+.{digits}f}" if signed else f"{figure['value']:.{digits}f}"
@@ -56,7 +61,7 @@ def _figure(figure: dict[str, Any], digits: int, signed: bool = False) -> str:
     return f"{shown} ({figure['low']:.{digits}f}–{figure['high']:.{digits}f})"
 
 
-def _interval(period: dict[str, Any], name: str, digits: int) -> str:
+def _interval(period: Mapping[str, Any], name: str, digits: int) -> str:
     value, low, high = period.get(name), period.get(f"{name}_low"), period.get(f"{name}_high")
     if value is None:
         return "—"

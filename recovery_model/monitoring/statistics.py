@@ -20,7 +20,7 @@ Interval = tuple[float | None, float | None, float | None]
 
 
 def _events(y: ArrayLike) -> np.ndarray:
-    return np.asarray(y) == 1
+    return np.asarray(np.asarray(y) == 1, dtype=bool)
 
 
 def observed_expected(observed: int, expected: float, level: float = 0.95) -> Interval:

@@ -225,5 +225,5 @@ def _decode(data: bytes, label: str) -> tuple[str, str]:
 
 def _separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in _SEPARATORS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","

@@ -79,8 +79,9 @@ def apply_shelf_life(frame: pd.DataFrame, schema: Schema, as_of: datetime) -> pd
         oldest = np.where(kept & (np.isnat(oldest) | (times < oldest)), times, oldest)
     # a value with a shelf life but no time column is of unknown age: then so is the row's oldest value
     undated = [f.name for f in schema.features if f.max_age_hours is not None and f not in timed]
-    unknown = np.column_stack([_present(frame[name]) for name in undated]).any(axis=1) if undated else \
-        np.zeros(len(frame), dtype=bool)
+    unknown = np.zeros(len(frame), dtype=bool)
+    for name in undated:
+        unknown |= np.asarray(_present(frame[name]), dtype=bool)
     frame[OUTDATED] = ["; ".join(n) for n in notes]
     frame[OLDEST_VALUE_TIME] = ["" if np.isnat(t) or unknown[i] else moment_text(pd.Timestamp(t).to_pydatetime())
                                 for i, t in enumerate(oldest)]

@@ -107,11 +107,11 @@ def read_upload(content: bytes | list[tuple[str, bytes]], name: str, schema: Sch
                                   f"Upload {accepted}.")
     kind = Format.FHIR if isinstance(content, list) else file_format(Path(name))
     now = datetime.now(UTC)
-    if kind == Format.CSV:
+    if kind == Format.CSV and isinstance(content, bytes):
         from recovery_model.readers.csv import read_patient_csv
 
         return WardFile(apply_shelf_life(read_patient_csv(content, name), schema, now))
-    if kind == Format.PARQUET:
+    if kind == Format.PARQUET and isinstance(content, bytes):
         from recovery_model.readers.parquet import read_patient_parquet
 
         return WardFile(apply_shelf_life(read_patient_parquet(content, name), schema, now))

@@ -49,6 +49,13 @@ class Assessment(ValidationResult):
 
     explanation: Explanation | None = None
 
+    @property
+    def explained(self) -> Explanation:
+        """The explanation of rows scored with `explain=True`, at least one of them scored."""
+        if self.explanation is None:
+            raise ValueError("no row was explained: scored with explain=False, or none could be scored")
+        return self.explanation
+
     def unusual_features(self, row: int, schema: Schema) -> list[Feature]:
         """The features of input row `row` (0-based position) whose values are outside the typical range."""
         return [schema.features[j] for j in np.flatnonzero(self.unusual[row])]
@@ -77,6 +84,13 @@ class RankedWard:
     counts: dict[str, int]
     warnings: list[str]
     explanation: Explanation | None
+
+    @property
+    def explained(self) -> Explanation:
+        """The explanation of rows scored with `explain=True`, at least one of them scored."""
+        if self.explanation is None:
+            raise ValueError("no row was explained: scored with explain=False, or none could be scored")
+        return self.explanation
 
     def flagged(self, top_k: int | None, threshold: float) -> RankedWard:
         """The same ward with the top-K and threshold flags set anew: no re-scoring, no re-explaining."""

@@ -10,7 +10,7 @@ from recovery_model.scoring.thresholds import Thresholds, Tier
 WIDE_INTERVAL = 0.10  # a range wider than 10 percentage points is called out: limited evidence
 
 
-def percent(p: float) -> str:
+def percent(p: float | np.floating) -> str:
     """A risk as a clinician reads it: one decimal, two below 1 %."""
     return f"{100 * p:.1f} %" if p >= 0.01 else f"{100 * p:.2f} %"
 
@@ -45,7 +45,7 @@ def describe_risk(risk: float, tier: str, thresholds: Thresholds, average: float
 
 def _high_tier(thresholds: Thresholds, target: Target) -> str:
     """What the high threshold promises: a PPV guaranteed on local outcomes, or the share of events it held."""
-    if thresholds.high_ppv is not None:
+    if thresholds.high_ppv is not None and thresholds.ppv_confidence is not None:
         return (f"this threshold was chosen on this hospital's own outcomes so that at least "
                 f"{percent(thresholds.high_ppv)} of the patients above it {target.event_label} "
                 f"({percent(thresholds.ppv_confidence)} confidence).")
@@ -117,9 +117,10 @@ def atypical_note(p_value: float, because: str) -> str:
             "has little experience with patients like this; rely on clinical judgement first.")
 
 
-def change_text(feature: Feature, before: float, after: float) -> str:
-    """'Medication adherence from 4 to 9', 'Current smoker from yes to no': the arrow is kept for results."""
-    def shown(value: float) -> str:
-        return feature.format_value(value).split(" = ", 1)[1]
+def change_text(feature: Feature, before: float | None, after: float | None) -> str:
+    """'Medication adherence from 4 to 9', 'Current smoker from yes to no': the arrow is kept for results; a blank
+    value reads as the feature shows a missing one."""
+    def shown(value: float | None) -> str:
+        return feature.format_value(float("nan") if value is None else value).split(" = ", 1)[1]
 
     return f"{feature.display_name} from {shown(before)} to {shown(after)}"

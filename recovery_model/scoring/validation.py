@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,13 +91,13 @@ def validate(frame: pd.DataFrame, schema: Schema, max_missing: int = 0, first_ro
         unusual[:, j] = (values < feature.typical_min) | (values > feature.typical_max)
     limit = missing_limit(len(features), max_missing)
     counts = missing.sum(axis=1)
-    for i in np.flatnonzero(counts > limit):
-        problems[i].append(f"{counts[i]} of {len(features)} features are missing (the model was trained on "
+    for row in np.flatnonzero(counts > limit):
+        problems[row].append(f"{counts[row]} of {len(features)} features are missing (the model was trained on "
                            f"patients with at most {limit} missing, so it cannot vouch for this one); fill them in")
     rejected = np.array([bool(p) for p in problems], dtype=bool)
     unusual &= ~rejected[:, None]
     position = {name: j for j, name in enumerate(schema.feature_names)}
-    columns = {ROW: np.arange(first_row, first_row + n)}
+    columns: dict[str, Any] = {ROW: np.arange(first_row, first_row + n)}
     for column in frame.columns:
         columns[column] = parsed[:, position[column]] if column in position else frame[column].to_numpy()
     columns |= {STATUS: np.where(rejected, REJECTED, SCORED), PROBLEMS: ["; ".join(p) for p in problems],
@@ -110,7 +111,7 @@ def _listed(mask: np.ndarray, text: Callable[[int, int], str]) -> list[str]:
     """Per row, the texts of its flagged cells joined by '; ' (empty for rows with none)."""
     out = [""] * len(mask)
     for i in np.flatnonzero(mask.any(axis=1)):
-        out[i] = "; ".join(text(i, j) for j in np.flatnonzero(mask[i]))
+        out[i] = "; ".join(text(int(i), int(j)) for j in np.flatnonzero(mask[i]))
     return out
 
 

@@ -4,11 +4,12 @@ where configured, and the routes of `routes` (CDS Hooks 2.0 and the JSON API).""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from recovery_model.service.routes import api, cds_hooks
 from recovery_model.service.settings import ServiceSettings
@@ -20,7 +21,7 @@ SCORING_THREADS = 1
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import anyio.to_thread
 
         app.state.worker = Worker(settings)
@@ -39,7 +40,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
 
     @app.middleware("http")
-    async def size_cap(request: Request, call_next):
+    async def size_cap(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.body_limit_bytes:
             return JSONResponse({"detail": f"the body is over {settings.body_limit_bytes} bytes"}, status_code=413)

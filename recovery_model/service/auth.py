@@ -120,5 +120,9 @@ def _load_jwks(where: str) -> dict[str, Any]:
 
         response = httpx.get(where, timeout=FETCH_TIMEOUT_S)
         response.raise_for_status()
-        return response.json()
-    return json.loads(Path(where).read_text(encoding="utf-8"))
+        document = response.json()
+    else:
+        document = json.loads(Path(where).read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError("a JWKS is a JSON object with a 'keys' list")
+    return document

@@ -97,7 +97,7 @@ def _card(summary: str, indicator: str, detail: list[str], context: CardContext,
         detail.insert(0, NO_AUTH_NOTE)
     source = ({"label": f"recovery: {context.schema.target.risk_of}"}
               | ({"url": links["model"]} if "model" in links else {}))
-    card = {"uuid": context.card_uuid, "summary": _fit(summary), "indicator": indicator,
+    card: dict[str, Any] = {"uuid": context.card_uuid, "summary": _fit(summary), "indicator": indicator,
             "detail": "\n\n".join(detail), "source": source, "extension": {EXTENSION_KEY: extension}}
     if "patient" in links:
         card["links"] = [{"label": "Open in recovery", "url": links["patient"], "type": "absolute"}]

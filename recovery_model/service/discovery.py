@@ -15,6 +15,7 @@ changes them too. Standard search parameters are used only where the result stay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from recovery_model.schema import FhirMapping, FhirSource, Schema
 
@@ -70,7 +71,7 @@ def _observation_codes(mapping: FhirMapping) -> list[str]:
     return codes
 
 
-def discovery(schema: Schema, no_auth: bool) -> dict:
+def discovery(schema: Schema, no_auth: bool) -> dict[str, Any]:
     warning = (" NOT FOR PATIENTS: this service runs without authentication (--no-auth), for trying it on one "
                "machine only.") if no_auth else ""
     return {"services": [{"hook": s.hook, "id": s.id, "title": s.title, "description": s.description + warning,

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recovery_model.errors import PrefetchNeeded, WrongPatient
+
+if TYPE_CHECKING:
+    import httpx
 
 MISSING = object()
 
@@ -82,7 +85,8 @@ def _resources(key: str, value: Any, client: _Client, record: Record) -> list[di
         raise WrongPatient(f"prefetch {key} is not a FHIR resource")
     if value["resourceType"] != "Bundle":
         return [value]
-    out, page = [], value
+    out: list[dict[str, Any]] = []
+    page: dict[str, Any] | None = value
     while page is not None:
         entries = [e.get("resource") for e in page.get("entry", []) if isinstance(e, dict)]
         out += [r for r in entries if isinstance(r, dict) and r.get("resourceType") != "OperationOutcome"]
@@ -111,7 +115,7 @@ class _Client:
     def __init__(self, server: str | None, token: str | None, deadline: float) -> None:
         self.server, self.deadline = (server or "").rstrip("/"), deadline
         self.headers = {"Accept": "application/fhir+json"} | ({"Authorization": f"Bearer {token}"} if token else {})
-        self.client = None
+        self.client: httpx.Client | None = None
 
     def __enter__(self) -> _Client:
         if self.server:
@@ -141,6 +145,9 @@ class _Client:
             record.unread.append(f"{key}: the FHIR server took longer than the time allowed")
             return None
         try:
+            if self.client is None:
+                record.unread.append(f"{key}: no FHIR server to read it from")
+                return None
             response = self.client.get(url, timeout=left)
             response.raise_for_status()
             return response.json()

@@ -137,8 +137,9 @@ def _results(rows: pd.DataFrame, drivers: Drivers | None, schema: Schema) -> lis
     out = []
     for i, (_, row) in enumerate(rows.iterrows()):
         result = {name: _plain(row[name]) for name in names}
-        if drivers is not None and drivers[i] is not None:
-            result |= dict(zip(driver_columns(), drivers[i], strict=False))
+        texts = None if drivers is None else drivers[i]
+        if texts is not None:
+            result |= dict(zip(driver_columns(), texts, strict=False))
         out.append(result)
     return out
 

@@ -29,6 +29,7 @@ class Worker:
     model: ModelIdentity
     model_problem: str | None
     shadow: Predictor | None = None
+    _next_check: float
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings

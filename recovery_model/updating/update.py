@@ -105,7 +105,7 @@ def update(log: PredictionLog, predictor: Predictor, settings: UpdateSettings = 
     if test.method in ("intercept", "logistic"):
         updated = _sigmoid(test.intercept + test.slope * lp)
         candidate = predictor.recalibrated(test.intercept, test.slope, updated, event, facts)
-    elif test.method == "refit":
+    elif test.method == "refit" and refit is not None:
         candidate = _as_update(refit, predictor, facts)
     champion_risk = holdout["risk"].to_numpy(dtype=float)
     candidate_risk = _candidate_risk(log, candidate, test, holdout)
@@ -266,18 +266,18 @@ def _span(rows: pd.DataFrame) -> dict[str, Any]:
             "to": None if not len(rows) else times.iloc[-1].isoformat()}
 
 
-def _interval(values: tuple) -> dict[str, float | None]:
+def _interval(values: tuple[float | None, float | None, float | None]) -> dict[str, float | None]:
     value, low, high = values
     return {"value": value, "low": low, "high": high}
 
 
 def _logit(risk: Any) -> np.ndarray:
     p = np.clip(np.asarray(risk, dtype=float), RISK_CLIP, 1 - RISK_CLIP)
-    return np.log(p / (1 - p))
+    return np.asarray(np.log(p / (1 - p)), dtype=float)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
 
 
 def _jsonable(value: Any) -> Any:

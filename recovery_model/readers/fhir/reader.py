@@ -16,6 +16,7 @@ named, not fatal. This module reads and validates; `fhir_values` finds each feat
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -62,13 +63,12 @@ def _raw_resources(source: str | Path | bytes | list[tuple[str, bytes]],
         return _from_text(_decode(source, label), label, ndjson=label.lower().endswith(".ndjson")), label
     if isinstance(source, list):  # an uploaded bulk export: (file name, bytes) for each of its files
         label = name or "the uploaded export"
-        return _from_files([(file, lambda data=data, file=file: _decode(data, file)) for file, data in source],
-                           label), label
+        return _from_files([(file, functools.partial(_decode, data, file)) for file, data in source], label), label
     path = Path(source)
     label = name or str(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FHIR_SUFFIXES)
-        return _from_files([(file.name, lambda file=file: _read(file, file.name)) for file in files], label), label
+        return _from_files([(file.name, functools.partial(_read, file, file.name)) for file in files], label), label
     return _from_text(_read(path, label), label, ndjson=path.suffix.lower() == ".ndjson"), label
 
 
@@ -145,7 +145,10 @@ def _validated(raw: list[tuple[str, dict]], label: str) -> tuple[list[Resource],
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
-    resources, problems, skipped, seen = [], [], Counter(), {}
+    resources: list[Resource] = []
+    problems: list[FhirProblem] = []
+    skipped: Counter[str] = Counter()
+    seen: dict[str, str] = {}
     for where, resource in raw:
         kind = resource.get("resourceType")
         if kind not in READ_TYPES:
@@ -157,6 +160,7 @@ def _validated(raw: list[tuple[str, dict]], label: str) -> tuple[list[Resource],
         if seen.get(identity) == key:
             continue  # the same resource twice (a merged export): read once
         seen[identity] = key
+        model: Any
         try:
             model = get_fhir_model_class(kind).model_validate(body)
         except ValidationError as exc:

@@ -43,7 +43,7 @@ def _patient_resources(pid: str, row: pd.Series, schema: Schema, as_of: datetime
         value = row.get(feature.name)
         if feature.fhir is None or value is None or pd.isna(value):
             continue
-        source = feature.fhir.source
+        source = feature.mapping.source
         if source == FhirSource.AGE:
             patient["birthDate"] = date(as_of.year - int(value), 1, 1).isoformat()  # completed years at as_of
         elif source == FhirSource.LENGTH_OF_STAY:
@@ -53,8 +53,8 @@ def _patient_resources(pid: str, row: pd.Series, schema: Schema, as_of: datetime
                               "subject": {"reference": f"Patient/{pid}"}, "period": {"start": start.isoformat()}})
         elif source == FhirSource.ACTIVE_CONDITIONS:
             resources += _conditions(pid, feature, int(value), measured)
-        elif source == FhirSource.QUESTIONNAIRE or (feature.fhir.threshold and feature.fhir.link_id):
-            answers.append({"linkId": feature.fhir.link_id or feature.name, "answer": [_answer(feature, value)]})
+        elif source == FhirSource.QUESTIONNAIRE or (feature.mapping.threshold and feature.mapping.link_id):
+            answers.append({"linkId": feature.mapping.link_id or feature.name, "answer": [_answer(feature, value)]})
         else:
             resources.append(_observation(pid, feature, value, measured))
     if answers:
@@ -64,25 +64,25 @@ def _patient_resources(pid: str, row: pd.Series, schema: Schema, as_of: datetime
 
 
 def _observation(pid: str, feature: Feature, value: float, when: str) -> dict[str, Any]:
-    system, code = feature.fhir.codes[0].split("|")
+    system, code = feature.mapping.codes[0].split("|")
     resource_id = f"{pid}-{feature.name.replace('_', '-')}"  # FHIR ids allow letters, digits, '-' and '.'
     observation: dict[str, Any] = {"resourceType": "Observation", "id": resource_id, "status": "final",
                                    "code": {"coding": [{"system": system, "code": code}]},
                                    "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when}
-    if feature.fhir.threshold:  # 1 as the default cut-off's score (no gender is written), 0 as the scale's bottom
-        value = feature.fhir.threshold["default"] if value else (feature.fhir.limits or (0.0,))[0]
-    if feature.fhir.answers:
-        answer = next(c for c, v in feature.fhir.answers.items() if v == value)
+    if feature.mapping.threshold:  # 1 as the default cut-off's score (no gender is written), 0 as the scale's bottom
+        value = feature.mapping.threshold["default"] if value else (feature.mapping.limits or (0.0,))[0]
+    if feature.mapping.answers:
+        answer = next(c for c, v in feature.mapping.answers.items() if v == value)
         answer_system, answer_code = answer.split("|")
         observation["valueCodeableConcept"] = {"coding": [{"system": answer_system, "code": answer_code}]}
     else:
-        unit = next(u for u, factor in feature.fhir.units.items() if factor == 1.0)
+        unit = next(u for u, factor in feature.mapping.units.items() if factor == 1.0)
         observation["valueQuantity"] = {"value": _number(feature, value), "unit": unit, "system": UCUM, "code": unit}
     return observation
 
 
 def _conditions(pid: str, feature: Feature, count: int, when: str) -> list[dict[str, Any]]:
-    mapping = feature.fhir
+    mapping = feature.mapping
     if not mapping.counts_a_value_set:
         return [_condition(pid, k, *_legacy_code(k)) for k in range(count)]
     if count > len(mapping.conditions):

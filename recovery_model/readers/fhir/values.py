@@ -164,7 +164,7 @@ class Extraction:
             row[source_column(feature.name)] = value.source if value else ""
         row[FHIR_NOTES] = "; ".join(str(p) for p in [*self.invalid.get(pid, []), *self.problems[before:]])
         row[OUTDATED] = "; ".join(str(p) for p in outdated)
-        measured = [v.when for f in self.schema.features if (v := found[f.name]) and f.fhir.source.measured]
+        measured = [v.when for f in self.schema.features if (v := found[f.name]) and f.mapping.source.measured]
         row[OLDEST_VALUE_TIME] = moment_text(min(measured)) if measured else ""
         return row
 
@@ -173,7 +173,7 @@ class Extraction:
         problems = []
         for feature in self.schema.features:
             value = found[feature.name]
-            if value is None or not feature.fhir.source.measured:
+            if value is None or not feature.mapping.source.measured:
                 continue
             reason = outdated_reason(feature, value.when, self.as_of)
             if reason:
@@ -188,7 +188,7 @@ class Extraction:
     # ----- one feature -----------------------------------------------------------------------------------------
     def _value(self, pid: str, feature: Feature, kinds: dict[str, list[Resource]],
                observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
-        mapping = feature.fhir
+        mapping = feature.mapping
         if mapping.source == FhirSource.AGE:
             return self._age(pid, feature, kinds["Patient"])
         if mapping.source == FhirSource.LENGTH_OF_STAY:
@@ -206,7 +206,7 @@ class Extraction:
         """The latest Observation (a score cut into 0/1 by the patient's gender), or questionnaire answer when the
         mapping has a `link_id` too; BMI from weight and height when none is recorded, or only one older than its
         shelf life and a later weight."""
-        mapping = feature.fhir
+        mapping = feature.mapping
         values = self._observed(pid, feature, mapping, observations)
         if mapping.threshold:
             values = _cut(values, mapping.threshold, _gender(kinds["Patient"]))
@@ -321,7 +321,9 @@ class Extraction:
         return latest[0]
 
     def _bmi(self, pid: str, feature: Feature, observations: dict[str, list[tuple[Resource, Any]]]) -> _Value | None:
-        mapping = feature.fhir
+        mapping = feature.mapping
+        if mapping.weight is None or mapping.height is None:
+            return None
         weight = self._latest(pid, feature, self._observed(pid, feature, mapping.weight, observations))
         height = self._latest(pid, feature, self._observed(pid, feature, mapping.height, observations))
         if weight is None or height is None or height.value <= 0:
@@ -348,7 +350,7 @@ class Extraction:
     def _length_of_stay(self, pid: str, feature: Feature, encounters: list[Resource]) -> _Value | None:
         """Days of the latest Encounter in progress at the index time whose class is a stay (an ambulatory visit
         is not); a mapping with no `classes` takes any class, as checkpoints trained before them do."""
-        classes = feature.fhir.classes
+        classes = feature.mapping.classes
         current = []
         for resource in encounters:
             model = resource.model
@@ -383,7 +385,7 @@ class Extraction:
         Conditions none of which is chronic (social-history findings, a resolved infection) are 0, and so is an
         empty problem list; no Condition and no empty problem list is missing: a record that says nothing about
         the patient's problems does not say there are none."""
-        mapping = feature.fhir
+        mapping = feature.mapping
         value_set = self.value_sets[feature.name]
         known = [r for r in conditions if self._known(r.model)]
         counted: dict[str, str] = {}  # comorbidity → the first Condition that has it
@@ -425,7 +427,7 @@ class Extraction:
                 and not _code_values(condition.verificationStatus) & NOT_A_CONDITION)
 
     def _answers(self, pid: str, feature: Feature, responses: list[Resource]) -> list[_Value]:
-        link_id = feature.fhir.link_id or feature.name
+        link_id = feature.mapping.link_id or feature.name
         values = []
         for resource in responses:
             model = resource.model
@@ -440,7 +442,7 @@ class Extraction:
                 if item.linkId != link_id:
                     continue
                 for answer in item.answer or []:
-                    value = _answer_value(answer, feature.fhir)
+                    value = _answer_value(answer, feature.mapping)
                     if value is None:
                         self._problem(pid, feature, resource.reference, f"{resource.reference} item '{link_id}' "
                                       "has an answer this schema cannot read as a number; not read")
