@@ -19,7 +19,7 @@ from recovery_model.errors import DataValidationError, RecoveryError
 from recovery_model.log.cards import last_shown_tier
 from recovery_model.log.records import Context, Drivers, Source, driver_texts, prediction_records
 from recovery_model.log.shadow import shadow_records
-from recovery_model.readers.fhir.reader import read_fhir
+from recovery_model.readers.fhir.reader import read_fhir_bundle
 from recovery_model.scoring.columns import OUTDATED, PROBLEMS, STATUS, TIER, Status
 from recovery_model.service.cards import CardContext, not_scored_card, risk_card
 from recovery_model.service.prefetch import Record
@@ -95,7 +95,7 @@ def _patient_rows(svc: Worker, patient: str, record: Record, as_of: datetime) ->
         reason = "the record could not be read: " + "; ".join(record.unread)
     else:
         try:
-            frame = read_fhir(record.bundle(), schema, as_of=as_of, name="the EHR's record").frame
+            frame = read_fhir_bundle(record.bundle(), schema, as_of=as_of, name="the EHR's record").frame
         except DataValidationError as exc:
             reason = f"the record could not be read: {exc}"
     if frame is not None:

@@ -10,7 +10,6 @@ supply (412). A resource about another patient than `context.patientId` is refus
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,9 +29,9 @@ class Record:
     resources: list[dict[str, Any]] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
 
-    def bundle(self) -> bytes:
-        return json.dumps({"resourceType": "Bundle", "type": "collection",
-                           "entry": [{"resource": r} for r in self.resources]}).encode()
+    def bundle(self) -> dict[str, Any]:
+        """The resources gathered, as one Bundle (`read_fhir_bundle` reads it)."""
+        return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in self.resources]}
 
 
 def gather(request: dict[str, Any], templates: dict[str, str], timeout_s: float) -> Record:

@@ -5,7 +5,6 @@ Each authenticates the caller, reads the request, hands the record to the FHIR r
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Body, HTTPException
 from recovery_model.errors import DataValidationError, PrefetchNeeded, UnknownCard, WrongPatient
 from recovery_model.log.cards import record_feedback
 from recovery_model.log.records import Drivers, Source, driver_texts
-from recovery_model.readers.fhir.reader import read_fhir
+from recovery_model.readers.fhir.reader import read_fhir_bundle
 from recovery_model.readers.freshness import apply_shelf_life
 from recovery_model.schema import Schema
 from recovery_model.scoring.columns import (
@@ -105,7 +104,7 @@ def score(body: Annotated[dict[str, Any], Body()], svc: WorkerDep, who: CallerDe
         if isinstance(body.get("rows"), list):
             frame = apply_shelf_life(pd.DataFrame(body["rows"]), schema, datetime.now(UTC))
         elif body.get("resourceType") == "Bundle":
-            frame = read_fhir(json.dumps(body).encode(), schema, name="the Bundle sent").frame
+            frame = read_fhir_bundle(body, schema, name="the Bundle sent").frame
         else:
             raise HTTPException(400, 'send {"rows": [{feature: value, ...}, ...]} or a FHIR Bundle')
         assessment = svc.predictor.assess(frame)

@@ -33,7 +33,7 @@ from recovery_model.readers.fhir.values import Extraction, FhirImport, FhirProbl
 from recovery_model.readers.formats import Format, reader
 from recovery_model.schema import Schema
 
-__all__ = ["FhirImport", "FhirProblem", "form_values", "read_fhir"]
+__all__ = ["FhirImport", "FhirProblem", "form_values", "read_fhir", "read_fhir_bundle"]
 
 READ_TYPES = ("Patient", "Observation", "Encounter", "Condition", "List", "QuestionnaireResponse")
 FHIR_SUFFIXES = reader(Format.FHIR).suffixes
@@ -44,15 +44,30 @@ def read_fhir(source: str | Path | bytes | list[tuple[str, bytes]], schema: Sche
               name: str | None = None) -> FhirImport:
     """Read a Bundle (a .json file or its bytes), an NDJSON file, or a bulk export of NDJSON files: a folder, or
     the (name, bytes) of each of its files as uploaded."""
+    _check_readable(schema)
+    raw, label = _raw_resources(source, name)
+    return _extracted(raw, label, schema, as_of)
+
+
+def read_fhir_bundle(bundle: dict[str, Any], schema: Schema, as_of: datetime | None = None,
+                     name: str = "the Bundle") -> FhirImport:
+    """A Bundle already parsed (what a service receives as JSON), read as `read_fhir` reads a file, without writing
+    it out and parsing it again."""
+    _check_readable(schema)
+    return _extracted(_bundle_entries(bundle, name), name, schema, as_of)
+
+
+def _check_readable(schema: Schema) -> None:
     require("fhir.resources", "fhir", "Reading a FHIR record")
     if not any(f.fhir for f in schema.features):
         raise DataValidationError(f"Schema '{schema.name}' says nowhere how its features are found in FHIR, so a FHIR "
                                   "record cannot be read for this model. Add [features.fhir] tables to the schema "
                                   "(see recovery_model/schemas/recovery.toml) and retrain, or export CSV.")
-    as_of = as_utc(as_of or datetime.now(UTC))
-    raw, label = _raw_resources(source, name)
+
+
+def _extracted(raw: list[tuple[str, dict]], label: str, schema: Schema, as_of: datetime | None) -> FhirImport:
     resources, problems, warnings = _validated(raw, label)
-    return Extraction(schema, as_of, label).run(resources, problems, warnings)
+    return Extraction(schema, as_utc(as_of or datetime.now(UTC)), label).run(resources, problems, warnings)
 
 
 # ----- reading the file ----------------------------------------------------------------------------------------
@@ -109,7 +124,11 @@ def _from_text(text: str, label: str, ndjson: bool) -> list[tuple[str, dict]]:
             if line.strip():
                 out.append((f"{label} line {number}", _json(line, f"{label} line {number}")))
         return out
-    document = _json(text, label)
+    return _bundle_entries(_json(text, label), label)
+
+
+def _bundle_entries(document: dict[str, Any], label: str) -> list[tuple[str, dict]]:
+    """(where, resource) for each entry of a Bundle."""
     if document.get("resourceType") != "Bundle":
         kind = document.get("resourceType")
         raise DataValidationError(f"{label} is a FHIR {kind} resource, not a Bundle: export the patients as a "
