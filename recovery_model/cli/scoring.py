@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import sys
@@ -11,60 +10,36 @@ from pathlib import Path
 
 from recovery_model.cli.options import checkpoint_option, fraction, in_use, positive_count
 from recovery_model.errors import RecoveryError
-from recovery_model.extras import require
 
 SHOWN_PROBLEMS = 50
 ENGINES = ("local", "dask")
 
 
-def _shadow(args: argparse.Namespace):
-    """The registry's shadow model (`recovery models shadow`), or None."""
-    from recovery_model.log.registry import shadow_in_use
-    from recovery_model.scoring.predictor import Predictor
-
-    folder = shadow_in_use(args.checkpoint)
-    return None if folder is None else Predictor.load(folder)
-
-
 def _predict(args: argparse.Namespace) -> int:
+    from recovery_model.batch.engines import BatchJob, DaskEngine, Engine, LocalEngine
+    from recovery_model.log.registry import shadow_in_use
+
     _check_engine_options(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     rejected_path = args.output.with_name(f"{args.output.stem}_rejected.csv")
     rejected_path.unlink(missing_ok=True)
-    as_of = _as_of(args.as_of)
     log = None if args.no_log else _open_log()
-    checkpoint = in_use(args)
-    shadow = None
-    if args.engine == "dask":
-        require("distributed", "cluster", "--engine dask")
-        from recovery_model.batch.cluster import rank_on_cluster
-        from recovery_model.log.writer import LogTarget
-        from recovery_model.scoring.checkpoint import read_header
-
-        target = None if log is None else LogTarget(log.location.url, _context(read_header(checkpoint), args, as_of))
-        result = rank_on_cluster(args.input, args.output, rejected_path, checkpoint=checkpoint,
-                                 top_k=args.top_k, threshold=args.threshold, explain=args.explain,
-                                 chunk_rows=args.chunk_rows, scheduler=args.scheduler, workers=args.workers,
-                                 log=target, as_of=as_of)
-    else:
-        from recovery_model.batch.local import rank_file
-        from recovery_model.log.writer import BatchLog
-        from recovery_model.scoring.predictor import Predictor
-
-        predictor = Predictor.load(checkpoint)
-        shadow = None if log is None else _shadow(args)
-        batch_log = None if log is None else BatchLog(log, predictor.schema, _context(predictor, args, as_of), shadow)
-        with batch_log or contextlib.nullcontext():
-            result = rank_file(predictor, args.input, args.output, rejected_path, top_k=args.top_k,
-                               threshold=args.threshold, explain=args.explain, chunk_rows=args.chunk_rows,
-                               declared_format=args.format, as_of=as_of, log=batch_log)
+    local = args.engine == "local"
+    shadow = shadow_in_use(args.checkpoint) if log is not None and local else None  # a cluster runs no shadow
+    job = BatchJob(args.input, args.output, rejected_path, in_use(args), top_k=args.top_k, threshold=args.threshold,
+                   explain=args.explain, chunk_rows=args.chunk_rows, as_of=_as_of(args.as_of), log=log,
+                   ward=args.ward, user=getpass.getuser(), shadow=shadow)
+    engine: Engine = LocalEngine(args.format) if local else DaskEngine(args.scheduler, args.workers)
+    run = engine.run(job)
+    result = run.result
     counts = result.counts
     print(f"{counts['rows']} rows in: {counts['scored']} scored ({counts['flagged']} flagged), "
           f"{counts['rejected']} rejected. Ranked list written to {args.output}.")
     print(f"{result.logged} predictions logged to {log.location.shown}." if log is not None else
           "Not logged (--no-log).")
-    if log is not None and args.engine != "dask" and shadow is not None:
-        print(f"Also scored in the shadow by {shadow.version} ({shadow.digest[:12]}), logged and not in the list.")
+    if run.shadow is not None:
+        print(f"Also scored in the shadow by {run.shadow.version} ({run.shadow.short_digest}), logged and not in "
+              "the list.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _print_record_problems(result.record_problems)
@@ -88,13 +63,6 @@ def _open_log():
     from recovery_model.log.store import PredictionLog
 
     return PredictionLog.open()
-
-
-def _context(model, args: argparse.Namespace, as_of):
-    from recovery_model.log.records import Context, Source, input_digest
-
-    return Context.for_model(model, Source.CLI_PREDICT, predicted_at=as_of, ward=args.ward,
-                             input_sha256=input_digest(args.input), user=getpass.getuser())
 
 
 def _as_of(text: str | None):
