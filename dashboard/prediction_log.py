@@ -8,7 +8,8 @@ on showing the risk: the clinician is not left without it, and nothing pretends 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +20,7 @@ from recovery_model.log.database import locate
 from recovery_model.log.records import Context, Source, driver_texts, prediction_records
 from recovery_model.log.registry import ModelRegistry
 from recovery_model.log.shadow import shadow_records
+from recovery_model.log.spool import DurableLog, Logged
 from recovery_model.log.store import PredictionLog
 from recovery_model.monitoring.report import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
@@ -27,6 +29,7 @@ from loading import shadow_or_none
 from session import Key
 
 logger = logging.getLogger("recovery.dashboard")
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # Home shows the alerts banner and must not wait for torch
     from recovery_model.scoring.predictor import Predictor
@@ -46,6 +49,19 @@ def prediction_log() -> PredictionLog | None:
         return None
 
 
+def read_log(read: Callable[[PredictionLog], T], what: str) -> T | None:
+    """A page's read of the log; None after saying plainly, in place of `what`, that it cannot be read now (the
+    risks on the page do not depend on it)."""
+    log = prediction_log()
+    if log is None:
+        return None
+    try:
+        return read(log)
+    except RecoveryError as exc:
+        st.info(f"{what} cannot be read now: {exc}", icon=":material/database_off:")
+        return None
+
+
 def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Source, **context) -> list[str]:
     """Log the rows of an assessment (all of them) or a ranked ward (its scored rows); their ids, [] if not logged."""
     log = prediction_log()
@@ -56,23 +72,32 @@ def log_rows(predictor: Predictor, scored: Assessment | RankedWard, source: Sour
     shared = Context.for_model(predictor, source, user=user.name, role=user.role, **context)
     drivers = driver_texts(rows, scored.explanation, predictor.schema)
     records = prediction_records(rows, predictor.schema, shared, drivers)
+    durable = _durable(log.location.url)
     try:
-        log.write(records)
+        if durable.write(records) is Logged.KEPT:
+            st.warning("**Logged on this server for now:** the prediction log's database cannot be reached; what "
+                       "is shown here is kept and written to it when it is back.", icon=":material/database_off:")
     except RecoveryError as exc:
         _cannot_log(exc)
         return []
     if source is not Source.PATIENT_WHATIF:
-        _log_shadow(log, rows, shared)
+        _log_shadow(durable, rows, shared)
     return records["id"]
 
 
-def _log_shadow(log: PredictionLog, rows: pd.DataFrame, context: Context) -> None:
+@st.cache_resource(show_spinner=False)
+def _durable(url: str) -> DurableLog:
+    """One per process and database: the pages' sessions share its spool."""
+    return DurableLog(_open(url))
+
+
+def _log_shadow(durable: DurableLog, rows: pd.DataFrame, context: Context) -> None:
     """The shadow model's scores for the same rows, logged and never shown; a shadow that cannot score or be logged
     leaves the page as it is (the server's log says why)."""
     try:
         shadow = shadow_or_none()
         if shadow is not None:
-            log.write(shadow_records(shadow, rows, context))
+            durable.write(shadow_records(shadow, rows, context))
     except RecoveryError as exc:
         logger.error("shadow scores not logged: %s", exc)
 
@@ -80,11 +105,8 @@ def _log_shadow(log: PredictionLog, rows: pd.DataFrame, context: Context) -> Non
 def alerts_banner(can_open_monitoring: bool) -> None:
     """The alerts of the latest monitoring reports (kept in the log per period kind: nothing is computed here),
     counted per report as the Monitoring page counts them: a weekly and a monthly report are never summed."""
-    log = prediction_log()
-    if log is None:
-        return
-    alerts = log.current_alerts()
-    if not len(alerts):
+    alerts = read_log(PredictionLog.current_alerts, "The monitoring alerts")
+    if alerts is None or not len(alerts):
         return
     reports = "; ".join(_report_summary(kind, alerts[alerts["period_kind"] == kind])
                         for kind in sorted(set(alerts["period_kind"]), key=_report_order))
@@ -108,14 +130,12 @@ def _report_summary(period_kind: str, alerts) -> str:
 
 def kept_alerts() -> pd.DataFrame | None:
     """The latest monitoring reports' alerts (None when the log cannot be used)."""
-    log = prediction_log()
-    return None if log is None else log.current_alerts()
+    return read_log(PredictionLog.current_alerts, "The monitoring alerts")
 
 
 def model_history() -> pd.DataFrame | None:
     """The registry's changes of the model in use, newest first (None when the log cannot be used)."""
-    log = prediction_log()
-    return None if log is None else ModelRegistry(log).history()
+    return read_log(lambda log: ModelRegistry(log).history(), "The model's history")
 
 
 def _cannot_log(exc: Exception) -> None:

@@ -31,6 +31,11 @@ class LogError(RecoveryError):
     """The prediction log is configured but cannot be used (unreachable, or at another version)."""
 
 
+class LogUnreachable(LogError):
+    """The log's database cannot be reached now (a connection or server failure, not a refused row): what was not
+    written can be written later (`log.spool`)."""
+
+
 class RegistryError(RecoveryError):
     """A change to the models in use that cannot be made (unknown model, nothing to roll back to, no name)."""
 

@@ -6,6 +6,7 @@
 | `RECOVERY_CHECKPOINT` | the model every face uses (the registry not asked) | the registry's, else the committed |
 | `RECOVERY_AUDIT_LOG` | the audit trail's file | logs/audit.jsonl |
 | `RECOVERY_RETENTION_DAYS` | `recovery db purge` keeps this many days | none: purge asks |
+| `RECOVERY_SPOOL_DIR` | where predictions wait while the log's database is away | data/local/spool/ |
 | `RECOVERY_SERVICE_SETTINGS` | `recovery serve`'s options, handed to its uvicorn workers | set by `recovery serve` |
 
 An option on the command line, or an argument in code, wins over the environment. The environment is read when a
@@ -25,6 +26,7 @@ CHECKPOINT_ENV = "RECOVERY_CHECKPOINT"
 AUDIT_ENV = "RECOVERY_AUDIT_LOG"
 RETENTION_ENV = "RECOVERY_RETENTION_DAYS"
 SERVICE_ENV = "RECOVERY_SERVICE_SETTINGS"
+SPOOL_ENV = "RECOVERY_SPOOL_DIR"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Settings:
     audit_log: Path | None = None
     retention_days: str | None = None
     service: str | None = None  # JSON (`ServiceSettings.to_environment`)
+    spool_dir: Path | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,7 +45,8 @@ class Settings:
         return cls(database_url=found.get(DATABASE_ENV),
                    checkpoint=Path(found[CHECKPOINT_ENV]) if CHECKPOINT_ENV in found else None,
                    audit_log=Path(found[AUDIT_ENV]) if AUDIT_ENV in found else None,
-                   retention_days=found.get(RETENTION_ENV), service=found.get(SERVICE_ENV))
+                   retention_days=found.get(RETENTION_ENV), service=found.get(SERVICE_ENV),
+                   spool_dir=Path(found[SPOOL_ENV]) if SPOOL_ENV in found else None)
 
 
 def environment() -> Settings:

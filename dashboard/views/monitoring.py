@@ -13,7 +13,7 @@ from recovery_model.scoring.narrative import percent
 from charts import monitoring_chart, monitoring_counts
 from gate import audit
 from loading import page_setup
-from prediction_log import prediction_log
+from prediction_log import prediction_log, read_log
 from updates import shadow_table
 from widgets import shown_blank
 
@@ -48,7 +48,10 @@ def monitoring_report_of(settings: ReportSettings, logged: int, outcomes: int) -
     return run.report, run.rows
 
 
-report, rows = monitoring_report_of(settings, *log.sizes())
+sizes = read_log(PredictionLog.sizes, "The prediction log")
+if sizes is None:
+    st.stop()
+report, rows = monitoring_report_of(settings, *sizes)
 audit("log_read", page="monitoring", what="monitor", rows=rows)
 if not rows:
     st.info("No predictions logged in this span yet. Score patients on the Patient or Ward page or with "

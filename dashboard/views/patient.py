@@ -40,7 +40,7 @@ from recovery_model.scoring.validation import entry_problems
 from charts import driver_comparison, risk_history, waterfall
 from gate import audit
 from loading import page_setup
-from prediction_log import log_rows, prediction_log
+from prediction_log import log_rows, read_log
 from session import Key
 from widgets import COMPACT_TOP, TIER_BADGE, feature_input, fill_form, fill_what_if, form_key, what_if_key
 
@@ -58,8 +58,8 @@ st.html(STICKY_RESULT + COMPACT_TOP)
 
 if (opened := st.query_params.get("prediction")) and st.session_state.get(Key.OPENED_PREDICTION) != opened:
     st.session_state[Key.OPENED_PREDICTION] = opened  # a link from a card: the logged values, never in the URL
-    log = prediction_log()
-    record = log.get(opened) if log is not None else None
+    link: str = opened
+    record = read_log(lambda log: log.get(link), "The logged assessment in this link")
     if record is None:
         st.error("No logged assessment has the id in this link; it may have been purged. Enter the values below.")
     else:
@@ -201,8 +201,8 @@ st.caption("Top drivers: " + "; ".join(
     "because a few patients carry very high risk). Bars add up in log-odds; the axis shows risk. They "
     "explain the model, not the cause.")
 
-if patient_id and (log := prediction_log()) is not None:
-    history = log.history(patient_id)
+history = read_log(lambda log: log.history(patient_id), "Earlier estimates") if patient_id else None
+if history is not None:
     audit("log_read", page="patient", what="patient_history", rows=len(history))
     if len(history) > 1:
         with st.expander(f"Earlier estimates for {patient_id} ({len(history) - 1})", icon=":material/history:"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from types import TracebackType
@@ -16,9 +17,9 @@ from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, and_, case, delete, func, insert, select, type_coerce, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from recovery_model.errors import LogError
+from recovery_model.errors import LogError, LogUnreachable
 from recovery_model.log.database import Location, connect, locate
 from recovery_model.log.records import PREDICTION_SOURCES, Source
 from recovery_model.log.tables import feedback, monitor_alerts, outcomes, predictions
@@ -178,6 +179,15 @@ class PredictionLog:
         by_id = {pid: json.loads(text) for pid, text in rows}
         return pd.DataFrame([by_id[i] for i in ids], columns=feature_names, dtype=float)
 
+    def known_ids(self, ids: list[str]) -> set[str]:
+        """Which of these prediction ids the log holds."""
+        found: set[str] = set()
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            with self.connection() as connection:
+                found |= set(connection.execute(select(predictions.c.id).where(
+                    predictions.c.id.in_(ids[start:start + IDS_PER_QUERY]))).scalars())
+        return found
+
     def sizes(self) -> tuple[int, int]:
         """(predictions, outcomes) logged: what a cached report is keyed by."""
         with self.connection() as connection:
@@ -207,9 +217,10 @@ class PredictionLog:
         return _Guarded(self.engine.begin, self.location, self._errors(),
                         _SQLITE_WRITER if self.engine.dialect.name == "sqlite" else None)
 
-    def _errors(self) -> tuple[type[BaseException], ...]:
-        """SQLAlchemy's errors, and the driver's own (raised by the bulk inserts on its cursor)."""
-        return SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error
+    def _errors(self) -> _Errors:
+        driver = self.engine.dialect.loaded_dbapi
+        return _Errors((SQLAlchemyError, driver.Error),
+                       (OperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError))
 
 
 def _sqlite_times(moments: list[datetime | None]) -> list[str | None]:
@@ -224,11 +235,24 @@ def _utc_record(record: dict[str, Any]) -> dict[str, Any]:
     return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in record.items()}
 
 
+@dataclass(frozen=True)
+class _Errors:
+    """A database's errors: any of them (SQLAlchemy's, and the driver's own, raised by the bulk inserts on its
+    cursor), and those that say it could not be reached or went away (OperationalError, InterfaceError)."""
+
+    any: tuple[type[BaseException], ...]
+    unreachable: tuple[type[BaseException], ...]
+
+    def failure(self, location: Location, exc: BaseException) -> LogError:
+        """`LogUnreachable` when writing again later may succeed; `LogError` when the row itself was refused."""
+        kind = LogUnreachable if isinstance(exc, self.unreachable) else LogError
+        return kind(_problem(location, exc))
+
+
 class _Guarded:
     """A connection (or transaction) whose database errors say plainly that nothing was logged or read."""
 
-    def __init__(self, opener: Any, location: Location, errors: tuple[type[BaseException], ...],
-                 lock: threading.Lock | None = None) -> None:
+    def __init__(self, opener: Any, location: Location, errors: _Errors, lock: threading.Lock | None = None) -> None:
         self.opener, self.location, self.errors, self.lock = opener, location, errors, lock
 
     def __enter__(self) -> Connection:
@@ -237,20 +261,20 @@ class _Guarded:
         try:
             self.context = self.opener()
             return self.context.__enter__()
-        except self.errors as exc:
+        except self.errors.any as exc:
             self._release()
-            raise LogError(_problem(self.location, exc)) from None
+            raise self.errors.failure(self.location, exc) from None
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> Literal[False]:
         try:
             self.context.__exit__(kind, value, traceback)
-        except self.errors as exc:
-            raise LogError(_problem(self.location, exc)) from None
+        except self.errors.any as exc:
+            raise self.errors.failure(self.location, exc) from None
         finally:
             self._release()
-        if isinstance(value, self.errors):
-            raise LogError(_problem(self.location, value)) from None
+        if isinstance(value, self.errors.any):
+            raise self.errors.failure(self.location, value) from None
         return False
 
 

@@ -11,6 +11,7 @@ shares it); and its `tenant` is the issuer's, when one is configured. PyJWT does
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from recovery_model.errors import Refused
+from recovery_model.errors import LogUnreachable, Refused
 from recovery_model.log.store import PredictionLog
 from recovery_model.log.tokens import expired_before, first_use
 from recovery_model.service.settings import Issuer
@@ -31,6 +32,7 @@ JWKS_TTL_S = 3600
 SWEEP_EVERY_S = 60.0
 FETCH_TIMEOUT_S = 3.0
 REQUIRED = ("iss", "aud", "exp", "iat", "jti")
+logger = logging.getLogger("recovery.service")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class TokenVerifier:
         self._keys: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._swept_at = 0.0
+        self._remembered: dict[tuple[str, str], datetime] = {}  # tokens seen while the database was away
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         token = _bearer(authorization)
@@ -96,13 +99,40 @@ class TokenVerifier:
 
     def _first_use(self, issuer: str, jti: str, expires: float) -> None:
         """Remember the token until it expires (tokens long expired are forgotten once a minute); a second use is
-        a replay."""
+        a replay.
+
+        While the log's database cannot be reached, this worker remembers the tokens itself: a replay to this
+        worker is still refused, one to another worker of the same service is not caught until the database is
+        back (when the tokens remembered here are written to it). The service's log says so each time."""
         forget_before = None
         if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
             self._swept_at = time.monotonic()
             forget_before = expired_before(LEEWAY_S)
-        if not first_use(self.log, issuer, jti, datetime.fromtimestamp(expires, UTC), forget_before):
+        until = datetime.fromtimestamp(expires, UTC)
+        with self._lock:
+            if (issuer, jti) in self._remembered:
+                raise Refused(f"jti {jti!r} was used before (a replay, caught by this worker)")
+        try:
+            self._write_remembered()
+            fresh = first_use(self.log, issuer, jti, until, forget_before)
+        except LogUnreachable as exc:
+            logger.warning("the replay cache cannot be reached (%s): token %s checked by this worker only", exc,
+                           jti)
+            with self._lock:
+                self._remembered[(issuer, jti)] = until
+            return
+        if not fresh:
             raise Refused(f"jti {jti!r} was used before (a replay)")
+
+    def _write_remembered(self) -> None:
+        """The tokens this worker remembered while the database was away, written to it (a replay among them is
+        already past: each was refused or answered then)."""
+        with self._lock:
+            remembered = sorted(self._remembered.items())
+        for (issuer, jti), until in remembered:
+            first_use(self.log, issuer, jti, until, None)
+            with self._lock:
+                self._remembered.pop((issuer, jti), None)
 
 
 def _bearer(authorization: str | None) -> str:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recovery_model.errors import DataValidationError, RecoveryError
+from recovery_model.errors import DataValidationError, LogUnreachable, RecoveryError
 from recovery_model.log.cards import last_shown_tier
 from recovery_model.log.records import Context, Drivers, Source, driver_texts, prediction_records
 from recovery_model.log.shadow import shadow_records
+from recovery_model.log.spool import Logged
 from recovery_model.readers.fhir.reader import read_fhir_bundle
 from recovery_model.scoring.columns import OUTDATED, PROBLEMS, STATUS, TIER, Status
 from recovery_model.service.cards import CardContext, not_scored_card, risk_card
@@ -26,7 +27,9 @@ from recovery_model.service.prefetch import Record
 from recovery_model.service.worker import Worker
 
 logger = logging.getLogger("recovery.service")
-NOT_LOGGED_NOTE = "**Not logged:** the prediction log cannot be reached; tell the team that runs it."
+NOT_LOGGED_NOTE = "**Not logged:** the prediction log refused this prediction; tell the team that runs it."
+KEPT_NOTE = ("**Logged on this server for now:** the prediction log's database cannot be reached; this prediction "
+             "is kept and written to it when it is back.")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def answer_hook(svc: Worker, call: HookCall, record: Record, as_of: datetime) ->
     shown = _should_show(svc, call, str(row[TIER]), as_of)
     records["card_shown"] = [shown]
     try:
-        svc.log.write(records)
+        if svc.durable.write(records) is Logged.KEPT:
+            card["detail"] += "\n\n" + KEPT_NOTE
         _log_shadow(svc, rows, context)
     except RecoveryError as exc:
         logger.error("card %s not logged: %s", card_uuid, exc)
@@ -81,7 +85,7 @@ def log_scores(svc: Worker, rows: pd.DataFrame, source: Source, drivers: Drivers
     """Log rows scored for a caller (and the shadow's scores); a log that fails leaves the answer as it is."""
     context = Context.for_model(svc.predictor, source, predicted_at=datetime.now(UTC), user=user)
     try:
-        svc.log.write(prediction_records(rows, svc.predictor.schema, context, drivers))
+        svc.durable.write(prediction_records(rows, svc.predictor.schema, context, drivers))
         _log_shadow(svc, rows, context)
     except RecoveryError as exc:
         logger.error("scores not logged: %s", exc)
@@ -113,7 +117,11 @@ def _should_show(svc: Worker, call: HookCall, tier: str, now: datetime) -> bool:
     if svc.settings.silent or not svc.switch.cards_on():
         return False
     repeat_after = timedelta(hours=svc.settings.repeat_hours)
-    return last_shown_tier(svc.log, call.patient, call.user, call.encounter, now, repeat_after) != tier
+    try:
+        return last_shown_tier(svc.log, call.patient, call.user, call.encounter, now, repeat_after) != tier
+    except LogUnreachable as exc:  # whether it was shown is not known: show it rather than hold it back
+        logger.warning("the last card shown is not known (%s): this one is shown", exc)
+        return True
 
 
 def _log_shadow(svc: Worker, rows: pd.DataFrame, context: Context) -> None:
@@ -121,7 +129,7 @@ def _log_shadow(svc: Worker, rows: pd.DataFrame, context: Context) -> None:
     if svc.shadow is None:
         return
     try:
-        svc.log.write(shadow_records(svc.shadow, rows, context))
+        svc.durable.write(shadow_records(svc.shadow, rows, context))
     except RecoveryError as exc:
         logger.error("shadow scores not logged: %s", exc)
 

@@ -83,3 +83,5 @@ class Health(BaseModel):
     model_version: str
     model_problem: str | None = Field(None, description="Why the model the registry names is not in use (absent: "
                                                         "it is)")
+    kept: int | None = Field(None, description="Writes kept on this server while the prediction log's database "
+                                               "cannot be reached, to be written when it is back (absent: none)")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, HTTPException
 
-from recovery_model.errors import DataValidationError, PrefetchNeeded, UnknownCard, WrongPatient
+from recovery_model.errors import DataValidationError, LogUnreachable, PrefetchNeeded, UnknownCard, WrongPatient
 from recovery_model.log.cards import record_feedback
 from recovery_model.log.records import Drivers, Source, driver_texts
 from recovery_model.readers.fhir.reader import read_fhir_bundle
@@ -53,6 +53,7 @@ from recovery_model.service.worker import CallerDep, WorkerDep
 RESULT_COLUMNS = (ROW, STATUS, PROBLEMS, RISK, RISK_LOW, RISK_HIGH, MISSING_RISK_LOW, MISSING_RISK_HIGH, TIER,
                   ATYPICAL, OUTDATED, OLDEST_VALUE_TIME)
 
+RETRY_AFTER_S = 30
 cds_hooks = APIRouter(tags=["CDS Hooks 2.0"])
 api = APIRouter(tags=["JSON API"])
 
@@ -94,6 +95,9 @@ def feedback(service_id: str, body: FeedbackRequest, svc: WorkerDep, who: Caller
         counted = record_feedback(svc.log, [card_feedback(item.model_dump()) for item in body.feedback])
     except UnknownCard as exc:
         raise HTTPException(404, str(exc)) from None
+    except LogUnreachable:  # feedback needs its card's prediction: the EHR sends it again later
+        raise HTTPException(503, "the prediction log cannot be reached; send this feedback again later",
+                            headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     return FeedbackCounts(recorded=counted, already_recorded=len(body.feedback) - counted)
 
 
@@ -127,7 +131,7 @@ def model(svc: WorkerDep, who: CallerDep) -> ModelDescription:
 @api.get("/healthz", summary="Liveness", response_model_exclude_none=True)
 def healthz(svc: WorkerDep) -> Health:
     return Health(status="ok", model_digest=svc.model.digest, model_version=svc.model.version,
-                  model_problem=svc.model_problem)
+                  model_problem=svc.model_problem, kept=svc.durable.kept() or None)
 
 
 def _results(rows: pd.DataFrame, drivers: Drivers | None, schema: Schema) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request
 
 from recovery_model.errors import RecoveryError, Refused
 from recovery_model.log.registry import checkpoint_in_use, shadow_in_use
+from recovery_model.log.spool import DurableLog
 from recovery_model.log.store import PredictionLog
 from recovery_model.scoring.checkpoint import ModelIdentity, read_header
 from recovery_model.scoring.predictor import Predictor
@@ -34,6 +35,7 @@ class Worker:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.log = PredictionLog.open()
+        self.durable = DurableLog(self.log)  # what cannot be written while the database is away waits on disk
         self._use(_loaded(checkpoint_in_use(settings.checkpoint)))
         self._shadow(shadow_in_use(settings.checkpoint))
         self.verifier = None if settings.no_auth else TokenVerifier(settings.issuers, self.log)

@@ -173,3 +173,26 @@ def test_the_monitoring_page_shows_the_shadow_beside_the_model_in_use(empty_log,
     assert any(s.value == "In the shadow: test+1.0" for s in app.subheader)
     table = next(d.value for d in app.dataframe if "O/E shadow" in d.value.columns)
     assert table["Period"].iloc[-1] == "all" and not table.astype(str).isin(["None", "nan", "NaT"]).any().any()
+
+
+def test_an_estimate_made_while_the_database_is_away_is_kept_and_written_when_it_is_back(tmp_path, monkeypatch):
+    from recovery_model.log.database import upgrade
+    from tests.log.postgres_server import PrivateServer
+
+    server = PrivateServer()
+    try:
+        upgrade(server.url)
+        monkeypatch.setenv("RECOVERY_DATABASE_URL", server.url)
+        monkeypatch.setenv("RECOVERY_SPOOL_DIR", str(tmp_path / "spool"))
+        app = submit_patient(open_page("patient"), "BED-3", 91.0)
+        server.stop()
+        submit_patient(app, "BED-3", 88.0)
+        assert not app.exception
+        assert any("Logged on this server for now" in w.value for w in app.warning)
+        assert app.metric[0].label == "Risk of not recovering"  # the risk is shown all the same
+        server.start()
+        submit_patient(app, "BED-3", 86.0)
+        assert not app.exception
+        assert sorted(logged(PredictionLog.open(server.url))["source"]) == ["patient"] * 3
+    finally:
+        server.remove()
