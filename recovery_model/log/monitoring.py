@@ -43,8 +43,9 @@ def scored_with_outcomes(log: PredictionLog, features: Sequence[str], since: dat
         query = query.where(predictions.c.predicted_at >= as_utc(since))
     if until is not None:
         query = query.where(predictions.c.predicted_at < as_utc(until))
-    frame = log.read_frame(query).sort_values("predicted_at", kind="stable", ignore_index=True)
+    frame = log.read_frame(query, as_stored=True).sort_values("predicted_at", kind="stable", ignore_index=True)
     frame["event"] = frame["event"].astype("boolean")
+    frame["atypical"] = frame["atypical"].astype("boolean")
     return frame
 
 
