@@ -145,3 +145,18 @@ def test_the_code_s_version_is_the_newest_migration_script():
     from recovery_model.log.database import HEAD, script_head
 
     assert script_head() == HEAD
+
+
+def test_rows_read_as_stored_are_the_rows_read_through_sqlalchemy(log, default_predictor):
+    """The monitor's fast read (values as the driver gives them) keeps a span's edges: from its first moment on,
+    up to but not including its end, and its flags typed as before."""
+    from datetime import UTC, datetime
+
+    from recovery_model.log.monitoring import scored_with_outcomes
+
+    moments = [datetime(2026, 3, day, 12, tzinfo=UTC) for day in (1, 2, 3)]
+    for moment in moments:
+        log.write(ward_records(default_predictor, when=moment, rows=slice(0, 5))[1])
+    frame = scored_with_outcomes(log, ["age"], since=moments[1], until=moments[2])
+    assert len(frame) == 5 and set(frame["predicted_at"]) == {pd.Timestamp(moments[1])}
+    assert str(frame["event"].dtype) == "boolean" and str(frame["atypical"].dtype) == "boolean"
