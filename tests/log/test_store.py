@@ -147,7 +147,7 @@ def test_the_code_s_version_is_the_newest_migration_script():
     assert script_head() == HEAD
 
 
-def test_rows_read_as_stored_are_the_rows_read_through_sqlalchemy(log, default_predictor):
+def test_the_monitors_fast_read_keeps_a_spans_edges_and_its_types(log, default_predictor):
     """The monitor's fast read (values as the driver gives them) keeps a span's edges: from its first moment on,
     up to but not including its end, and its flags typed as before."""
     from datetime import UTC, datetime
