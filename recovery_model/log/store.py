@@ -53,10 +53,7 @@ class PredictionLog:
         if not count:
             return 0
         with self.transaction() as connection:
-            driver = connection.connection.dbapi_connection
-            if driver is None:
-                raise LogError(f"The prediction log {self.location.shown} closed its connection; nothing was logged.")
-            cursor: Any = driver.cursor()  # the driver's own: psycopg's has COPY, sqlite3's executemany
+            cursor = self._driver_cursor(connection)  # psycopg's has COPY, sqlite3's executemany
             if self.engine.dialect.name == "postgresql":
                 with cursor.copy(f"COPY predictions ({', '.join(names)}) FROM STDIN") as copy:
                     for row in zip(*(records[name] for name in names), strict=True):
@@ -210,14 +207,24 @@ class PredictionLog:
                 params = {name: self._as_bound(value) for name, value in compiled.construct_params().items()}
                 values = (tuple(params[name] for name in compiled.positiontup) if compiled.positional
                           else params)
-                result = connection.exec_driver_sql(str(compiled), values)
-                frame = pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
+                cursor = self._driver_cursor(connection)
+                cursor.execute(str(compiled), values)
+                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
+                cursor.close()
             else:
                 frame = pd.read_sql(query, connection)
         for column in frame.columns:
             if column.endswith(("_at", "_time")):
                 frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
+
+    def _driver_cursor(self, connection: Connection) -> Any:
+        """The driver's own cursor on this connection: rows as plain tuples, bulk inserts in its own way."""
+        driver = connection.connection.dbapi_connection
+        if driver is None:
+            raise LogError(f"The prediction log {self.location.shown} closed its connection; nothing was read or "
+                           "logged.")
+        return driver.cursor()
 
     def _as_bound(self, value: Any) -> Any:
         """A time as SQLAlchemy's SQLite dialect stores it (`_sqlite_times`); PostgreSQL's driver takes it as it is."""
