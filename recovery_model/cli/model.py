@@ -101,6 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
+    from recovery_model.evaluation.baselines import ebm_installed
     from recovery_model.evaluation.evaluate import EvaluationSettings, evaluate
     from recovery_model.evaluation.model_card import render_model_card
     from recovery_model.evaluation.summary import write_report
@@ -112,6 +113,8 @@ def _write_evaluation(predictor, frame, args: argparse.Namespace) -> None:
           + (f" and a fresh {settings.fresh_rows:,}-row sample with the oracle"
              + (" (as records show it)" if settings.record_view else "") if kind else "")
           + f" ({settings.n_bootstrap} bootstrap resamples)...")
+    if not ebm_installed():
+        print("InterpretML's EBM is not installed (pip install interpret-core), so it is not among the baselines.")
     report = evaluate(predictor, frame, include_oracle=kind is not None, settings=settings)
     write_report(predictor.folder, report, render_model_card(report, predictor.schema))
     auroc = report.internal.metrics.estimate("auroc")

@@ -24,6 +24,7 @@ RiskFunction = Callable[[pd.DataFrame], np.ndarray]
 NEWS2_INPUTS = ("oxygen_level", "blood_pressure", "heart_rate")
 ORACLE = "Oracle (true risk)"
 LOGISTIC = "Logistic regression"
+EBM = "Explainable boosting (InterpretML EBM)"
 
 
 def news2_partial(frame: pd.DataFrame) -> np.ndarray:
@@ -38,10 +39,20 @@ def news2_partial(frame: pd.DataFrame) -> np.ndarray:
     return (spo2_points + sbp_points + pulse_points).astype(float)
 
 
-def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle: bool) -> dict[str, RiskFunction]:
+def ebm_installed() -> bool:
+    """InterpretML is in the test and benchmark extras, never the core: the peer is compared where it is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("interpret") is not None
+
+
+def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle: bool,
+                  peer: bool = False) -> dict[str, RiskFunction]:
     """The comparison models, keyed by the name the report shows.
 
-    The oracle is only meaningful for data drawn from our generator, so the caller says.
+    The oracle is only meaningful for data drawn from our generator, so the caller says. `peer`: InterpretML's
+    Explainable Boosting Machine too, with its defaults (the interpretable model clinical ML holds up), when it is
+    installed (`ebm_installed`).
     """
     features = schema.feature_names
     y_train = schema.event_from_target(train[schema.target.name])
@@ -58,6 +69,11 @@ def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle
         news2 = LogisticRegression().fit(news2_partial(train).reshape(-1, 1), y_train)
         baselines["Partial NEWS2 (SpO2, systolic BP, pulse)"] = (
             lambda x: news2.predict_proba(news2_partial(x).reshape(-1, 1))[:, 1])
+    if peer and ebm_installed():
+        from interpret.glassbox import ExplainableBoostingClassifier
+
+        ebm = ExplainableBoostingClassifier(random_state=seed).fit(train[features], y_train)
+        baselines[EBM] = lambda x: ebm.predict_proba(x[features])[:, 1]
     if include_oracle:
         baselines[ORACLE] = observed_risk  # the true risk; for a record with values missing, given what it holds
     return baselines

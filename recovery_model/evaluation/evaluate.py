@@ -66,6 +66,7 @@ class EvaluationSettings:
     seed: int = 0
     seed_config: str | NetworkConfig = "seed"
     record_view: bool = False  # the model was trained on the record view: the fresh sample is shown as records show it
+    peer: bool = True  # InterpretML's EBM beside the baselines, where it is installed (`ebm_installed`)
 
 
 def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
@@ -235,7 +236,7 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
         references[LINEAR_ONLY] = RiskModel(schema.feature_names, replace(model.config_, hidden=()),
                                             seed=model_seed).fit(frame, event)
     out_of_fold = {OURS: risk} | {name: m.oof_risk_ for name, m in references.items()} | _baselines_out_of_fold(
-        frame, model.folds_, schema, model_seed, include_oracle)
+        frame, model.folds_, schema, model_seed, include_oracle, settings.peer)
     fresh: FreshValidation | None = None
     fresh_risks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if include_oracle and settings.fresh_rows:
@@ -294,7 +295,8 @@ def _fresh_validation(predictor: Predictor, frame: pd.DataFrame, references: dic
     event = schema.event_from_target(fresh[schema.target.name])
     fitted: dict[str, RiskFunction] = {name: _risk_function(m)
                                        for name, m in {OURS: predictor.model, **references}.items()}
-    fitted |= fit_baselines(frame, schema, predictor.metadata.get("seed", settings.seed), include_oracle=True)
+    fitted |= fit_baselines(frame, schema, predictor.metadata.get("seed", settings.seed), include_oracle=True,
+                            peer=settings.peer)
     risks = {name: np.asarray(risk_of(fresh), dtype=float) for name, risk_of in fitted.items()}
     return FreshValidation(rows=len(fresh), seed=FRESH_SEED, events=int(event.sum()),
                            metrics=Metrics(**metrics(event, risks[OURS])),
@@ -331,12 +333,12 @@ def pattern_results(record: pd.DataFrame, event: np.ndarray, ours: np.ndarray, o
 
 
 def _baselines_out_of_fold(frame: pd.DataFrame, folds: np.ndarray, schema: Schema, seed: int,
-                           include_oracle: bool) -> dict[str, np.ndarray]:
+                           include_oracle: bool, peer: bool) -> dict[str, np.ndarray]:
     """Every simple baseline fitted on K-1 folds and scored on the remaining one: the network's own folds."""
     risks: dict[str, np.ndarray] = {}
     for fold in np.unique(folds):
         held_out = folds == fold
-        fitted = fit_baselines(frame[~held_out], schema, seed, include_oracle)
+        fitted = fit_baselines(frame[~held_out], schema, seed, include_oracle, peer)
         for name, risk_of in fitted.items():
             risks.setdefault(name, np.full(len(frame), np.nan))[held_out] = risk_of(frame[held_out])
     return risks

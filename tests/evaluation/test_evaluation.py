@@ -113,7 +113,7 @@ def small_report(small_fit, cohort_small, tiny_config):
     seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=(0,))
     return evaluate(small_fit, cohort_small, include_oracle=True,
                     settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30,
-                                                seed_config=seed_config))
+                                                seed_config=seed_config, peer=False))
 
 
 def test_report_has_every_baseline_and_a_model_card(small_report):
@@ -200,3 +200,14 @@ def test_verdict_says_plainly_when_the_network_loses():
     assert "+0.000 (" not in won.text  # a gain that rounds to nothing is said in words, not as zeros
     earned = verdict(event, good, noise, noise)
     assert earned.mlp_earns_its_place and "has earned its place" in earned.text and "adds 0." in earned.text
+
+
+def test_the_interpretable_peer_is_fitted_beside_the_baselines_where_it_is_installed(cohort_small, schema):
+    from recovery_model.evaluation.baselines import EBM, ebm_installed, fit_baselines
+
+    train, test = cohort_small.iloc[:600], cohort_small.iloc[600:700]
+    assert ebm_installed()  # the test extra installs interpret-core
+    fitted = fit_baselines(train, schema, seed=0, include_oracle=False, peer=True)
+    risk = fitted[EBM](test)
+    assert len(risk) == len(test) and ((risk > 0) & (risk < 1)).all()
+    assert EBM not in fit_baselines(train, schema, seed=0, include_oracle=False)  # only when asked
