@@ -6,6 +6,7 @@ treats them and our model alike.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -72,7 +73,9 @@ def fit_baselines(train: pd.DataFrame, schema: Schema, seed: int, include_oracle
     if peer and ebm_installed():
         from interpret.glassbox import ExplainableBoostingClassifier
 
-        ebm = ExplainableBoostingClassifier(random_state=seed).fit(train[features], y_train)
+        with warnings.catch_warnings():  # its note that its plots do not draw missing values: not ours to show
+            warnings.filterwarnings("ignore", "Missing values detected", UserWarning)
+            ebm = ExplainableBoostingClassifier(random_state=seed).fit(train[features], y_train)
         baselines[EBM] = lambda x: ebm.predict_proba(x[features])[:, 1]
     if include_oracle:
         baselines[ORACLE] = observed_risk  # the true risk; for a record with values missing, given what it holds
