@@ -55,21 +55,27 @@ class Spool:
     _counter = itertools.count()
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder  # made on the first write kept: a service on a read-only disk starts all the same
         self._release_abandoned()
 
     def keep(self, records: dict[str, list[Any]]) -> Path:
+        """Keep one write; `LogError` when this machine's disk cannot take it either (then it is not logged)."""
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}"
-        partial = self.folder / f".{name}.partial"
-        with partial.open("w", encoding="utf-8") as handle:
-            json.dump(records, handle, default=_encode)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return partial.rename(self.folder / f"{name}{PENDING}")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = self.folder / f".{name}.partial"
+            with partial.open("w", encoding="utf-8") as handle:
+                json.dump(records, handle, default=_encode)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return partial.rename(self.folder / f"{name}{PENDING}")
+        except OSError as exc:
+            raise LogError(f"The prediction log's database cannot be reached, and {self.folder} cannot keep what "
+                           f"was not written ({exc}): it is not logged. Make the folder writable, or set "
+                           "RECOVERY_SPOOL_DIR to one that is.") from None
 
     def pending(self) -> list[Path]:
-        return sorted(self.folder.glob(f"*{PENDING}"))
+        return sorted(self.folder.glob(f"*{PENDING}")) if self.folder.is_dir() else []
 
     def drain(self, log: PredictionLog) -> int:
         """Write every pending file, oldest first; the rows written. A database still away raises `LogUnreachable`
@@ -96,7 +102,12 @@ class Spool:
         return written
 
     def _write(self, log: PredictionLog, path: Path) -> int:
-        records = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
+        except (OSError, ValueError) as exc:  # damaged on disk: set aside and said, never tried again
+            raise LogError(f"{path.name} cannot be read back ({exc})") from None
+        if not isinstance(records, dict) or not isinstance(records.get("id"), list):
+            raise LogError(f"{path.name} holds no predictions")
         known = log.known_ids(records["id"])
         if known:
             keep = [i for i, pid in enumerate(records["id"]) if pid not in known]
@@ -105,6 +116,8 @@ class Spool:
 
     def _release_abandoned(self) -> None:
         """Files claimed by a process that has since died are pending again."""
+        if not self.folder.is_dir():
+            return
         for path in self.folder.glob(f"*{CLAIMED}"):
             stem, pid = path.name[:-len(CLAIMED)].rsplit(".", 1)
             if pid.isdigit() and not _alive(int(pid)):
@@ -129,7 +142,7 @@ class DurableLog:
                 self.log.write(records)
                 return Logged.WRITTEN
             except LogUnreachable as exc:
-                self.spool.keep(records)
+                self.spool.keep(records)  # a disk that cannot keep it either raises LogError: not logged
                 self._pending = True
                 logger.error("%s; %d predictions kept in %s, to be written when it is back", exc,
                              len(records["id"]), self.spool.folder)

@@ -36,6 +36,24 @@ def test_a_kept_file_the_database_refuses_is_set_aside_and_holds_nothing_back(lo
     assert log.count() == 2 and len(list((spool.folder / REFUSED).iterdir())) == 1
 
 
+def test_a_kept_file_damaged_on_disk_is_set_aside_and_holds_nothing_back(log, default_predictor, tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.keep(records_of(default_predictor)).write_text('{"id": ["truncated', encoding="utf-8")
+    spool.keep(records_of(default_predictor, slice(4, 6)))
+    assert spool.drain(log) == 2
+    assert log.count() == 2 and len(list((spool.folder / REFUSED).iterdir())) == 1
+
+
+def test_a_disk_that_cannot_keep_a_write_says_so_and_the_service_starts_all_the_same(default_predictor, tmp_path):
+    from recovery_model.errors import LogError
+
+    (tmp_path / "a file").write_text("not a folder")
+    spool = Spool(tmp_path / "a file" / "spool")  # nothing made until a write is kept
+    assert spool.pending() == []
+    with pytest.raises(LogError, match=r"cannot keep what was not written.*RECOVERY_SPOOL_DIR"):
+        spool.keep(records_of(default_predictor))
+
+
 def test_a_file_claimed_by_a_process_that_died_is_pending_again(log, default_predictor, tmp_path):
     spool = Spool(tmp_path / "spool")
     kept = spool.keep(records_of(default_predictor))
