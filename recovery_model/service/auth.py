@@ -101,9 +101,10 @@ class TokenVerifier:
         """Remember the token until it expires (tokens long expired are forgotten once a minute); a second use is
         a replay.
 
-        While the log's database cannot be reached, this worker remembers the tokens itself: a replay to this
-        worker is still refused, one to another worker of the same service is not caught until the database is
-        back (when the tokens remembered here are written to it). The service's log says so each time."""
+        While the log's database cannot be reached, this worker remembers the tokens it accepts: one of them sent
+        to this worker again is refused. A token sent again to another worker, or first used before the outage, is
+        not caught until the database is back (then the tokens remembered here are written to it). The service's
+        log says so for each token."""
         forget_before = None
         if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
             self._swept_at = time.monotonic()
