@@ -22,7 +22,7 @@ from recovery_model.log.registry import ModelRegistry
 from recovery_model.log.shadow import shadow_records
 from recovery_model.log.spool import DurableLog, Logged
 from recovery_model.log.store import PredictionLog
-from recovery_model.monitoring.report import PERIODS
+from recovery_model.monitoring.data import PERIODS
 from recovery_model.scoring.assessment import Assessment, RankedWard
 
 from loading import shadow_or_none

@@ -44,14 +44,14 @@ def _monitor(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from recovery_model.access import AuditLog
     from recovery_model.log.store import PredictionLog
-    from recovery_model.monitoring.data import read_monitoring_data
+    from recovery_model.monitoring.data import read_prediction_rows
     from recovery_model.monitoring.seismometer import export_seismometer
     from recovery_model.scoring.checkpoint import read_header
 
     header = read_header(in_use(args))
     log = PredictionLog.open()
-    data = read_monitoring_data(log, header.schema, _start(args.since, "--since"), _start(args.until, "--until"))
-    counts = export_seismometer(log, data, header.schema, header.thresholds, args.output, args.window_days)
+    rows = read_prediction_rows(log, header.schema, _start(args.since, "--since"), _start(args.until, "--until"))
+    counts = export_seismometer(log, rows, header.schema, header.thresholds, args.output, args.window_days)
     AuditLog().record("log_export", user=getpass.getuser(), what="seismometer", rows=counts["predictions"])
     print(f"{counts['predictions']} predictions and {counts['events']} outcomes written to {args.output} in "
           f"seismometer's layout. Open it with: import seismometer as sm; sm.run_startup(config_path='{args.output}')")

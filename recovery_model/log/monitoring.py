@@ -1,18 +1,23 @@
-"""The log's rows a monitoring report and an export are computed from, read with one query each.
+"""The log's rows a monitoring report and an export are computed from.
 
-A million predictions must read in seconds, so each query asks the database for exactly what the report uses: the
-subgroups' input values are taken out of the JSON by the database itself (SQLite's json_extract, PostgreSQL's
-->>), and the full inputs are read only for the sample a drift test needs (`PredictionLog.inputs`).
+The report reads the log one period at a time (`period_values`, `period_models`, `high_tier_patient_days`,
+`period_feedback`, `period_inputs`), so that its memory follows the largest period, not the log; each query asks
+the database for exactly what the report uses, as numbers where it can: the subgroups' input values are taken out
+of the JSON by the database itself (SQLite's json_extract, PostgreSQL's ->>), and only for the predictions with an
+outcome; the full inputs are read only for the sample a drift test needs. The export reads every row
+(`scored_with_outcomes`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, cast, func, select, type_coerce
+from sqlalchemy import Float, Integer, Select, String, case, cast, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -49,9 +54,76 @@ def scored_with_outcomes(log: PredictionLog, features: Sequence[str], since: dat
     return frame
 
 
-def card_feedback(log: PredictionLog) -> pd.DataFrame:
-    """Every feedback message: card, what the clinician did, and why."""
-    return log.read_frame(select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.reasons))
+# What `period_values` gives per prediction, in this order, before the features' inputs.
+VALUE_COLUMNS = ("risk", "event", "high", "range_width", "atypical", "card")
+NO_WARD = "(no ward)"
+
+
+def logged_span(log: PredictionLog) -> tuple[datetime, datetime] | None:
+    """The first and the last prediction time in the log (of any prediction: the time index answers it at once);
+    None when the log is empty."""
+    with log.connection() as connection:
+        first, last = connection.execute(select(func.min(predictions.c.predicted_at),
+                                                func.max(predictions.c.predicted_at))).one()
+    return None if first is None else (as_utc(first), as_utc(last))
+
+
+def period_values(log: PredictionLog, start: datetime, end: datetime, features: Sequence[str],
+                  with_inputs: bool) -> np.ndarray:
+    """One row per scored prediction made in [start, end), as numbers (`VALUE_COLUMNS`): the risk; the event (1, 0,
+    or NaN when no outcome is linked); 1 in the high tier; the range's width; atypical (1, 0 or NaN); 1 with a card;
+    then, with `with_inputs`, each feature's logged input where an outcome is linked (NaN elsewhere)."""
+    linked = outcomes.c.event.is_not(None)
+    columns = [predictions.c.risk, cast(outcomes.c.event, Integer), case((predictions.c.tier == "high", 1), else_=0),
+               predictions.c.risk_high - predictions.c.risk_low, cast(predictions.c.atypical, Integer),
+               case((predictions.c.card_uuid.is_not(None), 1), else_=0)]
+    if with_inputs:
+        columns += [case((linked, _input_value(log, feature))) for feature in features]
+    query = _scored_in(select(*columns).select_from(
+        predictions.outerjoin(outcomes, outcomes.c.prediction_id == predictions.c.id)), start, end)
+    _, rows = log.read_rows(query)
+    return np.array(rows, dtype=float).reshape(len(rows), len(columns))
+
+
+def period_models(log: PredictionLog, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """The (version, digest) of every model that scored a prediction in [start, end)."""
+    _, rows = log.read_rows(_scored_in(select(predictions.c.model_version, predictions.c.model_digest).distinct(),
+                                       start, end))
+    return [(str(version), str(digest)) for version, digest in rows]
+
+
+def high_tier_patient_days(log: PredictionLog, start: datetime, end: datetime) -> dict[str, int]:
+    """Per ward (`NO_WARD` for none), the distinct patient-days in the high tier in [start, end): a patient scored
+    twice on a day counts once; a prediction without a patient id is a patient of its own."""
+    days = _scored_in(select(func.coalesce(predictions.c.ward, NO_WARD).label("ward"),
+                             func.coalesce(predictions.c.patient_id, predictions.c.id).label("patient"),
+                             _day(log).label("day")).where(predictions.c.tier == "high").distinct(),
+                      start, end).subquery()
+    _, rows = log.read_rows(select(days.c.ward, func.count()).group_by(days.c.ward))
+    return {str(ward): int(count) for ward, count in sorted(rows)}
+
+
+def period_feedback(log: PredictionLog, start: datetime, end: datetime) -> pd.DataFrame:
+    """The feedback on the cards of the scored predictions made in [start, end): what the clinician did, and why."""
+    return log.read_frame(_scored_in(select(feedback.c.outcome, feedback.c.reasons).select_from(
+        feedback.join(predictions, predictions.c.card_uuid == feedback.c.card_uuid)), start, end))
+
+
+def period_inputs(log: PredictionLog, start: datetime, end: datetime, feature_names: Sequence[str],
+                  positions: Sequence[int] | None = None) -> pd.DataFrame:
+    """The logged inputs of the scored predictions made in [start, end), one column per feature (missing: NaN), in
+    the order of `_logged_order`; `positions`: only the predictions at these places in that order (0 first), in the
+    order given."""
+    numbered = _scored_in(select(predictions.c.id, (func.row_number().over(order_by=_logged_order()) - 1)
+                                 .label("position")), start, end).subquery()
+    query = select(numbered.c.position, type_coerce(predictions.c.inputs, String)).select_from(
+        numbered.join(predictions, predictions.c.id == numbered.c.id))
+    if positions is not None:
+        query = query.where(numbered.c.position.in_([int(p) for p in positions]))
+    _, rows = log.read_rows(query)
+    by_position = {int(position): json.loads(text) for position, text in rows}
+    order = range(len(rows)) if positions is None else positions
+    return pd.DataFrame([by_position[int(p)] for p in order], columns=list(feature_names), dtype=float)
 
 
 def outcomes_through(log: PredictionLog) -> pd.Timestamp | None:
@@ -64,6 +136,27 @@ def outcomes_through(log: PredictionLog) -> pd.Timestamp | None:
 def recorded_outcomes(log: PredictionLog) -> pd.DataFrame:
     """Every recorded outcome: patient, when, and whether the event happened."""
     return log.read_frame(select(outcomes.c.patient_id, outcomes.c.outcome_time, outcomes.c.event))
+
+
+def _scored_in(query: Select[Any], start: datetime, end: datetime) -> Select[Any]:
+    """Scored predictions (what-ifs, shadows and unscored rows left out) made in [start, end)."""
+    return query.where(predictions.c.source.in_(PREDICTION_SOURCES), predictions.c.risk.is_not(None),
+                       predictions.c.predicted_at >= as_utc(start), predictions.c.predicted_at < as_utc(end))
+
+
+def _logged_order() -> tuple[ColumnElement[Any], ...]:
+    """The order a period's predictions are taken in, the same on every database: by time, then by when each run
+    was logged, the run, and the row of its input (the order a database returns rows in is its own: SQLite's is
+    the order of insertion, a ranked list's by risk)."""
+    return (predictions.c.predicted_at, predictions.c.logged_at, predictions.c.run_id, predictions.c.row_number,
+            predictions.c.id)
+
+
+def _day(log: PredictionLog) -> ColumnElement[Any]:
+    """The UTC day of the prediction time."""
+    if log.engine.dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", predictions.c.predicted_at))
+    return func.date(predictions.c.predicted_at)
 
 
 def _time(log: PredictionLog) -> ColumnElement[Any]:

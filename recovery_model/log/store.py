@@ -201,22 +201,30 @@ class PredictionLog:
         `as_stored`: the values as the driver gives them, without SQLAlchemy's processing of each one (a million
         rows read in two thirds of the time); for queries whose columns are numbers, text or times read as text
         (SQLite gives a boolean as 0 or 1)."""
-        with self.connection() as connection:
-            if as_stored:
-                compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-                params = {name: self._as_bound(value) for name, value in compiled.construct_params().items()}
-                values = (tuple(params[name] for name in compiled.positiontup) if compiled.positional
-                          else params)
-                cursor = self._driver_cursor(connection)
-                cursor.execute(str(compiled), values)
-                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
-                cursor.close()
-            else:
+        if as_stored:
+            names, rows = self.read_rows(query)
+            frame = pd.DataFrame.from_records(rows, columns=names)
+        else:
+            with self.connection() as connection:
                 frame = pd.read_sql(query, connection)
         for column in frame.columns:
             if column.endswith(("_at", "_time")):
                 frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
+
+    def read_rows(self, query: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and rows of a query as the driver gives them (plain tuples, values as stored: SQLite's
+        times as text, its booleans as 0 or 1), without SQLAlchemy's processing of each value."""
+        compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        params = {name: self._as_bound(value) for name, value in compiled.construct_params().items()}
+        values = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+        with self.connection() as connection:
+            cursor = self._driver_cursor(connection)
+            cursor.execute(str(compiled), values)
+            rows = cursor.fetchall()
+            names = [d[0] for d in cursor.description]
+            cursor.close()
+        return names, rows
 
     def _driver_cursor(self, connection: Connection) -> Any:
         """The driver's own cursor on this connection: rows as plain tuples, bulk inserts in its own way."""

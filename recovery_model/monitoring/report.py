@@ -10,6 +10,7 @@ the AUROC to expect if the model is calibrated). Undefined values are None (null
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 import numpy as np
 import pandas as pd
 
-from recovery_model.monitoring.data import MonitoringData, input_column
+from recovery_model.monitoring.data import PERIODS, MonitoringData, PeriodRows
 from recovery_model.monitoring.shadow import ShadowComparison, shadow_comparison
 from recovery_model.monitoring.statistics import (
     auroc_interval,
@@ -32,8 +33,8 @@ from recovery_model.monitoring.statistics import (
 if TYPE_CHECKING:
     from recovery_model.scoring.predictor import Predictor
 
-PERIODS = {"week": "W-SUN", "month": "M"}
 DRIFT_SAMPLE = 5_000
+READERS = 2  # periods read and computed at once
 MIN_CELL = 10  # subgroup cells under this are suppressed
 FAIR_LOW, FAIR_HIGH = 0.8, 1.25  # seismometer's default fairness bounds
 BURDEN_FACTOR = 1.5
@@ -184,16 +185,18 @@ class ReportSettings:
 
 
 def monitoring_report(data: MonitoringData, predictor: Predictor, settings: ReportSettings) -> MonitoringReport:
-    """The report as plain data (what `recovery monitor --output report.json` writes)."""
-    frame = data.predictions
-    starts = period_starts(frame["predicted_at"], settings.period)
+    """The report as plain data (what `recovery monitor --output report.json` writes), read a period at a time."""
     reference = _reference(predictor)
-    periods = []
-    for start, rows in frame.groupby(starts, sort=True):
+
+    def one_period(start: pd.Timestamp) -> Period | None:
         end = _period_end(start, settings.period)
         matured = (data.outcomes_through is not None and
                    end + timedelta(days=settings.window_days) <= data.outcomes_through)
-        periods.append(_period(rows, start, end, matured, predictor, data))
+        rows = data.rows(start, end, with_inputs=matured and bool(predictor.schema.subgroups))
+        return _period(rows, start, end, matured, predictor, data) if rows.scored else None
+
+    with ThreadPoolExecutor(READERS) as pool:  # the database reads one period while the other's is computed
+        periods = [p for p in pool.map(one_period, data.period_starts(settings.period)) if p is not None]
     return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "period": settings.period,
             "since": _iso(settings.since), "until": _iso(settings.until), "window_days": settings.window_days,
             "outcomes_through": _iso(data.outcomes_through), "reference": reference, "methods": METHODS,
@@ -220,37 +223,42 @@ def _reference(predictor: Predictor) -> Reference:
             "model_digest": predictor.digest}
 
 
-def _period(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, matured: bool, predictor: Predictor,
+def _period(rows: PeriodRows, start: pd.Timestamp, end: pd.Timestamp, matured: bool, predictor: Predictor,
             data: MonitoringData) -> Period:
-    risk = rows["risk"].to_numpy(dtype=float)
-    linked = rows[rows["event"].notna()]
-    figures = _outcome_figures(linked if matured else linked.iloc[:0], predictor)
+    linked = rows.linked
+    figures = _outcome_figures(rows.event[linked] if matured else np.empty(0),
+                               rows.risk[linked] if matured else np.empty(0), predictor)
     return Period(
-        start=start.date().isoformat(), end=end.date().isoformat(), scored=len(rows),
-        with_outcome=len(linked), matured=bool(matured),
-        flag_rate=float(np.mean(rows["tier"] == "high")),
-        range_width=float(np.mean(rows["risk_high"] - rows["risk_low"])),
-        atypical_rate=float(rows["atypical"].astype(float).mean()),
-        model_versions=sorted(f"{v} ({d[:12]})" for v, d in
-                              rows.groupby(["model_version", "model_digest"], observed=True).size().index),
-        estimated=Estimated(expected_events=float(risk.sum()), expected_auroc=expected_auroc(risk)),
+        start=start.date().isoformat(), end=end.date().isoformat(), scored=rows.scored,
+        with_outcome=int(linked.sum()), matured=bool(matured),
+        flag_rate=float(np.mean(rows.high)),
+        range_width=_mean_known(rows.range_width),
+        atypical_rate=_mean_known(rows.atypical),
+        model_versions=sorted(f"{version} ({digest[:12]})" for version, digest in rows.models),
+        estimated=Estimated(expected_events=float(rows.risk.sum()), expected_auroc=expected_auroc(rows.risk)),
         alert_burden=_burden(rows, start, end),
-        drift=_drift(rows, predictor, data),
-        feedback=_feedback(rows, data.feedback),
+        drift=_drift(rows, start, end, predictor, data),
+        feedback=_feedback(rows),
         **figures,
-        subgroups=_subgroups(linked, predictor) if matured else [],
+        subgroups=_subgroups(rows, predictor) if matured else [],
     )
 
 
-def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> OutcomeFigures:
-    y = linked["event"].to_numpy(dtype=bool).astype(int)
-    risk = linked["risk"].to_numpy(dtype=float)
+def _mean_known(values: np.ndarray) -> float:
+    """The mean of the values that are known (NaN when none is)."""
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if len(known) else float("nan")
+
+
+def _outcome_figures(event: np.ndarray, risk: np.ndarray, predictor: Predictor) -> OutcomeFigures:
+    """Over the predictions linked to an outcome (`event` 1 or 0); all None when there are none."""
+    y = (event == 1).astype(int)
     events, expected = int(y.sum()), float(risk.sum())
-    ratio, low, high = observed_expected(events, expected) if len(linked) else (None, None, None)
+    ratio, low, high = observed_expected(events, expected) if len(y) else (None, None, None)
     auroc, auroc_low, auroc_high = auroc_interval(y, risk)
     intercept, slope = calibration_intercept_slope(y, risk)
     thresholds = {"high": predictor.thresholds.high, "moderate": predictor.thresholds.moderate}
-    return {"events": events if len(linked) else None, "expected_events": expected if len(linked) else None,
+    return {"events": events if len(y) else None, "expected_events": expected if len(y) else None,
             "observed_expected": ratio, "observed_expected_low": low, "observed_expected_high": high,
             "auroc": auroc, "auroc_low": auroc_low, "auroc_high": auroc_high, "auprc": average_precision(y, risk),
             "calibration_intercept": intercept, "calibration_slope": slope,
@@ -258,32 +266,31 @@ def _outcome_figures(linked: pd.DataFrame, predictor: Predictor) -> OutcomeFigur
                               for tier, value in thresholds.items()}}
 
 
-def _burden(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+def _burden(rows: PeriodRows, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
     """Patients in the high tier per ward per day of the period: each patient once a day, however often scored
     (a ward list uploaded again, or as CSV and as Parquet, is the same patients, not twice the burden)."""
     days = (min(end, pd.Timestamp.now(UTC)) - start) / pd.Timedelta(days=1)
-    high = rows[rows["tier"] == "high"]
-    patient = high["patient_id"].fillna(high["id"])  # a row without a patient id is a patient of its own
-    day = pd.to_datetime(high["predicted_at"], utc=True).dt.floor("D")
-    distinct = pd.DataFrame({"ward": high["ward"].fillna("(no ward)"), "patient": patient, "day": day})
-    flagged = distinct.drop_duplicates().groupby("ward").size()
-    return {str(ward): float(count / max(days, 1.0)) for ward, count in flagged.items()}
+    return {ward: float(count / max(days, 1.0)) for ward, count in rows.high_tier_patient_days.items()}
 
 
-def _drift(rows: pd.DataFrame, predictor: Predictor, data: MonitoringData) -> DriftFigures:
-    sample = rows.sample(DRIFT_SAMPLE, random_state=0) if len(rows) > DRIFT_SAMPLE else rows
-    report = predictor.check_drift(data.inputs(sample["id"].tolist()))
+def _drift(rows: PeriodRows, start: pd.Timestamp, end: pd.Timestamp, predictor: Predictor,
+           data: MonitoringData) -> DriftFigures:
+    """The drift test on a uniform sample of at most `DRIFT_SAMPLE` of the period's inputs (drawn as pandas'
+    `sample(random_state=0)` draws it from the rows by time, run and input row)."""
+    positions = (np.random.RandomState(0).choice(rows.scored, DRIFT_SAMPLE, replace=False)
+                 if rows.scored > DRIFT_SAMPLE else None)
+    report = predictor.check_drift(data.inputs(start, end, positions))
     return {"drifted": report.drifted, "summary": report.summary, "tested": report.tested,
             "missing_more": list(report.missing_more)}
 
 
-def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> CardFeedback:
-    mine = cards[cards["card_uuid"].isin(rows["card_uuid"].dropna())]
-    shown = int(rows["card_uuid"].notna().sum())
-    accepted = int((mine["outcome"] == "accepted").sum())
-    overridden = int((mine["outcome"] == "overridden").sum())
+def _feedback(rows: PeriodRows) -> CardFeedback:
+    answers = rows.feedback
+    shown = int(rows.card.sum())
+    accepted = int((answers["outcome"] == "accepted").sum()) if len(answers) else 0
+    overridden = int((answers["outcome"] == "overridden").sum()) if len(answers) else 0
     reasons: dict[str, int] = {}
-    for listed in mine.loc[mine["outcome"] == "overridden", "reasons"]:
+    for listed in answers.loc[answers["outcome"] == "overridden", "reasons"] if len(answers) else []:
         for reason in listed or []:
             reasons[str(reason)] = reasons.get(str(reason), 0) + 1
     answered = accepted + overridden
@@ -291,17 +298,19 @@ def _feedback(rows: pd.DataFrame, cards: pd.DataFrame) -> CardFeedback:
             "accept_rate": accepted / answered if answered else None, "override_reasons": reasons}
 
 
-def _subgroups(linked: pd.DataFrame, predictor: Predictor) -> list[Subgroup]:
-    """Per schema subgroup, each group's O/E, sensitivity and flag rate, and their ratios to the largest group's."""
+def _subgroups(rows: PeriodRows, predictor: Predictor) -> list[Subgroup]:
+    """Per schema subgroup, each group's O/E, sensitivity and flag rate, and their ratios to the largest group's,
+    over the predictions with an outcome."""
     schema = predictor.schema
-    y = linked["event"].to_numpy(dtype=bool)
-    risk = linked["risk"].to_numpy(dtype=float)
-    high = linked["tier"].to_numpy() == "high"
+    linked = rows.linked
+    y = rows.event[linked] == 1
+    risk = rows.risk[linked]
+    high = rows.high[linked]
     out: list[Subgroup] = []
     for subgroup in schema.subgroups:
         feature = schema.feature(subgroup.feature)
         groups: list[Group] = []
-        for label, mask in subgroup.masks(feature, linked[input_column(subgroup.feature)].to_numpy(dtype=float)):
+        for label, mask in subgroup.masks(feature, rows.inputs[subgroup.feature][linked]):
             n = int(mask.sum())
             figures = Group(group=label, n=n, suppressed=n < MIN_CELL)
             if n >= MIN_CELL:

@@ -38,7 +38,7 @@ def run_monitor(log: PredictionLog, predictor: Predictor, settings: ReportSettin
         report["shadow"] += compared
     if settings.whole_log:
         log.keep_alerts(settings.period, report["alerts"])
-    return MonitoringRun(report, len(data.predictions), tuple(not_compared))
+    return MonitoringRun(report, sum(period["scored"] for period in report["periods"]), tuple(not_compared))
 
 
 def past_version(log: PredictionLog, predictor: Predictor, name: str,

@@ -25,7 +25,7 @@ import yaml
 
 from recovery_model.log.monitoring import recorded_outcomes
 from recovery_model.log.store import PredictionLog
-from recovery_model.monitoring.data import MonitoringData, input_column
+from recovery_model.monitoring.data import input_column
 from recovery_model.schema import Schema
 from recovery_model.scoring.thresholds import Thresholds
 
@@ -35,14 +35,14 @@ CENSOR_MIN_COUNT = 10
 DATA_DIR, INFO_DIR = "data", "outputs"  # in the export's folder; config.yml names them by absolute path
 
 
-def export_seismometer(log: PredictionLog, data: MonitoringData, schema: Schema, thresholds: Thresholds,
+def export_seismometer(log: PredictionLog, rows: pd.DataFrame, schema: Schema, thresholds: Thresholds,
                        folder: Path, window_days: int) -> dict[str, int]:
-    """Write the files; the rows of each table."""
+    """Write the files from `rows` (`read_prediction_rows`); the rows of each table."""
     folder = folder.resolve()
     data_dir, info_dir = folder / DATA_DIR, folder / INFO_DIR
     data_dir.mkdir(parents=True, exist_ok=True)
     info_dir.mkdir(exist_ok=True)
-    predictions, cohorts = _predictions(data.predictions, schema)
+    predictions, cohorts = _predictions(rows, schema)
     events = _events(log)
     predictions.to_parquet(data_dir / "predictions.parquet", index=False)
     events.to_parquet(data_dir / "events.parquet", index=False)

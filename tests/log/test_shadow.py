@@ -59,9 +59,9 @@ def test_the_monitor_compares_the_shadow_with_the_model_in_use_on_the_same_patie
     from recovery_model.scoring.predictor import Predictor
 
     log = simulated_log(tmp_path, default_predictor, DRIFT, shadow=Predictor.load(updated))
-    data = read_monitoring_data(log, default_predictor.schema)
-    assert len(data.predictions) == 5000  # the shadow's rows are not predictions
-    report = monitoring_report(data, default_predictor, ReportSettings("month", 15))
+    report = monitoring_report(read_monitoring_data(log, default_predictor.schema), default_predictor,
+                               ReportSettings("month", 15))
+    assert sum(p["scored"] for p in report["periods"]) == 5000  # the shadow's rows are not predictions
     (shadow,) = report["shadow"]
     assert shadow["version"] == "test+1.0" and shadow["beside"] == ["0.1.0"]
     drifted = [p for p in shadow["periods"] if p["start"] >= DRIFT.drift_start.date().isoformat()]

@@ -1,4 +1,5 @@
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -130,3 +131,51 @@ def test_alert_burden_counts_each_patient_once_a_day_by_the_ward_they_are_on(log
     burden = report_of(log, default_predictor, window_days=1)["periods"][0]["alert_burden"]
     high = ranked[ranked["tier"] == "high"].groupby("ward").size()
     assert burden == {ward: pytest.approx(count / 7) for ward, count in high.items()}
+
+
+def test_the_drift_sample_is_pandas_sample_of_the_period_in_the_order_logged(log, default_predictor, cohort_unseen):
+    """Two lists scored for the same moment and a third an hour later, each logged ranked by risk: the sample a
+    period's drift test reads is the one `DataFrame.sample(random_state=0)` draws from its rows by time, run and
+    input row, the same on either database (SQLite alone would give them in the ranked order they were written)."""
+    cohort = cohort_unseen.assign(patient_id=[f"D{i:05d}" for i in range(len(cohort_unseen))])
+    parts = [cohort.iloc[:150], cohort.iloc[150:250], cohort.iloc[250:]]
+    for part, when in zip(parts, (MONDAY, MONDAY, MONDAY + timedelta(hours=1)), strict=True):
+        log_week(log, default_predictor, part, when)
+    data = read_monitoring_data(log, default_predictor.schema)
+    (start,) = data.period_starts("week")
+    positions = np.random.RandomState(0).choice(len(cohort), 300, replace=False)  # as _drift draws them
+    sample = data.inputs(start, start + timedelta(days=7), positions)
+    features = default_predictor.schema.feature_names
+    expected = cohort[features].astype(float).sample(300, random_state=0).reset_index(drop=True)
+    np.testing.assert_allclose(sample[features].to_numpy(), expected.to_numpy(), rtol=1e-6)
+
+
+def test_models_cards_feedback_ranges_and_atypical_rows_are_counted_per_period(log, default_predictor,
+                                                                              cohort_unseen):
+    """What the database counts for a period (the models that scored it, cards, feedback) and the per-prediction
+    means, against the rows as written."""
+    from recovery_model.log.cards import CardFeedback, record_feedback
+    from recovery_model.log.records import Context, Source, prediction_records
+
+    cohort = cohort_unseen.iloc[:40].assign(patient_id=[f"C{i:03d}" for i in range(40)])
+    ranked = default_predictor.rank(cohort.drop(columns=["recovered"]), explain=False).ranked
+    plain = Context.for_model(default_predictor, Source.CLI_PREDICT, predicted_at=MONDAY + timedelta(hours=1))
+    log.write(prediction_records(ranked.iloc[:30], default_predictor.schema, plain))
+    older = Context(Source.CLI_PREDICT, "0.0.9", "ab" * 32, predicted_at=MONDAY + timedelta(hours=2))
+    log.write(prediction_records(ranked.iloc[30:36], default_predictor.schema, older))
+    cards = [str(uuid.uuid4()) for _ in range(4)]
+    for row, card in zip(range(36, 40), cards, strict=True):
+        log.write(prediction_records(ranked.iloc[[row]], default_predictor.schema,
+                                     Context.for_model(default_predictor, Source.CDS_HOOKS,
+                                                       predicted_at=MONDAY + timedelta(hours=3)), card_uuid=card))
+    answers = [("accepted", []), ("overridden", ["not my patient"]), ("overridden", ["not my patient", "stale"])]
+    record_feedback(log, [CardFeedback(card, outcome, reasons, None, f"{index:064d}")
+                          for index, (card, (outcome, reasons)) in enumerate(zip(cards, answers, strict=False))])
+    (period,) = report_of(log, default_predictor, window_days=1)["periods"]
+    assert period["scored"] == 40
+    assert period["model_versions"] == sorted([f"0.0.9 ({'ab' * 6})",
+                                               f"{default_predictor.version} ({default_predictor.digest[:12]})"])
+    assert period["feedback"] == {"cards": 4, "accepted": 1, "overridden": 2, "accept_rate": pytest.approx(1 / 3),
+                                  "override_reasons": {"not my patient": 2, "stale": 1}}
+    assert period["range_width"] == pytest.approx(np.mean(ranked["risk_high"] - ranked["risk_low"]), rel=1e-9)
+    assert period["atypical_rate"] == pytest.approx(ranked["atypical"].astype(float).mean(), rel=1e-9)
