@@ -65,6 +65,11 @@ class InputTransform:
         return len(self.medians)
 
     @property
+    def n_features(self) -> int:
+        """The features; the first `n_features` inputs are their scaled values, in order."""
+        return int(self.medians.shape[1])
+
+    @property
     def n_inputs(self) -> int:
         return len(self.source_feature)
 

@@ -9,6 +9,7 @@ held-out fold (early stopping restores epoch 0 if it never does)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -74,30 +75,62 @@ class Dropout(nn.Module):
         return x.masked_fill(dropped, 0.0) * (1.0 / (1.0 - self.p))
 
 
+class FeatureNetworks(nn.Module):
+    """A neural additive model's deep part (Agarwal et al., NeurIPS 2021): for every member, one small MLP per
+    feature, each seeing that feature's scaled value alone. x [members, rows, features] → each feature's output
+    [members, rows, features], whose sum is the member's deep logit: a feature's contribution is its own output, read
+    off exactly, with no attribution pass."""
+
+    def __init__(self, members: int, features: int, hidden: tuple[int, ...], dropout: float) -> None:
+        super().__init__()
+        widths = (1, *hidden)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for width_in, width_out in itertools.pairwise(widths):
+            bound = 1 / math.sqrt(width_in)
+            self.weights.append(nn.Parameter(torch.empty(members, features, width_in, width_out).uniform_(-bound,
+                                                                                                          bound)))
+            self.biases.append(nn.Parameter(torch.empty(members, features, width_out).uniform_(-bound, bound)))
+        bound = 1 / math.sqrt(widths[-1])
+        self.output_weight = nn.Parameter(torch.empty(members, features, widths[-1]).uniform_(-bound, bound)
+                                          * OUTPUT_INIT_SCALE)
+        self.output_bias = nn.Parameter(torch.zeros(members, features))
+        self.dropouts = nn.ModuleList(Dropout(dropout) for _ in hidden)
+
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None, total: int = 0) -> torch.Tensor:
+        """x [m, rows, features] → [m, rows, features]; `members`: only these of `total` (x holds just them). Works
+        feature-major ([m, features, rows, width]) so that every layer is one batched matrix product."""
+        def chosen(parameter: torch.Tensor) -> torch.Tensor:
+            return parameter if members is None else parameter[members]
+
+        hidden = x.transpose(1, 2).unsqueeze(-1)
+        for weight, bias, dropout in zip(self.weights, self.biases, self.dropouts, strict=True):
+            hidden = torch.relu(torch.matmul(hidden, chosen(weight)) + chosen(bias).unsqueeze(2))
+            hidden = dropout(hidden, members, total) if members is not None else dropout(hidden)
+        out = torch.matmul(hidden, chosen(self.output_weight).unsqueeze(-1)).squeeze(-1)
+        return (out + chosen(self.output_bias).unsqueeze(-1)).transpose(1, 2)
+
+
 class EnsembleNetwork(nn.Module):
     """Inputs [members, rows, features] → one logit per member and row: [members, rows].
 
     With `sub_members` k > 1 each member's MLP is a TabM-mini ensemble (Gorishniy et al., ICLR 2025): k copies
     that share every hidden layer, each seeing the inputs through its own multiplicative adapter (initialised to
     random signs) and ending in its own output head; the member's MLP output is their mean. Sharing stays inside a
-    member, so a member's held-out fold remains unseen by everything it averages."""
+    member, so a member's held-out fold remains unseen by everything it averages.
+
+    With `additive_features` F > 0 the deep part is instead a neural additive model over the first F inputs (the
+    features' scaled values): `FeatureNetworks`, one MLP of widths `hidden` per feature."""
 
     def __init__(self, members: int, n_inputs: int, hidden: tuple[int, ...], dropout: float,
-                 linear_path: bool, sub_members: int = 1) -> None:
+                 linear_path: bool, sub_members: int = 1, additive_features: int = 0) -> None:
         super().__init__()
-        self.size, self.sub_members = members, sub_members
-        layers: list[nn.Module] = []
-        width_in = n_inputs
-        for width in hidden:
-            layers += [StackedLinear(members, width_in, width), nn.ReLU(), Dropout(dropout)]
-            width_in = width
-        output = StackedLinear(members, width_in, 1) if sub_members == 1 else CopyHeads(members, sub_members, width_in)
-        with torch.no_grad():  # near zero, not zero: a zero output layer passes no gradient to the layers below
-            output.weight.mul_(OUTPUT_INIT_SCALE)
-            output.bias.zero_()
-        self.deep = nn.Sequential(*layers, output)
+        self.size, self.sub_members, self.additive_features = members, sub_members, additive_features
+        self.deep: nn.Sequential | FeatureNetworks = (FeatureNetworks(members, additive_features, hidden, dropout)
+                                                      if additive_features else
+                                                      _stacked_mlp(members, n_inputs, hidden, dropout, sub_members))
         self.adapter = None
-        if sub_members > 1:
+        if sub_members > 1 and not additive_features:
             self.adapter = nn.Parameter(torch.randint(0, 2, (members, sub_members, 1, n_inputs)).float() * 2 - 1)
         self.wide = StackedLinear(members, n_inputs, 1) if linear_path else None
         if self.wide is not None:
@@ -107,11 +140,16 @@ class EnsembleNetwork(nn.Module):
     def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [members, rows]; `members`: only these members (x holds just their inputs): training leaves the
         members that have stopped out of the arithmetic."""
+        if isinstance(self.deep, FeatureNetworks):
+            out = self.deep(x[..., :self.additive_features], members, self.size).sum(dim=-1, keepdim=True)
+            if self.wide is not None:
+                out = out + self.wide(x, members)
+            return out.squeeze(-1)
         out = x
         if self.adapter is not None:  # [m, rows, in] → [m, k·rows, in]: the k copies share the member's layers
             adapter = self.adapter if members is None else self.adapter[members]
             out = (x.unsqueeze(1) * adapter).reshape(x.shape[0], -1, x.shape[2])
-        *hidden, head = self.deep
+        *hidden, head = list(self.deep)
         for layer in hidden:
             if isinstance(layer, StackedLinear):
                 out = layer(out, members)
@@ -133,8 +171,20 @@ class EnsembleNetwork(nn.Module):
         self.train(was_training)
         return out
 
+    def feature_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """An additive network's deep part per feature, dropout off: inputs [members, rows, in] → [members, rows,
+        features], in the inputs' dtype."""
+        if not isinstance(self.deep, FeatureNetworks):
+            raise ValueError("Only an additive network has outputs per feature.")
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            out = self.deep(inputs[..., :self.additive_features])
+        self.train(was_training)
+        return out
+
     def seed_dropout(self, seed: int) -> None:
-        for index, layer in enumerate(m for m in self.deep if isinstance(m, Dropout)):
+        for index, layer in enumerate(m for m in self.deep.modules() if isinstance(m, Dropout)):
             layer.generator = np.random.default_rng([seed, index])
 
     def mlp_parameters(self) -> list[nn.Parameter]:
@@ -142,12 +192,12 @@ class EnsembleNetwork(nn.Module):
 
     @property
     def stacked_linears(self) -> list[StackedLinear]:
-        return [m for m in self.deep if isinstance(m, StackedLinear)]
+        return [m for m in self.deep.children() if isinstance(m, StackedLinear)]
 
     def plain_copies(self, member: int) -> list[tuple[list[torch.Tensor], list[torch.Tensor]]]:
         """One member's MLP as the plain ReLU networks whose mean it outputs (one, or its k TabM copies), float64:
         per copy the layers' weights (out, in) and biases, the copy's adapter folded into its first layer."""
-        *hidden, head = (m for m in self.deep if isinstance(m, StackedLinear | CopyHeads))
+        *hidden, head = (m for m in self.deep.children() if isinstance(m, StackedLinear | CopyHeads))
         weights = [layer.weight.detach()[member].double().T for layer in hidden]
         biases = [layer.bias.detach()[member, 0].double() for layer in hidden]
         head_bias = head.bias
@@ -173,3 +223,19 @@ class EnsembleNetwork(nn.Module):
         with torch.no_grad():
             self.wide.weight.copy_(coef.unsqueeze(-1))
             self.wide.bias.copy_(intercept.view(-1, 1, 1))
+
+
+def _stacked_mlp(members: int, n_inputs: int, hidden: tuple[int, ...], dropout: float,
+                 sub_members: int) -> nn.Sequential:
+    """Every member's MLP over all inputs, its output layer near zero (not zero: a zero output layer passes no
+    gradient to the layers below)."""
+    layers: list[nn.Module] = []
+    width_in = n_inputs
+    for width in hidden:
+        layers += [StackedLinear(members, width_in, width), nn.ReLU(), Dropout(dropout)]
+        width_in = width
+    output = StackedLinear(members, width_in, 1) if sub_members == 1 else CopyHeads(members, sub_members, width_in)
+    with torch.no_grad():
+        output.weight.mul_(OUTPUT_INIT_SCALE)
+        output.bias.zero_()
+    return nn.Sequential(*layers, output)

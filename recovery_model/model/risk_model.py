@@ -55,7 +55,8 @@ class RiskModel:
         self.folds_ = _fold_ids(train_masks[:config.folds])
         self.transform_, inputs, warm_start = choose_inputs(values, y, train_masks, config)
         self.linear_c_ = warm_start.c if warm_start else None
-        result = train_ensemble(inputs, y, train_masks, config, warm_start, seed=self.seed, progress=self.progress)
+        result = train_ensemble(inputs, y, train_masks, config, warm_start, seed=self.seed, progress=self.progress,
+                                features=self.transform_.n_features)
         self.network_ = result.network
         self.history_, self.best_epochs_, self.stopped_epochs_ = result.history, result.best_epochs, \
             result.stopped_epochs
@@ -122,7 +123,8 @@ class RiskModel:
             {k: tensors[f"inputs.{k}"].double().numpy() for k in ("medians", "centres", "scales", "knots")},
             settings["indicators"], settings["curved"], settings.get("encoding", "hinges"))
         network = EnsembleNetwork(model.transform_.members, model.transform_.n_inputs, config.hidden,
-                                  config.dropout, config.linear_path, config.sub_members)
+                                  config.dropout, config.linear_path, config.sub_members,
+                                  model.transform_.n_features if config.additive else 0)
         network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items()
                                  if k.startswith("network.")})
         model.network_ = network.eval()

@@ -120,23 +120,24 @@ def training_threads(batch_rows: int) -> Iterator[None]:
 
 def train_ensemble(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray, config: NetworkConfig,
                    warm_start: LinearStart | None = None, seed: int = 0,
-                   progress: bool = False) -> TrainingResult:
+                   progress: bool = False, features: int = 0) -> TrainingResult:
     """Fit one member per row of `train_masks` ([members, rows], True = training row of that member).
 
-    `inputs` is [members, rows, features] (each member's own scaling); a member is scored on the
-    rows it does not train on. With `warm_start`, the linear path starts at those regressions.
+    `inputs` is [members, rows, inputs] (each member's own scaling), its first `features` the features' scaled
+    values (what an additive network's MLPs read); a member is scored on the rows it does not train on. With
+    `warm_start`, the linear path starts at those regressions.
     """
     with training_threads(len(train_masks) * config.batch_size):
         return _train(torch.as_tensor(inputs, dtype=torch.float32), np.asarray(y, dtype=float),
-                      np.asarray(train_masks, dtype=bool), config, warm_start, seed, progress)
+                      np.asarray(train_masks, dtype=bool), config, warm_start, seed, progress, features)
 
 
 def _train(inputs: torch.Tensor, y: np.ndarray, train_masks: np.ndarray, config: NetworkConfig,
-           warm_start: LinearStart | None, seed: int, progress: bool) -> TrainingResult:
+           warm_start: LinearStart | None, seed: int, progress: bool, features: int) -> TrainingResult:
     generator = seed_everything(seed)
     members = len(train_masks)
     network = EnsembleNetwork(members, inputs.shape[2], config.hidden, config.dropout, warm_start is not None,
-                              config.sub_members)
+                              config.sub_members, features if config.additive else 0)
     network.seed_dropout(seed)
     if warm_start is not None:
         network.warm_start(torch.as_tensor(warm_start.coef, dtype=torch.float32),

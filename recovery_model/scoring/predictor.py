@@ -23,7 +23,7 @@ import torch
 
 from recovery_model.errors import CheckpointError, DataValidationError, SchemaError
 from recovery_model.model.config import NetworkConfig
-from recovery_model.model.explain import Explainer
+from recovery_model.model.explain import AdditiveExplainer, Explainer, explainer_for
 from recovery_model.model.risk_model import RiskModel
 from recovery_model.model.trust import TYPICALITY_LEVEL, UNUSUAL_FEATURES, RiskInterval, Typicality
 from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_optional
@@ -80,7 +80,7 @@ class Predictor:
         self.interval = interval
         self.metadata = metadata or {}
         self.folder = folder
-        self._explainer: Explainer | None = None
+        self._explainer: Explainer | AdditiveExplainer | None = None
         self._explainer_lock = threading.Lock()
 
     # ----- training -------------------------------------------------------------------------
@@ -321,10 +321,10 @@ class Predictor:
         self.assess(pd.DataFrame([self.schema.defaults()]))
         self.check_drift(pd.DataFrame(self.reference[:MIN_PATIENTS], columns=self.schema.feature_names))
 
-    def _get_explainer(self) -> Explainer:
+    def _get_explainer(self) -> Explainer | AdditiveExplainer:
         with self._explainer_lock:  # built once; explaining itself needs no lock
             if self._explainer is None:
-                self._explainer = Explainer(self.model, self.background)
+                self._explainer = explainer_for(self.model, self.background)
             return self._explainer
 
 
