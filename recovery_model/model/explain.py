@@ -189,11 +189,7 @@ class Explainer:
                                            for chunk in torch.split(member_inputs, rows_per_batch)])
                     attributions += per_input @ self._grouping
                 log_odds += self._members[torch.float64][index].forward(inputs[source])[1]
-        imputed = np.where(np.isnan(raw), self._model.medians_, raw)
-        return Explanation(base_value=self.base_value,
-                           attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),
-                           values=pd.DataFrame(imputed, columns=names, index=x.index),
-                           log_odds=log_odds.numpy(), missing=pd.DataFrame(np.isnan(raw), columns=names, index=x.index))
+        return _explanation(self._model, x, raw, self.base_value, attributions, log_odds)
 
 
 class AdditiveExplainer:
@@ -212,7 +208,7 @@ class AdditiveExplainer:
         self._wide = (wide.weight.detach()[..., 0] if wide is not None
                       else torch.zeros(references.shape[0], references.shape[2], dtype=torch.float64))
         with torch.inference_mode():
-            self._reference_deep = self._network.deep(references[..., :self._features]).mean(dim=1)
+            self._reference_deep = self._network.feature_outputs(references).mean(dim=1)
             self._reference_inputs = references.mean(dim=1)
             self.base_value = float(self._slope * self._network(references).mean() + self._intercept)
 
@@ -221,15 +217,22 @@ class AdditiveExplainer:
         raw = x[names].to_numpy(dtype=float)
         inputs = torch.as_tensor(self._model.transform_.transform(raw))
         with torch.inference_mode():
-            deep = self._network.deep(inputs[..., :self._features]) - self._reference_deep[:, None, :]
+            deep = self._network.feature_outputs(inputs) - self._reference_deep[:, None, :]
             wide = ((inputs - self._reference_inputs[:, None, :]) * self._wide[:, None, :]) @ self._grouping
             attributions = (deep + wide).mean(dim=0) * self._slope
             log_odds = self._slope * self._network(inputs).mean(dim=0) + self._intercept
-        imputed = np.where(np.isnan(raw), self._model.medians_, raw)
-        return Explanation(base_value=self.base_value,
-                           attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),
-                           values=pd.DataFrame(imputed, columns=names, index=x.index),
-                           log_odds=log_odds.numpy(), missing=pd.DataFrame(np.isnan(raw), columns=names, index=x.index))
+        return _explanation(self._model, x, raw, self.base_value, attributions, log_odds)
+
+
+def _explanation(model: RiskModel, x: pd.DataFrame, raw: np.ndarray, base_value: float, attributions: torch.Tensor,
+                 log_odds: torch.Tensor) -> Explanation:
+    """The rows' explanation, a missing value shown at the training median that filled it."""
+    names = model.feature_names
+    imputed = np.where(np.isnan(raw), model.medians_, raw)
+    return Explanation(base_value=base_value,
+                       attributions=pd.DataFrame(attributions.numpy(), columns=names, index=x.index),
+                       values=pd.DataFrame(imputed, columns=names, index=x.index),
+                       log_odds=log_odds.numpy(), missing=pd.DataFrame(np.isnan(raw), columns=names, index=x.index))
 
 
 def explainer_for(model: RiskModel, background: np.ndarray) -> Explainer | AdditiveExplainer:

@@ -106,7 +106,7 @@ class FeatureNetworks(nn.Module):
         hidden = x.transpose(1, 2).unsqueeze(-1)
         for weight, bias, dropout in zip(self.weights, self.biases, self.dropouts, strict=True):
             hidden = torch.relu(torch.matmul(hidden, chosen(weight)) + chosen(bias).unsqueeze(2))
-            hidden = dropout(hidden, members, total) if members is not None else dropout(hidden)
+            hidden = dropout(hidden, members, total)
         out = torch.matmul(hidden, chosen(self.output_weight).unsqueeze(-1)).squeeze(-1)
         return (out + chosen(self.output_bias).unsqueeze(-1)).transpose(1, 2)
 

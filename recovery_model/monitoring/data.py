@@ -99,9 +99,9 @@ class MonitoringData:
         return PeriodRows(risk=columns["risk"], event=columns["event"], high=columns["high"] == 1,
                           range_width=columns["range_width"], atypical=columns["atypical"],
                           card=columns["card"] == 1, inputs=inputs,
-                          models=period_models(self.log, low, high) if len(values) else [],
-                          high_tier_patient_days=high_tier_patient_days(self.log, low, high) if len(values) else {},
-                          feedback=period_feedback(self.log, low, high) if len(values) else pd.DataFrame())
+                          models=period_models(self.log, low, high),
+                          high_tier_patient_days=high_tier_patient_days(self.log, low, high),
+                          feedback=period_feedback(self.log, low, high))
 
     def inputs(self, start: pd.Timestamp, end: pd.Timestamp, positions: np.ndarray | None = None) -> pd.DataFrame:
         """The full logged inputs of the period's scored predictions, one column per feature, by time, run and input

@@ -287,10 +287,10 @@ def _drift(rows: PeriodRows, start: pd.Timestamp, end: pd.Timestamp, predictor: 
 def _feedback(rows: PeriodRows) -> CardFeedback:
     answers = rows.feedback
     shown = int(rows.card.sum())
-    accepted = int((answers["outcome"] == "accepted").sum()) if len(answers) else 0
-    overridden = int((answers["outcome"] == "overridden").sum()) if len(answers) else 0
+    accepted = int((answers["outcome"] == "accepted").sum())
+    overridden = int((answers["outcome"] == "overridden").sum())
     reasons: dict[str, int] = {}
-    for listed in answers.loc[answers["outcome"] == "overridden", "reasons"] if len(answers) else []:
+    for listed in answers.loc[answers["outcome"] == "overridden", "reasons"]:
         for reason in listed or []:
             reasons[str(reason)] = reasons.get(str(reason), 0) + 1
     answered = accepted + overridden

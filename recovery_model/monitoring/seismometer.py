@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from recovery_model.log.monitoring import recorded_outcomes
+from recovery_model.log.monitoring import NO_WARD, recorded_outcomes
 from recovery_model.log.store import PredictionLog
 from recovery_model.monitoring.data import input_column
 from recovery_model.schema import Schema
@@ -71,7 +71,7 @@ def export_seismometer(log: PredictionLog, rows: pd.DataFrame, schema: Schema, t
 def _predictions(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     out = pd.DataFrame({schema.id_column: frame["patient_id"].astype(str),
                         PREDICT_TIME: _naive(frame["predicted_at"]), SCORE: frame["risk"].astype(float),
-                        "tier": frame["tier"].astype(str), "ward": frame["ward"].fillna("(no ward)").astype(str),
+                        "tier": frame["tier"].astype(str), "ward": frame["ward"].fillna(NO_WARD).astype(str),
                         "model_version": frame["model_version"].astype(str)})
     cohorts = [{"source": name, "display_name": name.replace("_", " ").capitalize()}
                for name in ("tier", "ward", "model_version")]

@@ -174,8 +174,8 @@ def test_an_additive_network_is_explained_exactly_by_its_own_parts(additive_mode
     np.testing.assert_allclose(change["age"].to_numpy(), moved.log_odds - explanation.log_odds, atol=1e-9)
 
 
-def test_an_additive_network_round_trips_through_its_checkpoint(additive_model, cohort_small, schema, tmp_path):
-    """Saved and loaded as any other model: the same network, the same risks, explained the same way."""
+def test_an_additive_network_round_trips_through_its_checkpoint(additive_model, cohort_small, schema):
+    """Saved and rebuilt as any other model's state: still additive, the same risks to the bit."""
     from recovery_model.model.risk_model import RiskModel
 
     tensors, settings = additive_model.state()
