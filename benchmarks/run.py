@@ -79,12 +79,15 @@ def training(repeats: int) -> dict:
     inputs = fitted.transform_.transform(frame[features].to_numpy(dtype=float))
     start = logistic_paths(inputs, event, masks, config.linear_c)
 
+    features = fitted.transform_.n_features
+
     def batched():
-        return train_ensemble(inputs, event, masks, config, start, seed=42)
+        return train_ensemble(inputs, event, masks, config, start, seed=42, features=features)
 
     def sequential():
         return [train_ensemble(inputs[k:k + 1], event, masks[k:k + 1], config,
-                               LinearStart(start.coef[k:k + 1], start.intercept[k:k + 1], start.c), seed=42)
+                               LinearStart(start.coef[k:k + 1], start.intercept[k:k + 1], start.c), seed=42,
+                               features=features)
                 for k in range(len(masks))]
 
     def sklearn_mlp():  # the seed's widths; its own early stopping holds out 15 %

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from recovery_model.evaluation.report import AtThreshold, CalibrationBin, Curves, DecisionCurve, Epoch
-from recovery_model.model.explain import Explanation
+from recovery_model.model.explain import Explanation, ShapeFunction
 from recovery_model.model.risk_model import sigmoid
 from recovery_model.schema import Schema
 from recovery_model.scoring.narrative import percent
+from recovery_model.scoring.predictor import FEW_VALUES
 from recovery_model.scoring.thresholds import Thresholds
 
 RAISES, LOWERS, NEUTRAL = "#c0392b", "#1f7a4d", "#5d6d7e"
@@ -147,6 +149,53 @@ def dependence(values: np.ndarray, attributions: np.ndarray, features: list[str]
     fig.update_xaxes(title=f"{f.label} ({f.unit})" if f.unit else f.label)
     fig.update_yaxes(title="SHAP value (log-odds)")
     return _layout(fig, f"How {f.display_name} moves the risk (shaded: typical range)")
+
+
+def shape_plot(shape: ShapeFunction, schema: Schema, members: int) -> go.Figure:
+    """An additive model's shape function: the feature's exact contribution over its training values, the members'
+    range around it and the contribution of a missing value; below it, how many training patients had each value, so
+    that a reader sees where the curve rests on data."""
+    f = schema.feature(shape.feature)
+    few = len(shape.values) <= FEW_VALUES  # read at each value: drawn as points, not a curve
+    if few:  # a bar on each value the feature takes
+        counts = np.array([np.sum(shape.observed == value) for value in shape.values])
+        centres = shape.values
+        widths = np.full(len(centres), 0.5 * (np.min(np.diff(centres)) if len(centres) > 1 else 1.0))
+    else:
+        counts, edges = np.histogram(shape.observed, bins=30)
+        centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.04)
+    hover = f"{f.display_name} %{{x}}<br>%{{y:+.3f}} log-odds<extra></extra>"
+    if few:
+        fig.add_trace(go.Scatter(x=shape.values, y=shape.contribution, mode="markers", name="the model",
+                                 marker=dict(size=11, color=OURS_COLOUR), hovertemplate=hover,
+                                 error_y=dict(type="data", symmetric=False, array=shape.high - shape.contribution,
+                                              arrayminus=shape.contribution - shape.low,
+                                              color=OURS_COLOUR, thickness=1.5)), row=1, col=1)
+    else:
+        fig.add_trace(go.Scatter(x=shape.values, y=shape.high, mode="lines", line=dict(width=0), showlegend=False,
+                                 hoverinfo="skip"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=shape.values, y=shape.low, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(31, 111, 139, 0.25)", name=f"range of its {members} members",
+                                 hoverinfo="skip"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=shape.values, y=shape.contribution, mode="lines", name="the model",
+                                 line=dict(color=OURS_COLOUR, width=3), hovertemplate=hover), row=1, col=1)
+    fig.add_trace(go.Bar(x=centres, y=counts, width=widths, marker_color=NEUTRAL, opacity=0.45,
+                         name="training patients", hovertemplate="%{y} training patients<extra></extra>"),
+                  row=2, col=1)
+    fig.add_hline(y=0, line_color=NEUTRAL, line_width=1, row=1, col=1)
+    fig.add_hline(y=shape.not_recorded[0], line_dash="dot", line_color=RAISES, annotation_position="top left",
+                  annotation_text=f"not recorded: {shape.not_recorded[0]:+.2f}", row=1, col=1)
+    if not f.is_binary:  # a yes/no feature's typical range is both answers: nothing to shade
+        fig.add_vrect(x0=f.typical_min, x1=f.typical_max, fillcolor="#d5f5e3", opacity=0.25, line_width=0,
+                      row="all", col=1)
+    fig.update_xaxes(title=f"{f.label} ({f.unit})" if f.unit else f.label, row=2, col=1,
+                     **(dict(tickvals=shape.values) if few else {}))
+    fig.update_yaxes(title="contribution (log-odds)", row=1, col=1)
+    fig.update_yaxes(title="patients", row=2, col=1)
+    shaded = "" if f.is_binary else " (shaded: typical range)"
+    return _layout(fig, f"How {f.display_name} moves the {schema.target.risk_of}, read off the model{shaded}",
+                   height=460)
 
 
 def roc_plot(curves: dict[str, Curves]) -> go.Figure:

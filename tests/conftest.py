@@ -36,7 +36,7 @@ def cohort_unseen():
 def tiny_config():
     from recovery_model.model.config import NetworkConfig
 
-    return NetworkConfig(hidden=(16, 8), dropout=0.1, max_epochs=12, patience=3, batch_size=256, folds=3)
+    return NetworkConfig(hidden=(16, 8), max_epochs=12, patience=3, batch_size=256, folds=3)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from charts import (
     learning_curve,
     pr_plot,
     roc_plot,
+    shape_plot,
 )
 from loading import page_setup, report_or_none, summary_or_stop
 from prediction_log import kept_alerts, model_history
@@ -146,13 +147,26 @@ with explanations:
     left.plotly_chart(importance_bar(shap_data.importance, schema), key="importance")
     right.plotly_chart(beeswarm(shap_data.values, shap_data.attributions, shap_data.features, schema, order),
                        key="beeswarm")
-    feature = st.selectbox("Dependence plot for", order, key="dependence_feature",
-                           format_func=lambda n: schema.feature(n).label)
-    st.plotly_chart(dependence(shap_data.values, shap_data.attributions, shap_data.features, feature, schema),
-                    key="dependence")
-    st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients (DeepLIFT rescale rule "
-               f"per member, as shap's DeepExplainer, averaged over the ensemble; background of "
-               f"{report.ensemble.background_rows} training rows).")
+    st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients ("
+               f"{report.architecture.explained_by}; background of {report.ensemble.background_rows} training rows).")
+    shapes = predictor.shape_functions()
+    if shapes is None:
+        feature = st.selectbox("Dependence plot for", order, key="dependence_feature",
+                               format_func=lambda n: schema.feature(n).label)
+        st.plotly_chart(dependence(shap_data.values, shap_data.attributions, shap_data.features, feature, schema),
+                        key="dependence")
+    else:
+        st.markdown("#### Shape functions: the model itself")
+        feature = st.selectbox("Shape function of", order, key="shape_feature",
+                               format_func=lambda n: schema.feature(n).label)
+        shape = next(s for s in shapes if s.feature == feature)
+        st.plotly_chart(shape_plot(shape, schema, predictor.model.members), key="shape")
+        low, high = shape.not_recorded[1:]
+        st.caption(f"The model is a sum of one function per feature: this chart is {schema.feature(feature).label}'s "
+                   "contribution to every patient's log-odds, whatever their other values (0: the average of "
+                   "the explanation background; +0.69 doubles the odds). The band or bars span the cross-fitted "
+                   "members: wide where the training data say little. Not recorded, the value counts as "
+                   f"{shape.not_recorded[0]:+.2f} (members {low:+.2f} to {high:+.2f}).")
 
 with card:
     model_card = (summary.model_card or "").rstrip() + "\n\n" + maintenance

@@ -41,7 +41,7 @@ from recovery_model.evaluation.report import (
     TrainingData,
     Verdict,
 )
-from recovery_model.model.config import NetworkConfig
+from recovery_model.model.config import NetworkConfig, without_mlp
 from recovery_model.model.risk_model import RiskModel
 from recovery_model.monitoring.statistics import auroc_interval, calibration_intercept_slope, paired_auroc_difference
 from recovery_model.record_view import FRESH_RECORD_SEED, missing_pattern, record_view
@@ -233,7 +233,7 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, include_oracle: bool,
     risk = model.oof_risk_
     references = {SEED_MLP: RiskModel(schema.feature_names, settings.seed_config, seed=model_seed).fit(frame, event)}
     if model.config_.linear_path and model.config_.hidden:
-        references[LINEAR_ONLY] = RiskModel(schema.feature_names, replace(model.config_, hidden=()),
+        references[LINEAR_ONLY] = RiskModel(schema.feature_names, without_mlp(model.config_),
                                             seed=model_seed).fit(frame, event)
     out_of_fold = {OURS: risk} | {name: m.oof_risk_ for name, m in references.items()} | _baselines_out_of_fold(
         frame, model.folds_, schema, model_seed, include_oracle, settings.peer)
@@ -379,13 +379,13 @@ def _mlp_sentence(gain: Estimate, earned: bool, beats: bool) -> str:
 
 
 def _change(gain: Estimate) -> str:
-    """'adds 0.012 AUROC (difference +0.012, 95 % CI …)'; a change whose every figure rounds to nothing at three
-    decimals is said as 'less than 0.001' with four-decimal figures, and below that as 'less than 0.0001' alone
-    (never '+0.000 (+0.000 to +0.000)')."""
+    """'adds 0.012 AUROC (difference +0.012, 95 % CI …)'; a change that rounds to nothing at three decimals is said
+    as 'less than 0.001' with four-decimal figures, and one whose every figure is below 0.0001 as 'less than 0.0001'
+    alone (never 'adds 0.000' or '+0.000 (+0.000 to +0.001)')."""
     largest = max(abs(gain.value), abs(gain.low), abs(gain.high))
     if largest < 0.00005:
         return "changes AUROC by less than 0.0001, the whole 95 % CI included"
-    if largest < 0.0005:
+    if abs(gain.value) < 0.0005:
         return (f"changes AUROC by less than 0.001 ({_signed(gain.value, 4)}, 95 % CI {_signed(gain.low, 4)} to "
                 f"{_signed(gain.high, 4)})")
     verb = "adds" if gain.value >= 0 else "costs"

@@ -114,8 +114,8 @@ def render_model_card(report: EvaluationReport, schema: Schema) -> str:
         "over plausible values of them (from the training patients most like this one who had them recorded); "
         f"a patient with more than {ensemble.max_missing} missing features (the most any training patient had, "
         "and never fewer than a fifth of the features) is refused.",
-        "- Attributions (SHAP, DeepLIFT rescale rule) explain the model, not the patient's biology; "
-        "they are not causal effects of changing a factor.",
+        f"- Attributions (SHAP values, {report.architecture.explained_by}) explain the model, not the patient's "
+        "biology; they are not causal effects of changing a factor.",
         f"- The explanation background holds {ensemble.background_rows} training rows.",
         f"- Package {provenance.package_version}, trained {provenance.trained_at}, seed {provenance.seed}, "
         f"configuration '{provenance.config_name}'.",
@@ -147,14 +147,16 @@ def _model_paragraph(report: EvaluationReport) -> str:
     repeats = f" × {ensemble.repeats} repeats" if ensemble.repeats > 1 else ""
     text = (f"A cross-fitted ensemble of {ensemble.members} networks ({ensemble.folds} stratified folds{repeats}), "
             "trained as one batched network: each member trains on all folds but its own and early-stops on its "
-            f"own (best epochs {min(training.best_epochs)}–{max(training.best_epochs)}). Each member is an MLP "
-            f"({'-'.join(map(str, architecture.hidden))}, dropout {architecture.dropout}, decoupled weight decay "
+            f"own (best epochs {min(training.best_epochs)}–{max(training.best_epochs)}). "
+            + ("Each member's deep part is a neural additive model: one MLP per feature, seeing that feature alone "
+               if architecture.additive else "Each member is an MLP ")
+            + f"({'-'.join(map(str, architecture.hidden))}, dropout {architecture.dropout}, decoupled weight decay "
             f"{architecture.weight_decay})")
     if architecture.linear_path:
-        kept = ("which stays where that regression put it (the MLP learns what the line leaves)"
-                if architecture.freeze_linear else "which trains with the MLP")
+        kept = ("which stays where that regression put it (the deep part learns what the line leaves)"
+                if architecture.freeze_linear else "which trains with the deep part")
         text += (f" beside a linear path that starts at an L2-regularised logistic regression (C = "
-                 f"{ensemble.linear_c} and the input encoding chosen on the held-out folds), {kept}; the MLP "
+                 f"{ensemble.linear_c} and the input encoding chosen on the held-out folds), {kept}; the deep part "
                  "starts near zero and must earn its place")
     text += f". Inputs: {architecture.scaling}-scaled values"
     if ensemble.hinged_features:

@@ -217,11 +217,53 @@ class AdditiveExplainer:
         raw = x[names].to_numpy(dtype=float)
         inputs = torch.as_tensor(self._model.transform_.transform(raw))
         with torch.inference_mode():
-            deep = self._network.feature_outputs(inputs) - self._reference_deep[:, None, :]
-            wide = ((inputs - self._reference_inputs[:, None, :]) * self._wide[:, None, :]) @ self._grouping
-            attributions = (deep + wide).mean(dim=0) * self._slope
+            attributions = self._member_attributions(inputs).mean(dim=0)
             log_odds = self._slope * self._network(inputs).mean(dim=0) + self._intercept
         return _explanation(self._model, x, raw, self.base_value, attributions, log_odds)
+
+    def shapes(self, grids: list[np.ndarray], observed: list[np.ndarray]) -> list[ShapeFunction]:
+        """Every feature's exact contribution at each value of its grid and when it is not recorded, whatever the
+        other features hold (the network is a sum of one-feature functions), with the members' spread; `observed`:
+        the training values each is read against (kept beside it, for their density). One pass for all features:
+        a block of rows per feature, the others at their medians."""
+        blocks = [np.append(np.asarray(grid, dtype=float), np.nan) for grid in grids]
+        raw = np.repeat(self._model.medians_[None, :], sum(map(len, blocks)), axis=0)
+        starts = np.cumsum([0, *map(len, blocks)])
+        for j, (start, block) in enumerate(zip(starts[:-1], blocks, strict=True)):
+            raw[start:start + len(block), j] = block
+        with torch.inference_mode():
+            members = self._member_attributions(torch.as_tensor(self._model.transform_.transform(raw))).numpy()
+        shapes = []
+        for j, (start, block, values) in enumerate(zip(starts[:-1], blocks, observed, strict=True)):
+            own = members[:, start:start + len(block), j]
+            mean, low, high = own.mean(axis=0), own.min(axis=0), own.max(axis=0)
+            shapes.append(ShapeFunction(self._model.feature_names[j], block[:-1], mean[:-1], low[:-1], high[:-1],
+                                        (float(mean[-1]), float(low[-1]), float(high[-1])),
+                                        np.asarray(values, dtype=float)))
+        return shapes
+
+    def _member_attributions(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Every member's calibrated attributions, [members, rows, features]: the explanation is their mean."""
+        deep = self._network.feature_outputs(inputs) - self._reference_deep[:, None, :]
+        wide = ((inputs - self._reference_inputs[:, None, :]) * self._wide[:, None, :]) @ self._grouping
+        return (deep + wide) * self._slope
+
+
+@dataclass(frozen=True)
+class ShapeFunction:
+    """One feature's contribution to the log-odds of an additive network, against the background, as a function of
+    its value: what EBM's users read as the model itself. `low`/`high` are the smallest and largest of the
+    cross-fitted members' own contributions (where they disagree, the data said little); `not_recorded` is the
+    contribution (mean, low, high) when the value is missing: the training median plus its missing-value indicator;
+    `observed` the training values recorded (a sample), for where the curve rests on data."""
+
+    feature: str
+    values: np.ndarray
+    contribution: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    not_recorded: tuple[float, float, float]
+    observed: np.ndarray
 
 
 def _explanation(model: RiskModel, x: pd.DataFrame, raw: np.ndarray, base_value: float, attributions: torch.Tensor,

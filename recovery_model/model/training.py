@@ -127,6 +127,9 @@ def train_ensemble(inputs: np.ndarray, y: np.ndarray, train_masks: np.ndarray, c
     values (what an additive network's MLPs read); a member is scored on the rows it does not train on. With
     `warm_start`, the linear path starts at those regressions.
     """
+    if config.additive and not features:
+        raise ValueError("An additive network needs `features`: how many of the inputs are the features' scaled "
+                         "values (one MLP each).")
     with training_threads(len(train_masks) * config.batch_size):
         return _train(torch.as_tensor(inputs, dtype=torch.float32), np.asarray(y, dtype=float),
                       np.asarray(train_masks, dtype=bool), config, warm_start, seed, progress, features)

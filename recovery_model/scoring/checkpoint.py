@@ -26,7 +26,9 @@ from recovery_model.scoring.thresholds import Thresholds
 if TYPE_CHECKING:
     import torch
 
-FORMAT_VERSION = 3
+# Format 4 may hold a neural additive network (one MLP per feature); format 3 holds one MLP over all inputs and is
+# still read as it was written. Older formats lack what this version needs.
+FORMAT_VERSION, OLDEST_READABLE = 4, 3
 WHAT_OLDER_FORMATS_LACK = {1: "holds a single-network model, not the cross-fitted ensemble",
                            2: "lacks the training reference that typicality and drift checks need"}
 WEIGHTS, METADATA, MODEL_CARD = "model.safetensors", "model.json", "model_card.md"
@@ -141,9 +143,10 @@ def _verified_metadata(folder: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"No model checkpoint at {folder} ({name} is missing). {RETRAIN_HINT}")
     metadata = _read_metadata(folder / METADATA)
     version = metadata.get("format_version")
-    if isinstance(version, int) and version < FORMAT_VERSION:
+    if isinstance(version, int) and version < OLDEST_READABLE:
         raise CheckpointError(f"{folder} {WHAT_OLDER_FORMATS_LACK.get(version, 'is out of date')} (checkpoint "
-                              f"format {version}; this version reads format {FORMAT_VERSION}). {RETRAIN_HINT}")
+                              f"format {version}; this version reads formats {OLDEST_READABLE} to {FORMAT_VERSION}). "
+                              f"{RETRAIN_HINT}")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{folder} was written by recovery {metadata.get('package_version', '?')} in "
                               f"checkpoint format {version}; this installation reads format {FORMAT_VERSION}. "

@@ -23,7 +23,7 @@ import torch
 
 from recovery_model.errors import CheckpointError, DataValidationError, SchemaError
 from recovery_model.model.config import NetworkConfig
-from recovery_model.model.explain import AdditiveExplainer, Explainer, explainer_for
+from recovery_model.model.explain import AdditiveExplainer, Explainer, ShapeFunction, explainer_for
 from recovery_model.model.risk_model import RiskModel
 from recovery_model.model.trust import TYPICALITY_LEVEL, UNUSUAL_FEATURES, RiskInterval, Typicality
 from recovery_model.parameters import FRACTION, POSITIVE_COUNT, check, check_optional
@@ -61,6 +61,8 @@ from recovery_model.scoring.validation import ValidationResult, missing_limit, v
 
 BACKGROUND_ROWS = 100
 REFERENCE_ROWS = 2000  # training rows kept for drift tests: enough for KS against a ward, small on disk
+SHAPE_POINTS, FEW_VALUES = 101, 10  # a shape function's grid; a feature with this few training values: each of them
+SHAPE_RANGE = (0.005, 0.995)  # the training quantiles a shape function spans: beyond them the data say little
 
 
 class Predictor:
@@ -315,6 +317,18 @@ class Predictor:
         out = pd.concat([options, assessed[trust].reset_index(drop=True)], axis=1)
         return out.assign(**{BELOW_THRESHOLD: out[RISK] < target if target is not None else False})
 
+    def shape_functions(self) -> list[ShapeFunction] | None:
+        """Each feature's exact contribution to the log-odds over its training values (the reference rows' 0.5th to
+        99.5th percentile; every value of a feature with few), in schema order; None when the network is not
+        additive, where a feature's contribution depends on the others (see the dependence plot instead)."""
+        explainer = self._get_explainer()
+        if not isinstance(explainer, AdditiveExplainer):
+            return None
+        observed = [column[~np.isnan(column)] for column in self.reference.T]
+        grids = [_shape_grid(values, median, feature.is_integer)
+                 for values, median, feature in zip(observed, self.model.medians_, self.schema.features, strict=True)]
+        return explainer.shapes(grids, observed)
+
     def warm_up(self) -> None:
         """Build the explainer, explain one patient and test a few training rows for drift (which loads the
         statistics library), so that a long-running face's first real request is fast."""
@@ -341,3 +355,16 @@ def package_version() -> str:
         return version("recovery-model")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def _shape_grid(observed: np.ndarray, median: float, whole: bool) -> np.ndarray:
+    """Where a shape function is read: every value of a feature with few, else evenly over the bulk of them (whole
+    numbers for a whole-number feature: a value it cannot take would be refused)."""
+    distinct = np.unique(observed)
+    if len(distinct) == 0:
+        return np.array([median])
+    if len(distinct) <= FEW_VALUES:
+        return distinct
+    low, high = np.quantile(observed, SHAPE_RANGE)
+    grid = np.linspace(low, high, SHAPE_POINTS)
+    return np.unique(np.round(grid)) if whole else grid

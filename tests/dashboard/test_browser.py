@@ -302,12 +302,25 @@ def test_a_fhir_record_fills_the_patient_form_and_ranks_a_ward(page, server, def
 
 
 def test_model_page(page, server):
+    from playwright.sync_api import expect
+
     page.goto(f"{server}/model")
     page.get_by_text("ROC curve (out-of-fold)").wait_for()
     page.get_by_role("tab", name="Baselines").click()
     page.get_by_text("majority class is the original notebook", exact=False).wait_for()
     _no_exception(page)
     _shot(page, "model")
+    _accessible(page)
+    page.get_by_role("tab", name="Explanations").click()  # the committed model is additive: its shape functions
+    page.get_by_text("Shape functions: the model itself").wait_for()
+    page.get_by_text("How Age moves the risk of not recovering, read off the model").wait_for()
+    page.get_by_label("Shape function of").click()
+    page.keyboard.type("Body-mass")
+    page.keyboard.press("Enter")
+    page.get_by_text("How BMI moves the risk of not recovering, read off the model").wait_for()
+    expect(page.get_by_text("Not recorded, the value counts as", exact=False)).to_be_visible()
+    _no_exception(page)
+    _shot(page, "model_shape_functions")
     _accessible(page)
 
 

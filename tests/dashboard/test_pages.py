@@ -272,3 +272,38 @@ def test_a_file_that_is_not_a_table_gets_a_sentence():
     assert not app.exception
     assert any("scan.png is not a ward list this page reads (.png). Upload a CSV file (.csv, .txt, .tsv); a Parquet "
                "file (.parquet, .pq); a FHIR R4 Bundle" in e.value for e in app.error)
+
+
+def test_the_model_page_draws_the_additive_models_shape_functions(schema):
+    """The committed model is additive: the Model page draws each feature's curve (not a scatter of SHAP values) and
+    says what a missing value counts as."""
+    app = open_page("model")
+    _no_errors(app)
+    assert not [s for s in app.selectbox if s.key == "dependence_feature"]
+    app.selectbox(key="shape_feature").set_value("smoker").run()
+    _no_errors(app)
+    caption = next(c.value for c in app.caption if "sum of one function per feature" in c.value)
+    assert schema.feature("smoker").label in caption and "Not recorded, the value counts as" in caption
+
+
+def test_a_deep_model_keeps_its_dependence_plot(tmp_path, monkeypatch, cohort_small, schema, tiny_config):
+    """One MLP over all inputs has no shape functions: the page shows the dependence plot of its SHAP values, and
+    says they come from DeepLIFT."""
+    from dataclasses import replace
+
+    from recovery_model.evaluation.evaluate import EvaluationSettings, evaluate
+    from recovery_model.evaluation.model_card import render_model_card
+    from recovery_model.evaluation.summary import write_report
+    from recovery_model.scoring.predictor import Predictor
+
+    deep = replace(tiny_config, additive=False)
+    predictor = Predictor.fit(cohort_small, schema, deep, seed=0)
+    predictor.save(tmp_path / "deep")
+    report = evaluate(predictor, cohort_small, include_oracle=False, settings=EvaluationSettings(
+        n_bootstrap=20, fresh_rows=0, explain_rows=30, seed_config=replace(deep, linear_path=False), peer=False))
+    write_report(tmp_path / "deep", report, render_model_card(report, schema))
+    monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "deep"))
+    app = open_page("model")
+    _no_errors(app)
+    assert app.selectbox(key="dependence_feature") and not [s for s in app.selectbox if s.key == "shape_feature"]
+    assert any("DeepLIFT" in c.value for c in app.caption)

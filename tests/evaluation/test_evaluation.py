@@ -110,7 +110,7 @@ def test_news2_bands(spo2, sbp, pulse, points):
 def small_report(small_fit, cohort_small, tiny_config):
     from dataclasses import replace
 
-    seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=(0,))
+    seed_config = replace(tiny_config, linear_path=False, missing_indicators=False, hinges=(0,), additive=False)
     return evaluate(small_fit, cohort_small, include_oracle=True,
                     settings=EvaluationSettings(n_bootstrap=20, fresh_rows=5000, explain_rows=30,
                                                 seed_config=seed_config, peer=False))
@@ -197,6 +197,8 @@ def test_verdict_says_plainly_when_the_network_loses():
     assert "changes AUROC by less than 0.0001, the whole 95 % CI included" in won.text
     tiny = verdict(event, good, noise, None, fresh_gain=Estimate(-0.0001, -0.0004, 0.0002))
     assert "less than 0.001 (-0.0001, 95 % CI -0.0004 to +0.0002)" in tiny.text
+    wide = verdict(event, good, noise, None, fresh_gain=Estimate(0.0001, -0.0003, 0.0006))
+    assert "less than 0.001 (+0.0001, 95 % CI -0.0003 to +0.0006)" in wide.text and "adds 0.000" not in wide.text
     assert "+0.000 (" not in won.text  # a gain that rounds to nothing is said in words, not as zeros
     earned = verdict(event, good, noise, noise)
     assert earned.mlp_earns_its_place and "has earned its place" in earned.text and "adds 0." in earned.text

@@ -35,7 +35,25 @@ def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, sc
     assert explanation.values.iloc[0]["bmi"] == median
 
 
-def test_matches_shaps_deep_explainer(default_predictor, schema):
+@pytest.fixture(scope="module")
+def deep_predictor(cohort_small, schema, tiny_config):
+    """The `deep` recipe's shape (one MLP over all inputs), explained by DeepLIFT's rescale rule."""
+    from dataclasses import replace
+
+    from recovery_model.scoring.predictor import Predictor
+
+    return Predictor.fit(cohort_small, schema, replace(tiny_config, additive=False), seed=3)
+
+
+def test_the_default_model_is_additive_and_the_deep_recipe_is_explained_by_deeplift(default_predictor,
+                                                                                   deep_predictor):
+    from recovery_model.model.explain import AdditiveExplainer, Explainer, explainer_for
+
+    assert isinstance(explainer_for(default_predictor.model, default_predictor.background), AdditiveExplainer)
+    assert type(explainer_for(deep_predictor.model, deep_predictor.background)) is Explainer
+
+
+def test_matches_shaps_deep_explainer(deep_predictor, schema):
     """Our batched DeepLIFT computes what shap's DeepExplainer computes, row by row, for this ensemble.
 
     shap sees the calibrated ensemble as one module over all members' inputs side by side (every layer
@@ -45,7 +63,7 @@ def test_matches_shaps_deep_explainer(default_predictor, schema):
     import torch
     from torch import nn
 
-    model = default_predictor.model
+    model = deep_predictor.model
     members, width = model.members, model.transform_.n_inputs
     slope, intercept = model.calibration_
 
@@ -79,24 +97,26 @@ def test_matches_shaps_deep_explainer(default_predictor, schema):
         return torch.as_tensor(np.concatenate(list(stacked), axis=1))
 
     module = Calibrated().eval()
-    reference = shap.DeepExplainer(module, side_by_side(default_predictor.background))
+    reference = shap.DeepExplainer(module, side_by_side(deep_predictor.background))
     ward = pd.read_csv(DATA / "sample_ward.csv").head(12)
     per_input = np.asarray(reference.shap_values(side_by_side(ward[schema.feature_names].to_numpy(float)),
                                                  check_additivity=False)).reshape(len(ward), -1)
     grouping = np.eye(len(schema.feature_names))[np.tile(model.transform_.source_feature, members)]
-    np.testing.assert_allclose(default_predictor.assess(ward).explanation.attributions.to_numpy(), per_input @ grouping,
+    np.testing.assert_allclose(deep_predictor.assess(ward).explanation.attributions.to_numpy(), per_input @ grouping,
                                atol=1e-7)
 
 
-def test_local_accuracy_holds_for_a_large_batch_too(default_predictor):
+@pytest.mark.parametrize("fixture", ["default_predictor", "deep_predictor"])
+def test_local_accuracy_holds_for_a_large_batch_too(fixture, request):
     from recovery_model.cohort import generate_cohort
     from recovery_model.model.explain import FLOAT32_FROM_ROWS
 
+    predictor = request.getfixturevalue(fixture)
     rows = generate_cohort(FLOAT32_FROM_ROWS + 500, seed=3).drop(columns="recovered")
-    explanation = default_predictor.assess(rows).explanation
+    explanation = predictor.assess(rows).explanation
     total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
     assert np.max(np.abs(total - explanation.log_odds)) <= 1e-5
-    small = default_predictor.assess(rows.head(20)).explanation
+    small = predictor.assess(rows.head(20)).explanation
     np.testing.assert_allclose(explanation.attributions.head(20), small.attributions, atol=1e-5)
 
 
@@ -121,7 +141,8 @@ def test_local_accuracy_holds_for_tabm_copies_and_piecewise_linear_inputs(cohort
     from recovery_model.model.explain import Explainer
     from recovery_model.model.risk_model import RiskModel
 
-    config = replace(tiny_config, sub_members=3, hinges=(3,), encodings=("ple",), max_epochs=4, patience=10)
+    config = replace(tiny_config, additive=False, sub_members=3, hinges=(3,), encodings=("ple",), max_epochs=4,
+                     patience=10)
     model = RiskModel(schema.feature_names, config, seed=1).fit(cohort_small, schema.event_from_target(
         cohort_small["recovered"]))
     adapter = model.network_.adapter
@@ -145,7 +166,7 @@ def additive_model(cohort_small, schema, tiny_config):
 
     from recovery_model.model.risk_model import RiskModel
 
-    config = replace(tiny_config, additive=True, max_epochs=4, patience=10)
+    config = replace(tiny_config, max_epochs=4, patience=10)
     model = RiskModel(schema.feature_names, config, seed=1).fit(cohort_small, schema.event_from_target(
         cohort_small["recovered"]))
     with torch.no_grad():

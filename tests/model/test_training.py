@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from recovery_model.model.config import CONFIGS, NetworkConfig, sized_for
-from recovery_model.model.network import Dropout, EnsembleNetwork
+from recovery_model.model.network import Dropout, EnsembleNetwork, FeatureNetworks
 from recovery_model.model.training import EarlyStopping, LinearStart, train_ensemble
 
 
@@ -53,7 +54,8 @@ def test_members_are_independent_in_the_batched_network():
     config = NetworkConfig(hidden=(8,), dropout=0.0, max_epochs=5, patience=50, batch_size=64)
     other = masks.copy()
     other[1] = np.roll(masks[1], 7)  # the second member trains on other rows (as many)
-    first, second = train_ensemble(inputs, y, masks, config, seed=1), train_ensemble(inputs, y, other, config, seed=1)
+    first, second = (train_ensemble(inputs, y, masks, config, seed=1, features=4),
+                     train_ensemble(inputs, y, other, config, seed=1, features=4))
     np.testing.assert_array_equal(first.logits[0], second.logits[0])
     assert not np.allclose(first.logits[1], second.logits[1])
 
@@ -71,7 +73,7 @@ def test_each_member_keeps_the_epoch_with_its_lowest_held_out_loss():
     inputs, y, masks = _toy()
     config = NetworkConfig(hidden=(32,), dropout=0.0, weight_decay=0.0, learning_rate=0.05, max_epochs=40,
                            patience=4, batch_size=64)
-    result = train_ensemble(inputs, y, masks, config, seed=1)
+    result = train_ensemble(inputs, y, masks, config, seed=1, features=4)
     assert all(s is not None for s in result.stopped_epochs)
     for member in range(2):
         held_out = ~masks[member]
@@ -86,15 +88,23 @@ def test_warm_start_is_epoch_zero_and_the_fallback():
     inputs, y, masks = _toy()
     coef = np.tile([0.3, -0.2, 0.0, 0.1], (2, 1))
     config = NetworkConfig(hidden=(8,), max_epochs=0)
-    result = train_ensemble(inputs, y, masks, config, LinearStart(coef, np.array([-1.0, -1.0]), 1.0), seed=0)
+    result = train_ensemble(inputs, y, masks, config, LinearStart(coef, np.array([-1.0, -1.0]), 1.0), seed=0,
+                            features=4)
     expected = inputs[0] @ coef[0] - 1.0
     np.testing.assert_allclose(result.logits[0], expected, atol=0.05)
     assert result.best_epochs == [0, 0]
 
 
+def test_an_additive_network_without_its_features_is_refused_not_trained_as_another_network():
+    inputs, y, masks = _toy()
+    with pytest.raises(ValueError, match="additive network needs `features`"):
+        train_ensemble(inputs, y, masks, NetworkConfig(hidden=(8,), max_epochs=1), seed=0)
+
+
 def test_history_has_train_and_out_of_fold_columns():
     inputs, y, masks = _toy()
-    result = train_ensemble(inputs, y, masks, NetworkConfig(hidden=(8,), max_epochs=3, patience=50), seed=0)
+    result = train_ensemble(inputs, y, masks, NetworkConfig(hidden=(8,), max_epochs=3, patience=50), seed=0,
+                            features=4)
     assert [set(h) for h in result.history] == [{"epoch", "train_loss", "val_loss", "val_auroc"}] * 4
     assert result.history[0]["train_loss"] is None
     assert all(0 <= h["val_auroc"] <= 1 for h in result.history)
@@ -103,8 +113,9 @@ def test_history_has_train_and_out_of_fold_columns():
 def test_same_seed_same_model():
     inputs, y, masks = _toy()
     config = NetworkConfig(hidden=(8, 4), max_epochs=5)
-    first = train_ensemble(inputs, y, masks, config, seed=5)
-    second = train_ensemble(inputs, y, masks, config, seed=5)
+    first = train_ensemble(inputs, y, masks, config, seed=5, features=4)
+    second = train_ensemble(inputs, y, masks, config, seed=5, features=4)
+    assert isinstance(first.network.deep, FeatureNetworks)  # the default: one MLP per feature
     for a, b in zip(first.network.state_dict().values(), second.network.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert first.history == second.history

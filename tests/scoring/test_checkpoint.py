@@ -96,6 +96,29 @@ def test_single_network_checkpoint_of_format_1_says_retrain(checkpoint):
         Predictor.load(checkpoint)
 
 
+def test_a_format_3_checkpoint_of_one_mlp_over_all_inputs_is_still_read(cohort_small, cohort_unseen, schema,
+                                                                        tiny_config, tmp_path):
+    """Written before the deep part could be additive (no `additive` in its configuration): read as the network it
+    is, the same risks and exact explanations, not refused and not rebuilt as an additive network."""
+    from dataclasses import replace
+
+    from recovery_model.scoring.checkpoint import _metadata_digest
+
+    deep = Predictor.fit(cohort_small.head(1500), schema, replace(tiny_config, additive=False, max_epochs=3), seed=0)
+    deep.save(tmp_path)
+    meta = json.loads((tmp_path / METADATA).read_text())
+    del meta["model"]["config"]["additive"]
+    meta["format_version"] = 3
+    meta["metadata_sha256"] = _metadata_digest(meta)
+    (tmp_path / METADATA).write_text(json.dumps(meta))
+    loaded = Predictor.load(tmp_path)
+    assert not loaded.model.config_.additive
+    np.testing.assert_array_equal(loaded.predict_risk(cohort_unseen)["risk"], deep.predict_risk(cohort_unseen)["risk"])
+    explanation = loaded.assess(cohort_unseen.head(20)).explanation
+    total = explanation.base_value + explanation.attributions.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(total, explanation.log_odds, atol=1e-5)
+
+
 def test_wrong_schema(checkpoint, schema):
     data = schema.to_dict()
     data["name"], data["features"] = "other", data["features"][::-1]

@@ -147,3 +147,50 @@ def test_an_inferred_schema_scores_patients_beyond_the_training_range(tiny_confi
     assert refused["problems"].tolist() == [
         "sofa = '-1.0': cannot be negative; check the value or its unit",
         "ventilated = '2': outside the possible range 0–1; check the value or its unit"]
+
+
+def test_shape_functions_are_the_additive_models_own_contributions(small_predictor, cohort_unseen, schema):
+    """Each point of a shape function is what any patient with that value gets as the feature's attribution, whatever
+    their other values, and 'not recorded' what a patient without it gets; the members' range holds the curve."""
+    shapes = small_predictor.shape_functions()
+    assert [s.feature for s in shapes] == schema.feature_names
+    rows = cohort_unseen.head(max(len(s.values) for s in shapes)).drop(columns="recovered").reset_index(drop=True)
+    for shape in shapes:
+        assert np.all(shape.low <= shape.contribution + 1e-12) and np.all(shape.contribution <= shape.high + 1e-12)
+        patients = rows.head(len(shape.values)).assign(**{shape.feature: shape.values})
+        attributions = small_predictor.assess(patients).explanation.attributions[shape.feature]
+        np.testing.assert_allclose(attributions, shape.contribution, atol=1e-9)
+        lacking = small_predictor.assess(rows.head(3).assign(**{shape.feature: np.nan})).explanation
+        np.testing.assert_allclose(lacking.attributions[shape.feature], shape.not_recorded[0], atol=1e-9)
+
+
+def test_shape_functions_span_the_training_values(small_predictor, schema):
+    """Every value of a feature with few (smoker: 0 and 1), else up to 101 points over the bulk of the training values,
+    whole numbers for a whole-number feature (age); the training values travel with it, for where the curve rests on
+    data."""
+    from recovery_model.scoring.predictor import FEW_VALUES, SHAPE_POINTS
+
+    for shape, column, feature in zip(small_predictor.shape_functions(), small_predictor.reference.T, schema.features,
+                                      strict=True):
+        recorded = column[~np.isnan(column)]
+        np.testing.assert_array_equal(shape.observed, recorded)
+        if len(np.unique(recorded)) <= FEW_VALUES:
+            np.testing.assert_array_equal(shape.values, np.unique(recorded))
+            continue
+        assert recorded.min() <= shape.values[0] < shape.values[-1] <= recorded.max()
+        assert np.all(np.diff(shape.values) > 0)
+        if feature.is_integer:
+            np.testing.assert_array_equal(shape.values, np.round(shape.values))
+        else:
+            assert len(shape.values) == SHAPE_POINTS
+    assert list(next(s for s in small_predictor.shape_functions() if s.feature == "smoker").values) == [0.0, 1.0]
+
+
+def test_a_deep_network_has_no_shape_functions(cohort_small, schema, tiny_config):
+    """One MLP over all inputs: a feature's contribution depends on the others, so there is no curve to draw."""
+    from dataclasses import replace
+
+    from recovery_model.scoring.predictor import Predictor
+
+    deep = Predictor.fit(cohort_small.head(1200), schema, replace(tiny_config, additive=False, max_epochs=2), seed=0)
+    assert deep.shape_functions() is None
