@@ -109,8 +109,8 @@ def driver_texts(rows: pd.DataFrame, explanation: Explanation | None, schema: Sc
     if len(scored) != len(explanation.values):
         raise ValueError(f"{len(explanation.values)} explained rows for {len(scored)} scored ones")
     out: Drivers = [None] * len(rows)
-    for position, row in enumerate(scored):
-        out[row] = explanation.driver_text(position, schema, DRIVERS)
+    for row, texts in zip(scored, explanation.driver_texts(schema, DRIVERS), strict=True):
+        out[row] = texts
     return out
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from recovery_model.model.risk_model import RiskModel, sigmoid
-from recovery_model.schema import Schema
+from recovery_model.schema import Feature, Schema
 
 PAIRS_PER_BATCH = 2**12  # (row, reference) pairs a pass holds: small enough to stay in cache, measured fastest
 TINY = 1e-30  # representable in float32, and far below the resolution of any other difference
@@ -66,28 +66,45 @@ class Explanation:
 
     def drivers(self, row: int, schema: Schema, top: int | None = None) -> pd.DataFrame:
         """One row's features ordered by |attribution|, with the value as a clinician reads it."""
-        contributions = self.attributions.iloc[row]
-        order = contributions.abs().sort_values(ascending=False).index[:top]
+        names = list(self.attributions.columns)
+        contributions = self.attributions.to_numpy()[row]
+        order = self._order(contributions[None, :], top)[0]
         return pd.DataFrame({
-            "feature": list(order),
-            "label": [schema.feature(n).display_name for n in order],
-            "value": [self.values.iloc[row][n] for n in order],
-            "shown_as": [self._shown_as(row, n, schema) for n in order],
-            "log_odds": [float(contributions[n]) for n in order],
+            "feature": [names[j] for j in order],
+            "label": [schema.feature(names[j]).display_name for j in order],
+            "value": self.values.to_numpy()[row, order],
+            "shown_as": [_in_words(schema.feature(names[j]), self.values.to_numpy()[row, j],
+                                   self.missing is not None and bool(self.missing.to_numpy()[row, j])) for j in order],
+            "log_odds": contributions[order].astype(float),
         })
 
-    def _shown_as(self, row: int, name: str, schema: Schema) -> str:
-        """'BMI = 31.2 kg/m²', or 'Stress not recorded' for a value the row lacked: the median that filled it
-        is the model's, never shown as the patient's."""
-        feature = schema.feature(name)
-        if self.missing is not None and self.missing.iloc[row][name]:
-            return f"{feature.display_name} not recorded"
-        return feature.format_value(self.values.iloc[row][name])
+    @staticmethod
+    def _order(attributions: np.ndarray, top: int | None) -> np.ndarray:
+        """Per row, the features' positions by |attribution|, largest first (ties in schema order)."""
+        return np.argsort(-np.abs(attributions), axis=1, kind="stable")[:, :top]
 
     def driver_text(self, row: int, schema: Schema, top: int = 3) -> list[str]:
         """'SpO2 = 87.0% ↑ risk' for the top drivers of one row."""
-        table = self.drivers(row, schema, top)
-        return [f"{r.shown_as} {'↑' if r.log_odds > 0 else '↓'} risk" for r in table.itertuples()]
+        return self.driver_texts(schema, top, rows=[row])[0]
+
+    def driver_texts(self, schema: Schema, top: int = 3, rows: list[int] | None = None) -> list[list[str]]:
+        """`driver_text` for each of `rows` (all by default), with one sort for all of them: a 10,000-row ward's
+        drivers for the prediction log are read here, not one small table per patient."""
+        positions = np.arange(len(self.values)) if rows is None else np.asarray(rows, dtype=int)
+        names = list(self.attributions.columns)
+        attributions = self.attributions.to_numpy()[positions]
+        values = self.values.to_numpy()[positions]
+        missing = (self.missing.to_numpy()[positions] if self.missing is not None
+                   else np.zeros(values.shape, dtype=bool))
+        features = [schema.feature(name) for name in names]
+        return [[f"{_in_words(features[j], values[i, j], missing[i, j])} {'↑' if attributions[i, j] > 0 else '↓'} risk"
+                 for j in order] for i, order in enumerate(self._order(attributions, top))]
+
+
+def _in_words(feature: Feature, value: float, missing: bool) -> str:
+    """'BMI = 31.2 kg/m²', or 'Stress not recorded' for a value the row lacked: the median that filled it is the
+    model's, never shown as the patient's."""
+    return f"{feature.display_name} not recorded" if missing else feature.format_value(value)
 
 
 @dataclass(frozen=True)

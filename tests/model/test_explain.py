@@ -28,6 +28,22 @@ def test_drivers_are_ordered_by_size_and_read_clinically(default_predictor, sche
     assert explanation.driver_text(0, schema, 1) == ["SpO2 = 85.0% ↑ risk"]
 
 
+def test_every_rows_drivers_in_words_are_its_own_top_drivers(default_predictor, schema):
+    """The log's drivers for a whole ward come from one sort; each row's are the first of its own driver table, a
+    value the record lacked said as not recorded."""
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.record_view import record_view
+
+    rows = record_view(generate_cohort(300, seed=8), seed=9).drop(columns="recovered")
+    explanation = default_predictor.assess(rows).explanation
+    every = explanation.driver_texts(schema, top=len(schema.features))
+    assert len(every) == len(explanation.values) and any("not recorded" in t for row in every for t in row)
+    for i, texts in enumerate(every):
+        table = explanation.drivers(i, schema)
+        assert texts == [f"{r.shown_as} {'↑' if r.log_odds > 0 else '↓'} risk" for r in table.itertuples()]
+        assert texts[:3] == explanation.driver_text(i, schema) == explanation.driver_texts(schema)[i]
+
+
 def test_imputed_values_are_explained_at_the_imputed_value(default_predictor, schema):
     patient = pd.DataFrame([schema.defaults()]).assign(bmi=np.nan)
     explanation = default_predictor.assess(patient).explanation
