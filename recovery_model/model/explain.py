@@ -67,14 +67,15 @@ class Explanation:
     def drivers(self, row: int, schema: Schema, top: int | None = None) -> pd.DataFrame:
         """One row's features ordered by |attribution|, with the value as a clinician reads it."""
         names = list(self.attributions.columns)
-        contributions = self.attributions.to_numpy()[row]
+        contributions, values = self.attributions.to_numpy()[row], self.values.to_numpy()[row]
+        missing = self.missing.to_numpy()[row] if self.missing is not None else np.zeros(len(names), dtype=bool)
         order = self._order(contributions[None, :], top)[0]
+        features = [schema.feature(names[j]) for j in order]
         return pd.DataFrame({
             "feature": [names[j] for j in order],
-            "label": [schema.feature(names[j]).display_name for j in order],
-            "value": self.values.to_numpy()[row, order],
-            "shown_as": [_in_words(schema.feature(names[j]), self.values.to_numpy()[row, j],
-                                   self.missing is not None and bool(self.missing.to_numpy()[row, j])) for j in order],
+            "label": [f.display_name for f in features],
+            "value": values[order],
+            "shown_as": [_in_words(f, values[j], missing[j]) for f, j in zip(features, order, strict=True)],
             "log_odds": contributions[order].astype(float),
         })
 
