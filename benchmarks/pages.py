@@ -1,5 +1,6 @@
 """The waits a person feels on the pages, before and after a change, in the same run: submit → risk shown, a second
-submit → its risk shown, and a ward upload → the ranked table shown, warm, in Chromium.
+submit → its risk shown, a ward upload → the ranked table shown, and the Model page opened → its explanations drawn,
+warm, in Chromium.
 
     python -m benchmarks.pages [--before COMMIT] [--repeats N]
 
@@ -125,6 +126,13 @@ def _visit(chromium, port: int, fill, schema, second_risk: str) -> dict[str, flo
     page.get_by_text("Ranked by risk").first.wait_for()
     page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
     out["ward_upload_to_table_s"] = time.perf_counter() - started
+    started = time.perf_counter()  # the model is loaded: the Model page, warm, to its last tab's charts drawn
+    page.goto(f"http://127.0.0.1:{port}/model")
+    page.get_by_text("ROC curve (out-of-fold)").first.wait_for()
+    page.get_by_role("tab", name="Explanations").click()
+    page.get_by_text("Every patient, every feature").first.wait_for()
+    page.get_by_text("moves the risk").first.wait_for()  # the shape function or, before, the dependence plot
+    out["model_page_to_explanations_s"] = time.perf_counter() - started
     page.close()
     return out
 

@@ -63,113 +63,123 @@ st.dataframe(pd.DataFrame(metric_rows), hide_index=True, key="metrics_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
                             for c in ("value", "95 % CI low", "95 % CI high")})
 
+# Only the open tab is drawn (choosing another reruns the page): the first view waits for six charts, not twelve.
 performance, baselines, subgroups, learning, explanations, card = st.tabs(
-    ["Performance", "Baselines", "Subgroups", "Learning curve", "Explanations", "Model card"])
+    ["Performance", "Baselines", "Subgroups", "Learning curve", "Explanations", "Model card"], key="model_tab",
+    on_change="rerun")
 
 with performance:
-    left, right = st.columns(2)
-    left.plotly_chart(roc_plot({OURS: internal.curves}), key="roc")
-    right.plotly_chart(pr_plot({OURS: internal.curves}, internal.metrics.value.event_rate), key="pr")
-    left, right = st.columns(2)
-    left.plotly_chart(calibration_plot(internal.calibration_curve, schema, "Calibration (out-of-fold, deciles)"),
-                      key="calibration")
-    if report.fresh is not None:
-        right.plotly_chart(calibration_plot(report.fresh.calibration_curve, schema,
-                                            f"Calibration (fresh {report.fresh.rows:,}-row sample)"),
-                           key="calibration_fresh")
-    curve_source = "fresh sample, every model" if report.fresh else "out-of-fold"
-    curve = (report.fresh or internal).decision_curve
-    st.plotly_chart(decision_curve_plot(curve, f"Decision curve ({curve_source})",
-                                        shown=(OURS, LOGISTIC)),
-                    key="decision_curve")
-    st.caption("Ours and logistic regression against flagging everyone or no one; the other models are in the "
-               "legend: click one to draw it.")
-    st.caption("Net benefit of flagging patients above a threshold risk, against flagging everyone or no one. "
-               f"A threshold of 10 % means accepting 9 unnecessary reviews to find 1 patient who "
-               f"{target.event_label}.")
-    st.markdown("#### At a threshold of your choice")
-    threshold = st.slider("Flag risks at or above (%)", 0.5, 60.0, round(100 * predictor.thresholds.high, 1),
-                          step=0.5, key="model_threshold") / 100
-    counts = at_threshold(predictor.model.oof_event_, predictor.model.oof_risk_ >= threshold)
-    left, right = st.columns([2, 3])
-    left.plotly_chart(confusion_plot(counts, schema), key="confusion")
-    right.markdown(
-        f"- Flags **{percent(counts.flagged_share)}** of patients\n"
-        f"- Sensitivity **{percent(counts.sensitivity)}** (share caught of those who {target.event_label})\n"
-        f"- Specificity **{percent(counts.specificity)}**\n"
-        f"- PPV **{percent(counts.ppv)}**: evaluate **{counts.nne:.1f}** flagged patients to find one "
-        f"who {target.event_label}\n"
-        f"- Default tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
-        f"{percent(predictor.thresholds.moderate)} (chosen on the out-of-fold risks for "
-        f"{percent(predictor.thresholds.high_sensitivity)} and {percent(predictor.thresholds.moderate_sensitivity)} "
-        "sensitivity)")
+    if performance.open:
+        left, right = st.columns(2)
+        left.plotly_chart(roc_plot({OURS: internal.curves}), key="roc")
+        right.plotly_chart(pr_plot({OURS: internal.curves}, internal.metrics.value.event_rate), key="pr")
+        left, right = st.columns(2)
+        left.plotly_chart(calibration_plot(internal.calibration_curve, schema, "Calibration (out-of-fold, deciles)"),
+                          key="calibration")
+        if report.fresh is not None:
+            right.plotly_chart(calibration_plot(report.fresh.calibration_curve, schema,
+                                                f"Calibration (fresh {report.fresh.rows:,}-row sample)"),
+                               key="calibration_fresh")
+        curve_source = "fresh sample, every model" if report.fresh else "out-of-fold"
+        curve = (report.fresh or internal).decision_curve
+        st.plotly_chart(decision_curve_plot(curve, f"Decision curve ({curve_source})",
+                                            shown=(OURS, LOGISTIC)),
+                        key="decision_curve")
+        st.caption("Ours and logistic regression against flagging everyone or no one; the other models are in the "
+                   "legend: click one to draw it.")
+        st.caption("Net benefit of flagging patients above a threshold risk, against flagging everyone or no one. "
+                   f"A threshold of 10 % means accepting 9 unnecessary reviews to find 1 patient who "
+                   f"{target.event_label}.")
+        st.markdown("#### At a threshold of your choice")
+        threshold = st.slider("Flag risks at or above (%)", 0.5, 60.0, round(100 * predictor.thresholds.high, 1),
+                              step=0.5, key="model_threshold") / 100
+        counts = at_threshold(predictor.model.oof_event_, predictor.model.oof_risk_ >= threshold)
+        left, right = st.columns([2, 3])
+        left.plotly_chart(confusion_plot(counts, schema), key="confusion")
+        right.markdown(
+            f"- Flags **{percent(counts.flagged_share)}** of patients\n"
+            f"- Sensitivity **{percent(counts.sensitivity)}** (share caught of those who {target.event_label})\n"
+            f"- Specificity **{percent(counts.specificity)}**\n"
+            f"- PPV **{percent(counts.ppv)}**: evaluate **{counts.nne:.1f}** flagged patients to find one "
+            f"who {target.event_label}\n"
+            f"- Default tiers: high ≥ {percent(predictor.thresholds.high)}, moderate ≥ "
+            f"{percent(predictor.thresholds.moderate)} (chosen on the out-of-fold risks for "
+            f"{percent(predictor.thresholds.high_sensitivity)} and "
+            f"{percent(predictor.thresholds.moderate_sensitivity)} sensitivity)")
 
 with baselines:
-    st.markdown("Every model fitted and scored on the same folds (out-of-fold)"
-                + (f" and on a fresh {report.fresh.rows:,}-patient sample where the true risk is known "
-                   "(the oracle: the best any model could do)." if report.fresh else "."))
-    table = report.baseline_table()
-    st.dataframe(shown_blank(table, {c: "{:.3f}" for c in table.columns if c != "model"}), hide_index=True,
-                 key="baselines_table")
-    st.caption(f"The majority class is the original notebook's headline: "
-               f"{percent(report.majority.internal.accuracy_at_0_5)} accuracy, and it finds no one who "
-               f"{target.event_label}.")
+    if baselines.open:
+        st.markdown("Every model fitted and scored on the same folds (out-of-fold)"
+                    + (f" and on a fresh {report.fresh.rows:,}-patient sample where the true risk is known "
+                       "(the oracle: the best any model could do)." if report.fresh else "."))
+        table = report.baseline_table()
+        st.dataframe(shown_blank(table, {c: "{:.3f}" for c in table.columns if c != "model"}), hide_index=True,
+                     key="baselines_table")
+        st.caption(f"The majority class is the original notebook's headline: "
+                   f"{percent(report.majority.internal.accuracy_at_0_5)} accuracy, and it finds no one who "
+                   f"{target.event_label}.")
 
 with subgroups:
-    if report.fresh is not None and len(patterns := report.pattern_table()):
-        st.markdown(f"**Records that lack values** (the fresh {report.fresh.rows:,}-patient sample as records show "
-                    "it): ours against the oracle given only what each record holds, the best any model could do.")
-        st.dataframe(patterns, hide_index=True, key="patterns_table",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in patterns.columns if c not in ("record lacks", "patients", "events")})
-    if report.subgroups:
-        table = report.subgroup_table()
-        st.dataframe(table, hide_index=True, key="subgroups_table",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in table.columns if c not in ("group", "level", "patients", "events")})
-        st.caption("Out-of-fold risks. Few events per subgroup: read the confidence intervals before the point "
-                   "estimates.")
-    else:
-        st.info("This model's schema defines no subgroups (add `[[subgroups]]` to it and retrain).")
+    if subgroups.open:
+        if report.fresh is not None and len(patterns := report.pattern_table()):
+            st.markdown(f"**Records that lack values** (the fresh {report.fresh.rows:,}-patient sample as records show "
+                        "it): ours against the oracle given only what each record holds, the best any model could do.")
+            st.dataframe(patterns, hide_index=True, key="patterns_table",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in patterns.columns if c not in ("record lacks", "patients", "events")})
+        if report.subgroups:
+            table = report.subgroup_table()
+            st.dataframe(table, hide_index=True, key="subgroups_table",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in table.columns if c not in ("group", "level", "patients", "events")})
+            st.caption("Out-of-fold risks. Few events per subgroup: read the confidence intervals before the point "
+                       "estimates.")
+        else:
+            st.info("This model's schema defines no subgroups (add `[[subgroups]]` to it and retrain).")
 
 with learning:
-    training = report.training
-    st.plotly_chart(learning_curve(training.history, training.best_epochs), key="learning_curve")
-    st.caption(f"{len(training.best_epochs)} members trained as one network; each watched the loss on its own "
-               "held-out fold and kept its best epoch (0 = the logistic-regression start). Platt calibration on "
-               f"the out-of-fold logits: slope {training.calibration_slope:.3f}, intercept "
-               f"{training.calibration_intercept:.3f}.")
+    if learning.open:
+        training = report.training
+        st.plotly_chart(learning_curve(training.history, training.best_epochs), key="learning_curve")
+        st.caption(f"{len(training.best_epochs)} members trained as one network; each watched the loss on its own "
+                   "held-out fold and kept its best epoch (0 = the logistic-regression start). Platt calibration on "
+                   f"the out-of-fold logits: slope {training.calibration_slope:.3f}, intercept "
+                   f"{training.calibration_intercept:.3f}.")
 
 with explanations:
-    shap_data = report.explanations
-    order = list(shap_data.importance)
-    left, right = st.columns(2)
-    left.plotly_chart(importance_bar(shap_data.importance, schema), key="importance")
-    right.plotly_chart(beeswarm(shap_data.values, shap_data.attributions, shap_data.features, schema, order),
-                       key="beeswarm")
-    st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients ("
-               f"{report.architecture.explained_by}; background of {report.ensemble.background_rows} training rows).")
-    shapes = predictor.shape_functions()
-    if shapes is None:
-        feature = st.selectbox("Dependence plot for", order, key="dependence_feature",
-                               format_func=lambda n: schema.feature(n).label)
-        st.plotly_chart(dependence(shap_data.values, shap_data.attributions, shap_data.features, feature, schema),
-                        key="dependence")
-    else:
-        st.markdown("#### Shape functions: the model itself")
-        feature = st.selectbox("Shape function of", order, key="shape_feature",
-                               format_func=lambda n: schema.feature(n).label)
-        shape = next(s for s in shapes if s.feature == feature)
-        st.plotly_chart(shape_plot(shape, schema, predictor.model.members), key="shape")
-        low, high = shape.not_recorded[1:]
-        st.caption(f"The model is a sum of one function per feature: this chart is {schema.feature(feature).label}'s "
-                   "contribution to every patient's log-odds, whatever their other values (0: the average of "
-                   "the explanation background; +0.69 doubles the odds). The band or bars span the cross-fitted "
-                   "members: wide where the training data say little. Not recorded, the value counts as "
-                   f"{shape.not_recorded[0]:+.2f} (members {low:+.2f} to {high:+.2f}).")
+    if explanations.open:
+        shap_data = report.explanations
+        order = list(shap_data.importance)
+        left, right = st.columns(2)
+        left.plotly_chart(importance_bar(shap_data.importance, schema), key="importance")
+        right.plotly_chart(beeswarm(shap_data.values, shap_data.attributions, shap_data.features, schema, order),
+                           key="beeswarm")
+        st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients ("
+                   f"{report.architecture.explained_by}; background of {report.ensemble.background_rows} training "
+                   "rows).")
+        shapes = predictor.shape_functions()
+        if shapes is None:
+            feature = st.selectbox("Dependence plot for", order, key="dependence_feature",
+                                   format_func=lambda n: schema.feature(n).label)
+            st.plotly_chart(dependence(shap_data.values, shap_data.attributions, shap_data.features, feature, schema),
+                            key="dependence")
+        else:
+            st.markdown("#### Shape functions: the model itself")
+            feature = st.selectbox("Shape function of", order, key="shape_feature",
+                                   format_func=lambda n: schema.feature(n).label)
+            shape = next(s for s in shapes if s.feature == feature)
+            st.plotly_chart(shape_plot(shape, schema, predictor.model.members), key="shape")
+            low, high = shape.not_recorded[1:]
+            st.caption("The model is a sum of one function per feature: this chart is "
+                       f"{schema.feature(feature).label}'s contribution to every patient's log-odds, whatever their "
+                       "other values (0: the average of the explanation background; +0.69 doubles the odds). The band "
+                       "or bars span the cross-fitted members: wide where the training data say little. Not recorded, "
+                       "the value counts as "
+                       f"{shape.not_recorded[0]:+.2f} (members {low:+.2f} to {high:+.2f}).")
 
 with card:
-    model_card = (summary.model_card or "").rstrip() + "\n\n" + maintenance
-    st.download_button("Download the model card (Markdown)", model_card, "model_card.md", "text/markdown",
-                       on_click="ignore")
-    st.markdown(model_card)
+    if card.open:
+        model_card = (summary.model_card or "").rstrip() + "\n\n" + maintenance
+        st.download_button("Download the model card (Markdown)", model_card, "model_card.md", "text/markdown",
+                           on_click="ignore")
+        st.markdown(model_card)

@@ -274,11 +274,38 @@ def test_a_file_that_is_not_a_table_gets_a_sentence():
                "file (.parquet, .pq); a FHIR R4 Bundle" in e.value for e in app.error)
 
 
+MODEL_TABS = {"Performance": "roc", "Baselines": "baselines", "Subgroups": "subgroups",
+              "Learning curve": "learning_curve", "Explanations": "shape", "Model card": "card"}
+
+
+def _drawn(app: AppTest) -> set[str]:
+    """Which tabs' own content is on the page: their charts' keys, their tables' columns, the card's headings."""
+    keys = {getattr(e, "key", None) for e in app.main}
+    tables = [set(d.value.columns) for d in app.dataframe]
+    return ({name for name in MODEL_TABS.values() if name in keys}
+            | ({"baselines"} if any({"model", "fresh AUROC"} <= t for t in tables) else set())
+            | ({"subgroups"} if any({"group", "level"} <= t for t in tables) else set())
+            | ({"card"} if any("## Intended use" in m.value for m in app.markdown) else set()))
+
+
+@pytest.mark.parametrize("tab", MODEL_TABS)
+def test_each_model_tab_draws_when_opened_and_only_then(tab):
+    """The Model page draws the open tab alone: each one, opened, renders without an error and holds its own."""
+    app = open_page("model")
+    app.session_state["model_tab"] = tab
+    app.run()
+    _no_errors(app)
+    assert _drawn(app) == {MODEL_TABS[tab]}
+
+
 def test_the_model_page_draws_the_additive_models_shape_functions(schema):
     """The committed model is additive: the Model page draws each feature's curve (not a scatter of SHAP values) and
     says what a missing value counts as."""
     app = open_page("model")
     _no_errors(app)
+    assert not [s for s in app.selectbox if s.key == "shape_feature"]  # only the open tab is drawn
+    app.session_state["model_tab"] = "Explanations"
+    app.run()
     assert not [s for s in app.selectbox if s.key == "dependence_feature"]
     app.selectbox(key="shape_feature").set_value("smoker").run()
     _no_errors(app)
@@ -304,6 +331,8 @@ def test_a_deep_model_keeps_its_dependence_plot(tmp_path, monkeypatch, cohort_sm
     write_report(tmp_path / "deep", report, render_model_card(report, schema))
     monkeypatch.setenv("RECOVERY_CHECKPOINT", str(tmp_path / "deep"))
     app = open_page("model")
+    app.session_state["model_tab"] = "Explanations"
+    app.run()
     _no_errors(app)
     assert app.selectbox(key="dependence_feature") and not [s for s in app.selectbox if s.key == "shape_feature"]
     assert any("DeepLIFT" in c.value for c in app.caption)
