@@ -189,7 +189,7 @@ def monitoring_report(data: MonitoringData, predictor: Predictor, settings: Repo
     reference = _reference(predictor)
 
     def one_period(start: pd.Timestamp) -> Period | None:
-        end = _period_end(start, settings.period)
+        end = period_end(start, settings.period)
         matured = (data.outcomes_through is not None and
                    end + timedelta(days=settings.window_days) <= data.outcomes_through)
         rows = data.rows(start, end, with_inputs=matured and bool(predictor.schema.subgroups))
@@ -209,7 +209,7 @@ def period_starts(times: pd.Series, period: str) -> pd.Series:
     return naive.dt.to_period(PERIODS[period]).dt.start_time.dt.tz_localize(UTC)
 
 
-def _period_end(start: pd.Timestamp, period: str) -> pd.Timestamp:
+def period_end(start: pd.Timestamp, period: str) -> pd.Timestamp:
     return start + (pd.Timedelta(days=7) if period == "week" else pd.offsets.MonthBegin(1))
 
 
