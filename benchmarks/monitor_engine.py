@@ -105,11 +105,15 @@ def compare(report: dict, figures: pd.DataFrame) -> dict:
     gaps = dict.fromkeys(FIGURES, 0.0)
     compared = 0
     for period in report["periods"]:
-        engine = by_start.pop(period["start"])
+        engine = by_start.pop(period["start"], None)
+        if engine is None:
+            gaps["scored"] = math.inf  # a period the engine lacks is a mismatch
+            continue
         compared += 1
         for name in FIGURES:
             if name in ("scored", "with_outcome", "flag_rate") or period.get(name) is not None:
-                gaps[name] = max(gaps[name], abs(float(period[name]) - float(engine[name])))
+                gap = abs(float(period[name]) - float(engine[name]))
+                gaps[name] = max(gaps[name], math.inf if math.isnan(gap) else gap)
     return {"periods": compared, "periods_only_in_the_engine": len(by_start), "largest_gap": gaps,
             "equal": not by_start and all(gap <= TOLERANCE for gap in gaps.values())}
 

@@ -162,7 +162,7 @@ def shape_plot(shape: ShapeFunction, schema: Schema, members: int) -> go.Figure:
         centres = shape.values
         widths = np.full(len(centres), 0.5 * (np.min(np.diff(centres)) if len(centres) > 1 else 1.0))
     else:
-        counts, edges = np.histogram(shape.observed, bins=30)
+        counts, edges = np.histogram(shape.observed, bins=30, range=(shape.values[0], shape.values[-1]))
         centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.04)
     hover = f"{f.display_name} %{{x}}<br>%{{y:+.3f}} log-odds<extra></extra>"
@@ -181,7 +181,8 @@ def shape_plot(shape: ShapeFunction, schema: Schema, members: int) -> go.Figure:
         fig.add_trace(go.Scatter(x=shape.values, y=shape.contribution, mode="lines", name="the model",
                                  line=dict(color=OURS_COLOUR, width=3), hovertemplate=hover), row=1, col=1)
     fig.add_trace(go.Bar(x=centres, y=counts, width=widths, marker_color=NEUTRAL, opacity=0.45,
-                         name="training patients", hovertemplate="%{y} training patients<extra></extra>"),
+                         name=f"training patients (a sample of {len(shape.observed):,} recorded)",
+                         hovertemplate="%{y} of the sampled training patients<extra></extra>"),
                   row=2, col=1)
     fig.add_hline(y=0, line_color=NEUTRAL, line_width=1, row=1, col=1)
     fig.add_hline(y=shape.not_recorded[0], line_dash="dot", line_color=RAISES, annotation_position="top left",

@@ -155,7 +155,7 @@ with explanations:
         right.plotly_chart(beeswarm(shap_data.values, shap_data.attributions, shap_data.features, schema, order),
                            key="beeswarm")
         st.caption(f"SHAP values in log-odds for {len(shap_data.values)} training patients ("
-                   f"{report.architecture.explained_by}; background of {report.ensemble.background_rows} training "
+                   f"{predictor.model.config_.explained_by}; background of {report.ensemble.background_rows} training "
                    "rows).")
         shapes = predictor.shape_functions()
         if shapes is None:

@@ -385,8 +385,11 @@ def _change(gain: Estimate) -> str:
     largest = max(abs(gain.value), abs(gain.low), abs(gain.high))
     if largest < 0.00005:
         return "changes AUROC by less than 0.0001, the whole 95 % CI included"
-    if abs(gain.value) < 0.0005:
+    if max(abs(gain.low), abs(gain.high)) < 0.0005:
         return (f"changes AUROC by less than 0.001 ({_signed(gain.value, 4)}, 95 % CI {_signed(gain.low, 4)} to "
+                f"{_signed(gain.high, 4)})")
+    if abs(gain.value) < 0.0005:  # rounds to nothing at three decimals, but the CI does not: four decimals
+        return (f"changes AUROC by {_signed(gain.value, 4)} (95 % CI {_signed(gain.low, 4)} to "
                 f"{_signed(gain.high, 4)})")
     verb = "adds" if gain.value >= 0 else "costs"
     return (f"{verb} {abs(gain.value):.3f} AUROC (difference {_signed(gain.value)}, 95 % CI {_signed(gain.low)} to "

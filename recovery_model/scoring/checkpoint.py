@@ -26,8 +26,9 @@ from recovery_model.scoring.thresholds import Thresholds
 if TYPE_CHECKING:
     import torch
 
-# Format 4 may hold a neural additive network (one MLP per feature); format 3 holds one MLP over all inputs and is
-# still read as it was written. Older formats lack what this version needs.
+# Format 4 marks the neural additive default (one MLP per feature); format 3 is still read as it was written (one MLP
+# over all inputs, or an additive network trained with --config additive before it became the default). Older
+# formats lack what this version needs.
 FORMAT_VERSION, OLDEST_READABLE = 4, 3
 WHAT_OLDER_FORMATS_LACK = {1: "holds a single-network model, not the cross-fitted ensemble",
                            2: "lacks the training reference that typicality and drift checks need"}

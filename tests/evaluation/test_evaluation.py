@@ -198,7 +198,7 @@ def test_verdict_says_plainly_when_the_network_loses():
     tiny = verdict(event, good, noise, None, fresh_gain=Estimate(-0.0001, -0.0004, 0.0002))
     assert "less than 0.001 (-0.0001, 95 % CI -0.0004 to +0.0002)" in tiny.text
     wide = verdict(event, good, noise, None, fresh_gain=Estimate(0.0001, -0.0003, 0.0006))
-    assert "less than 0.001 (+0.0001, 95 % CI -0.0003 to +0.0006)" in wide.text and "adds 0.000" not in wide.text
+    assert "changes AUROC by +0.0001 (95 % CI -0.0003 to +0.0006)" in wide.text and "adds 0.000" not in wide.text
     assert "+0.000 (" not in won.text  # a gain that rounds to nothing is said in words, not as zeros
     earned = verdict(event, good, noise, noise)
     assert earned.mlp_earns_its_place and "has earned its place" in earned.text and "adds 0." in earned.text
