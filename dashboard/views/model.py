@@ -64,6 +64,10 @@ st.dataframe(pd.DataFrame(metric_rows), hide_index=True, key="metrics_table",
                             for c in ("value", "95 % CI low", "95 % CI high")})
 
 # Only the open tab is drawn (choosing another reruns the page): the first view waits for six charts, not twelve.
+# Streamlit forgets a widget that a run does not draw: the choices in the tabs are kept across a visit elsewhere.
+for kept in ("model_threshold", "shape_feature", "dependence_feature"):
+    if kept in st.session_state:
+        st.session_state[kept] = st.session_state[kept]
 performance, baselines, subgroups, learning, explanations, card = st.tabs(
     ["Performance", "Baselines", "Subgroups", "Learning curve", "Explanations", "Model card"], key="model_tab",
     on_change="rerun")

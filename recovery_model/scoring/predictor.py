@@ -325,8 +325,8 @@ class Predictor:
         if not isinstance(explainer, AdditiveExplainer):
             return None
         observed = [column[~np.isnan(column)] for column in self.reference.T]
-        grids = [_shape_grid(values, median, feature.is_integer)
-                 for values, median, feature in zip(observed, self.model.medians_, self.schema.features, strict=True)]
+        grids = [_shape_grid(values, feature.is_integer) for values, feature in zip(observed, self.schema.features,
+                                                                                     strict=True)]
         return explainer.shapes(grids, observed)
 
     def warm_up(self) -> None:
@@ -357,12 +357,12 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def _shape_grid(observed: np.ndarray, median: float, whole: bool) -> np.ndarray:
+def _shape_grid(observed: np.ndarray, whole: bool) -> np.ndarray:
     """Where a shape function is read: every value of a feature with few, else evenly over the bulk of them (whole
     numbers for a whole-number feature: a value it cannot take would be refused)."""
     distinct = np.unique(observed)
-    if len(distinct) == 0:
-        return np.array([median])
+    if len(distinct) == 0:  # never recorded in the sample: only what a missing value counts as, no invented point
+        return distinct
     if len(distinct) <= FEW_VALUES:
         return distinct
     low, high = np.quantile(observed, SHAPE_RANGE)

@@ -336,3 +336,22 @@ def test_a_deep_model_keeps_its_dependence_plot(tmp_path, monkeypatch, cohort_sm
     _no_errors(app)
     assert app.selectbox(key="dependence_feature") and not [s for s in app.selectbox if s.key == "shape_feature"]
     assert any("DeepLIFT" in c.value for c in app.caption)
+
+
+def test_a_choice_in_a_model_tab_survives_a_visit_to_another_tab():
+    """Only the open tab is drawn, and Streamlit forgets a widget that is not: the page keeps the threshold and the
+    feature chosen while another tab is open."""
+    app = open_page("model")
+    app.slider(key="model_threshold").set_value(20.0).run()
+    app.session_state["model_tab"] = "Explanations"
+    app.run()
+    app.selectbox(key="shape_feature").set_value("bmi").run()
+    for tab in ("Baselines", "Performance", "Explanations"):
+        app.session_state["model_tab"] = tab
+        app.run()
+        _no_errors(app)
+        assert not app.warning or all("Session State" not in w.value for w in app.warning)
+    assert app.selectbox(key="shape_feature").value == "bmi"
+    app.session_state["model_tab"] = "Performance"
+    app.run()
+    assert app.slider(key="model_threshold").value == 20.0

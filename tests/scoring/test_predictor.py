@@ -194,3 +194,16 @@ def test_a_deep_network_has_no_shape_functions(cohort_small, schema, tiny_config
 
     deep = Predictor.fit(cohort_small.head(1200), schema, replace(tiny_config, additive=False, max_epochs=2), seed=0)
     assert deep.shape_functions() is None
+
+
+def test_a_feature_never_recorded_has_no_shape_point_only_what_missing_counts_as(small_predictor):
+    """No training value to read the curve at: no point is invented (a median of nothing), the missing value's
+    contribution alone is given."""
+    from copy import copy
+
+    predictor = copy(small_predictor)
+    predictor.reference = small_predictor.reference.copy()
+    predictor.reference[:, 0] = np.nan
+    shape = predictor.shape_functions()[0]
+    assert len(shape.values) == len(shape.contribution) == len(shape.observed) == 0
+    assert np.isfinite(shape.not_recorded[0])
