@@ -5,8 +5,10 @@ prediction with its outcome; `prediction_log.fill_log`), on SQLite and on Postgr
 default the local socket's `postgres`; left out without a server): the whole command, a fresh process, its wall
 time and peak resident memory (the child's own, from `wait4`). With `--before`, the same command of that commit
 (checked out in a temporary git worktree, run with the same interpreter) takes turns with this tree's on the same
-logs, and the two reports are compared: every number within 1e-9, everything else equal. The commit before held
-the whole log in memory (1.9 GB at a million rows), so it runs on logs up to `--before-max-rows` only.
+logs, and the two reports are compared: every number within 1e-9, everything else equal. A log kept from an
+earlier run is first migrated to this tree's version; a commit that knows only an older version reads a copy of
+the log migrated down to it (kept beside the log with `--keep`). The commit before held the whole log in memory
+(1.9 GB at a million rows), so it runs on logs up to `--before-max-rows` only.
 
 Filling a log takes about 80 s per million rows; `--keep DIR` keeps the SQLite files and names the PostgreSQL
 databases after the row count, so that a second run reuses them. Results: benchmarks/results/monitor.{json,md}.
@@ -18,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +43,9 @@ TOLERANCE = 1e-9
 def sqlite_log(folder: Path, rows: int) -> str:
     path = folder / f"monitor_{rows}.sqlite"
     url = f"sqlite:///{path}"
-    if not path.exists():
+    if path.exists():
+        upgrade(url)
+    else:
         _fill(url, rows)
     return url
 
@@ -60,7 +65,9 @@ def postgres_log(rows: int) -> str | None:
     except OperationalError:
         return None
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    if not exists:
+    if exists:
+        upgrade(url)
+    else:
         _fill(url, rows)
     return url
 
@@ -71,6 +78,46 @@ def _fill(url: str, rows: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         fill_log(PredictionLog.open(url), Predictor.load(), rows, Path(scratch))
     print(f"filled {url} with {rows:,} predictions in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def tree_head(tree: Path) -> str:
+    """The newest migration the package in `tree` knows."""
+    return subprocess.run([sys.executable, "-c", "from recovery_model.log.database import HEAD; print(HEAD)"],
+                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def at_revision(url: str, revision: str, folder: Path) -> str:
+    """A copy of the log at `url` migrated down to `revision` (made once): what an older tree reads, since it
+    refuses a log newer than it knows. The log itself when it is at that revision already."""
+    from alembic import command
+    from sqlalchemy import create_engine, make_url, text
+
+    from recovery_model.log.database import HEAD, _alembic_config, database_engine
+
+    if revision == HEAD:
+        return url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        copy = folder / f"{Path(str(parsed.database)).stem}_{revision}.sqlite"
+        if copy.exists():
+            return f"sqlite:///{copy}"
+        shutil.copyfile(str(parsed.database), copy)
+        copied = f"sqlite:///{copy}"
+    else:
+        database_engine(url).dispose()  # a template has no other session
+        name = f"{parsed.database}_{revision}"
+        copied = parsed.set(database=name).render_as_string(hide_password=False)
+        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            if connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                return copied
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+    with database_engine(copied).begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return copied
 
 
 def monitor_run(tree: Path, url: str, output: Path) -> dict[str, float]:
@@ -105,11 +152,11 @@ def differences(before: Any, after: Any, path: str = "") -> tuple[list[str], flo
     return [d for listed, _ in found for d in listed], max((gap for _, gap in found), default=0.0)
 
 
-def measure(url: str, trees: dict[str, Path], repeats: int, folder: Path) -> dict[str, Any]:
+def measure(urls: dict[str, str], trees: dict[str, Path], repeats: int, folder: Path) -> dict[str, Any]:
     times: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for _ in range(repeats):  # taking turns: a slower minute of the machine falls on both
         for name, tree in trees.items():
-            times[name].append(monitor_run(tree, url, folder / f"{name}.json"))
+            times[name].append(monitor_run(tree, urls[name], folder / f"{name}.json"))
     out: dict[str, Any] = {name: {"median_s": statistics.median(r["s"] for r in runs),
                                   "all_s": [round(r["s"], 2) for r in runs],
                                   "peak_mb": max(r["peak_mb"] for r in runs)} for name, runs in times.items()}
@@ -148,7 +195,9 @@ def main() -> None:
                         results["runs"][f"{database} {rows}"] = f"no server at {ADMIN_URL}"
                         continue
                     compared = trees if rows <= args.before_max_rows else {"after": ROOT}
-                    results["runs"][f"{database} {rows}"] = measure(url, compared, args.repeats, Path(scratch))
+                    urls = {name: url if name == "after" else at_revision(url, tree_head(tree), folder)
+                            for name, tree in compared.items()}
+                    results["runs"][f"{database} {rows}"] = measure(urls, compared, args.repeats, Path(scratch))
                     print(database, rows, json.dumps(results["runs"][f"{database} {rows}"]), flush=True)
         finally:
             if args.before:

@@ -23,7 +23,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
+
+from recovery_model.log.records import Source
 
 
 class JsonText(TypeDecorator):
@@ -43,6 +46,7 @@ metadata = MetaData()
 
 UUID_LENGTH = 36
 DIGEST_LENGTH = 64
+SHADOW_ROWS = f"source = '{Source.SHADOW.value}'"
 
 predictions = Table(
     "predictions", metadata,
@@ -77,6 +81,9 @@ predictions = Table(
     Column("oldest_value_at", DateTime(timezone=True)),  # when the oldest value used was measured (None: unknown)
     Index("ix_predictions_patient_time", "patient_id", "predicted_at"),
     Index("ix_predictions_time", "predicted_at"),
+    # Only shadow rows: a log without any answers "which are shadows?" at once, not by reading every row.
+    Index("ix_predictions_shadow", "run_id", "row_number", sqlite_where=text(SHADOW_ROWS),
+          postgresql_where=text(SHADOW_ROWS)),
 )
 
 outcomes = Table(
@@ -89,7 +96,8 @@ outcomes = Table(
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("input_sha256", String(DIGEST_LENGTH)),
     UniqueConstraint("patient_id", "outcome_time", name="uq_outcomes_patient_time"),
-    Index("ix_outcomes_prediction", "prediction_id"),
+    # The event in the index: a monitoring period's join to its outcomes never reads the outcomes' rows.
+    Index("ix_outcomes_prediction_event", "prediction_id", "event"),
 )
 
 feedback = Table(

@@ -1,8 +1,9 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from recovery_model.errors import LogError
 from recovery_model.log.database import database_engine, locate, revisions, upgrade
@@ -25,11 +26,11 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(database_url
     from alembic.runtime.migration import MigrationContext
 
     engine = database_engine(database_url)
-    assert upgrade(database_url) == (None, "0005")
+    assert upgrade(database_url) == (None, "0006")
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
-    assert upgrade(database_url) == ("0005", "0005")  # again: nothing to do
+    assert upgrade(database_url) == ("0006", "0006")  # again: nothing to do
 
 
 def test_a_database_not_migrated_is_refused_with_the_command_to_run(database_url):
@@ -122,7 +123,7 @@ def test_a_failed_write_logs_nothing_and_says_so(log, default_predictor):
 
 
 def test_revisions_of_a_migrated_database(log, database_url):
-    assert revisions(locate(database_url)) == ("0005", "0005")
+    assert revisions(locate(database_url)) == ("0006", "0006")
 
 
 def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(database_url):
@@ -135,9 +136,9 @@ def test_an_older_database_is_refused_with_the_command_and_upgraded_by_it(databa
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-    with pytest.raises(LogError, match=r"version 0001, older than the code's 0005.*recovery db upgrade"):
+    with pytest.raises(LogError, match=r"version 0001, older than the code's 0006.*recovery db upgrade"):
         PredictionLog.open(database_url)
-    assert upgrade(database_url) == ("0001", "0005")
+    assert upgrade(database_url) == ("0001", "0006")
     assert PredictionLog.open(database_url).count() == 0
 
 
@@ -160,3 +161,30 @@ def test_the_monitors_fast_read_keeps_a_spans_edges_and_its_types(log, default_p
     frame = scored_with_outcomes(log, ["age"], since=moments[1], until=moments[2])
     assert len(frame) == 5 and set(frame["predicted_at"]) == {pd.Timestamp(moments[1])}
     assert str(frame["event"].dtype) == "boolean" and str(frame["atypical"].dtype) == "boolean"
+
+
+def test_the_monitors_queries_read_indexes_not_every_row(empty_log):
+    """A log without shadows finds none from the shadow rows' own index, and a period's join to its outcomes reads
+    the event from the index (the plans SQLite makes for the statements the monitor sends)."""
+    from recovery_model.log.monitoring import period_values
+
+    sent: list[tuple[str, Any]] = []
+    event.listen(empty_log.engine, "before_cursor_execute", lambda *args: sent.append((args[2], args[3])))
+    empty_log.shadow_pairs()
+    read_rows = empty_log.read_rows
+
+    def spied(query):
+        compiled = query.compile(dialect=empty_log.engine.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.construct_params()
+        sent.append((str(compiled), [empty_log._as_bound(values[name]) for name in compiled.positiontup]))
+        return read_rows(query)
+
+    empty_log.read_rows = spied
+    period_values(empty_log, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), [], False)
+    shadow_sql, period_sql = sent
+    with empty_log.engine.connect() as connection:
+        driver = connection.connection.dbapi_connection.cursor()
+        plans = [" / ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}", values))
+                 for sql, values in (shadow_sql, period_sql)]
+    assert "ix_predictions_shadow" in plans[0] and "SCAN shadow" not in plans[0]
+    assert "COVERING INDEX ix_outcomes_prediction_event" in plans[1]
