@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 from recovery_model.cohort import generate_cohort, true_risk
 from recovery_model.evaluation.baselines import LOGISTIC, ORACLE, RiskFunction, fit_baselines
@@ -43,7 +43,12 @@ from recovery_model.evaluation.report import (
 )
 from recovery_model.model.config import NetworkConfig, without_mlp
 from recovery_model.model.risk_model import RiskModel
-from recovery_model.monitoring.statistics import auroc_interval, calibration_intercept_slope, paired_auroc_difference
+from recovery_model.monitoring.statistics import (
+    average_precision,
+    calibration_intercept_slope,
+    midrank_auroc,
+    paired_auroc_difference,
+)
 from recovery_model.record_view import FRESH_RECORD_SEED, missing_pattern, record_view
 from recovery_model.schema import Schema
 from recovery_model.scoring.predictor import Predictor
@@ -78,7 +83,7 @@ def metrics(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
     has_both = 0 < event.sum() < len(event)
     return {
         "auroc": _fast_auroc(event, risk),
-        "auprc": float(average_precision_score(event, risk)) if has_both else float("nan"),
+        "auprc": _nan_if_none(average_precision(event, risk) if has_both else None),
         "brier": brier,
         "scaled_brier": 1 - brier / reference if reference > 0 else float("nan"),
         "calibration_intercept": intercept,
@@ -199,7 +204,10 @@ def _auroc(event: np.ndarray, risk: np.ndarray) -> dict[str, float]:
 def _fast_auroc(event: np.ndarray, risk: np.ndarray) -> float:
     """The AUROC by midranks (what roc_auc_score computes, without its input checks: bootstraps call it thousands
     of times); NaN with one class only."""
-    value = auroc_interval(event, risk)[0]
+    return _nan_if_none(midrank_auroc(event, risk))
+
+
+def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
@@ -397,8 +405,10 @@ def _change(gain: Estimate) -> str:
 
 
 def _signed(value: float, digits: int = 3) -> str:
-    """+0.012, -0.004, and +0.000 for what rounds to nothing (never '-0.000')."""
-    return f"{round(value, digits) + 0.0:+.{digits}f}"
+    """+0.012, -0.004, and 0.000 without a sign for what rounds to nothing: '+0.000' would hide a bound a hair
+    below zero, '-0.000' one a hair above it."""
+    rounded = round(value, digits)
+    return f"{0.0:.{digits}f}" if rounded == 0 else f"{rounded:+.{digits}f}"
 
 
 def _paired_difference(event: np.ndarray, a: np.ndarray, b: np.ndarray) -> Estimate:

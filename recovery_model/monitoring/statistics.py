@@ -15,6 +15,7 @@ RISK_CLIP = 1e-6
 NEWTON_TOLERANCE = 1e-10
 NEWTON_MAX_STEPS = 100
 MAX_STEP_HALVINGS = 30
+ROUNDING = 1e-13  # relative: a sum of thousands of log-likelihood terms is no more exact than this
 
 Interval = tuple[float | None, float | None, float | None]
 
@@ -36,6 +37,18 @@ def observed_expected(observed: int, expected: float, level: float = 0.95) -> In
     low = chi2.ppf(alpha / 2, 2 * observed) / 2 if observed > 0 else 0.0
     high = chi2.ppf(1 - alpha / 2, 2 * (observed + 1)) / 2
     return float(observed / expected), float(low / expected), float(high / expected)
+
+
+def midrank_auroc(y: ArrayLike, risk: ArrayLike) -> float | None:
+    """The AUROC alone, from the events' midranks (Mann–Whitney; one ranking, where DeLong's interval needs three);
+    None with one class only."""
+    events = _events(y)
+    m, n = int(events.sum()), int((~events).sum())
+    if m == 0 or n == 0:
+        return None
+    from scipy.stats import rankdata
+
+    return float((rankdata(np.asarray(risk, dtype=float))[events].sum() - m * (m + 1) / 2) / (m * n))
 
 
 def auroc_interval(y: ArrayLike, risk: ArrayLike, level: float = 0.95) -> Interval:
@@ -87,13 +100,19 @@ def _structural_components(events: np.ndarray, risk: np.ndarray) -> tuple[np.nda
 
 
 def average_precision(y: ArrayLike, risk: ArrayLike) -> float | None:
-    """scikit-learn's average precision (the step-wise area under the precision–recall curve)."""
+    """scikit-learn's average precision (the step-wise area under the precision–recall curve: each distinct risk,
+    from the highest, a threshold; the precision there weighted by the recall it adds), without its input checks:
+    bootstraps call it thousands of times. None without an event."""
     events = _events(y)
     if not events.any():
         return None
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(events, np.asarray(risk, dtype=float)))
+    order = np.argsort(-np.asarray(risk, dtype=float), kind="stable")
+    ranked_risk, ranked_events = np.asarray(risk, dtype=float)[order], events[order]
+    last_of_each_value = np.r_[np.flatnonzero(np.diff(ranked_risk)), len(ranked_risk) - 1]
+    true_positives = np.cumsum(ranked_events)[last_of_each_value]
+    precision = true_positives / (last_of_each_value + 1)
+    recall_added = np.diff(true_positives, prepend=0) / true_positives[-1]
+    return float(recall_added @ precision)
 
 
 def calibration_intercept_slope(y: ArrayLike, risk: ArrayLike) -> tuple[float | None, float | None]:
@@ -113,18 +132,21 @@ def calibration_intercept_slope(y: ArrayLike, risk: ArrayLike) -> tuple[float | 
     log_odds = logit(np.clip(np.asarray(risk, dtype=float), RISK_CLIP, 1 - RISK_CLIP))
     ones = np.ones_like(log_odds)
     in_the_large = logistic_fit(ones[:, None], events, offset=log_odds)
-    recalibration = logistic_fit(np.column_stack([ones, log_odds]), events, offset=np.zeros_like(log_odds))
+    recalibration = logistic_fit(np.column_stack([ones, log_odds]), events, offset=np.zeros_like(log_odds),
+                                 start=np.array([0.0, 1.0]))  # from the risks as they are: few steps when near
     intercept = None if in_the_large is None else float(in_the_large[0])
     slope = None if recalibration is None else float(recalibration[1])
     return intercept, slope
 
 
-def logistic_fit(design: np.ndarray, events: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
-    """Logistic maximum-likelihood coefficients by Newton–Raphson from zero; None if it does not converge."""
+def logistic_fit(design: np.ndarray, events: np.ndarray, offset: np.ndarray,
+                 start: np.ndarray | None = None) -> np.ndarray | None:
+    """Logistic maximum-likelihood coefficients by Newton–Raphson from `start` (zero unless given); None if it does
+    not converge."""
     from scipy.special import expit
 
-    coefficients = np.zeros(design.shape[1])
-    likelihood = log_likelihood(offset, events)
+    coefficients = np.zeros(design.shape[1]) if start is None else np.asarray(start, dtype=float)
+    likelihood = log_likelihood(offset + design @ coefficients, events)
     for _ in range(NEWTON_MAX_STEPS):
         fitted = expit(offset + design @ coefficients)
         hessian = design.T @ (design * (fitted * (1 - fitted))[:, None])
@@ -144,12 +166,14 @@ def _damped_step(coefficients: np.ndarray, step: np.ndarray, likelihood: float, 
 
     A full step overshoots, and then diverges, when the risks are far off (all 0.001 against a 10 %
     event rate, say). Near the optimum rounding alone can keep a short step from raising the likelihood:
-    then the full step is taken.
+    then the full step is taken, at once when its likelihood is the same within rounding (halving it
+    again would only repeat the sum thirty times).
     """
     for scale in 0.5 ** np.arange(MAX_STEP_HALVINGS):
         candidate = coefficients + scale * step
         candidate_likelihood = log_likelihood(offset + design @ candidate, events)
-        if candidate_likelihood > likelihood:
+        if candidate_likelihood > likelihood or (
+                scale == 1 and candidate_likelihood >= likelihood - ROUNDING * abs(likelihood)):
             return candidate, candidate_likelihood
     candidate = coefficients + step
     return candidate, log_likelihood(offset + design @ candidate, events)

@@ -200,6 +200,8 @@ def test_verdict_says_plainly_when_the_network_loses():
     wide = verdict(event, good, noise, None, fresh_gain=Estimate(0.0001, -0.0003, 0.0006))
     assert "changes AUROC by +0.0001 (95 % CI -0.0003 to +0.0006)" in wide.text and "adds 0.000" not in wide.text
     assert "+0.000 (" not in won.text  # a gain that rounds to nothing is said in words, not as zeros
+    near_zero = verdict(event, good, noise, None, fresh_gain=Estimate(0.0002, -0.00004, 0.0006))
+    assert "changes AUROC by +0.0002 (95 % CI 0.0000 to +0.0006)" in near_zero.text  # not "+0.0000": it is below
     earned = verdict(event, good, noise, noise)
     assert earned.mlp_earns_its_place and "has earned its place" in earned.text and "adds 0." in earned.text
 

@@ -220,3 +220,19 @@ def test_an_additive_network_round_trips_through_its_checkpoint(additive_model, 
     rows = cohort_small[schema.feature_names].tail(30)
     assert loaded.config_.additive
     np.testing.assert_array_equal(loaded.decision_function(rows), additive_model.decision_function(rows))
+
+
+def test_rows_scored_and_explained_a_pass_at_a_time_are_what_one_pass_gives(default_predictor, monkeypatch):
+    """Large inputs go through the network `ROWS_PER_PASS` rows at a time (one pass over 200,000 rows wrote
+    gigabytes); the passes' seams change nothing but the float32 network's last digits."""
+    from recovery_model.cohort import generate_cohort
+    from recovery_model.model import explain, risk_model
+
+    rows = generate_cohort(250, seed=5).drop(columns="recovered")
+    whole = default_predictor.assess(rows)
+    monkeypatch.setattr(risk_model, "ROWS_PER_PASS", 60)
+    monkeypatch.setattr(explain, "ROWS_PER_PASS", 60)
+    passes = default_predictor.assess(rows)
+    np.testing.assert_allclose(passes.rows["risk"], whole.rows["risk"], atol=1e-6)  # a float32 network's rounding
+    np.testing.assert_allclose(passes.explained.attributions, whole.explained.attributions, atol=1e-9)
+    np.testing.assert_allclose(passes.explained.log_odds, whole.explained.log_odds, atol=1e-9)

@@ -11,6 +11,7 @@ from recovery_model.monitoring.statistics import (
     average_precision,
     calibration_intercept_slope,
     expected_auroc,
+    midrank_auroc,
     observed_expected,
     paired_auroc_difference,
     threshold_metrics,
@@ -81,6 +82,13 @@ class TestAurocInterval:
         y_tied, risk_tied = tied_sample(seed, 5000)
         assert auroc_interval(y_tied, risk_tied)[0] == pytest.approx(roc_auc_score(y_tied, risk_tied), abs=1e-12)
 
+    @pytest.mark.parametrize("seed", [0, 1])
+    def test_the_auroc_alone_is_the_same_number(self, seed):
+        y_tied, risk_tied = tied_sample(seed, 5000)
+        assert midrank_auroc(y_tied, risk_tied) == pytest.approx(roc_auc_score(y_tied, risk_tied), abs=1e-12)
+        assert midrank_auroc(Y_SMALL, RISK_SMALL) == auroc_interval(Y_SMALL, RISK_SMALL)[0]
+        assert midrank_auroc([1, 1], [0.2, 0.3]) is None
+
     def test_variance_is_delongs_textbook_definition(self):
         y, risk = tied_sample(3, 150)
         events, non_events = risk[y == 1], risk[y == 0]
@@ -143,6 +151,18 @@ class TestAveragePrecision:
     def test_no_events_is_undefined(self, y):
         assert average_precision(y, np.linspace(0.1, 0.9, len(y))) is None
 
+    @pytest.mark.parametrize("seed", [0, 1, 2])
+    def test_is_sklearns_with_ties_too(self, seed):
+        from sklearn.metrics import average_precision_score
+
+        rng = np.random.default_rng(seed)
+        risk = rng.random(3000)
+        y = (rng.random(3000) < risk).astype(int)
+        assert average_precision(y, risk) == pytest.approx(average_precision_score(y, risk), abs=1e-12)
+        y_tied, risk_tied = tied_sample(seed, 3000)
+        assert average_precision(y_tied, risk_tied) == pytest.approx(average_precision_score(y_tied, risk_tied),
+                                                                     abs=1e-12)
+
 
 class TestCalibration:
     def test_saturated_by_hand(self):
@@ -187,6 +207,16 @@ class TestCalibration:
         intercept, slope = calibration_intercept_slope(y, expit(log_odds + shift))
         assert intercept == pytest.approx(-shift, abs=0.1)
         assert slope == pytest.approx(1.0, abs=0.1)
+
+    @pytest.mark.parametrize("squeeze", [0.5, 1.0, 3.0])
+    def test_is_the_maximum_likelihood_fit_of_an_independent_solver(self, squeeze):
+        from sklearn.linear_model import LogisticRegression
+
+        y, log_odds = logistic_sample(1)
+        risk = expit(squeeze * log_odds)
+        clipped = logit(np.clip(risk, 1e-6, 1 - 1e-6))  # as the report clips a risk of 0 or 1
+        fitted = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(clipped[:, None], y)
+        assert calibration_intercept_slope(y, risk)[1] == pytest.approx(fitted.coef_[0, 0], abs=1e-6)
 
     def test_perfect_separation_has_no_slope(self):
         intercept, slope = calibration_intercept_slope([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
