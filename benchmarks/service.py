@@ -6,7 +6,7 @@
 - 16 concurrent clients × 20 calls, with 2 workers and with 1: errors, p95, calls/s; 64 clients × 5 calls on 2
   workers: errors (a peak, not a latency target);
 - `--database URL`: the log on that database (PostgreSQL, say) instead of a SQLite file per server;
-- the server's memory over 10,000 calls;
+- the server's memory over 10,000 calls (`--memory-calls`), read after each tenth of them;
 - `--shadow-only`: a call's p50 without and with a shadow model scoring beside the model in use.
 Writes benchmarks/results/service.json and .md.
 """
@@ -163,7 +163,8 @@ def shadow_cost(signer: Signer, bodies: list[dict], folder: Path, count: int) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-memory", action="store_true", help="Leave out the 10,000 calls of the memory check.")
+    parser.add_argument("--no-memory", action="store_true", help="Leave out the calls of the memory check.")
+    parser.add_argument("--memory-calls", type=int, default=10_000, help="The memory check's calls (8 clients).")
     parser.add_argument("--shadow-only", action="store_true", help="Only the shadow model's cost on a call.")
     parser.add_argument("--database", default=None,
                         help="The log's database URL for every server (default: a SQLite file per server).")
@@ -193,9 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             report["concurrent_1_worker"] = concurrent(server, signer, bodies, 16, 5 if args.quick else 20)
             if not args.no_memory:
                 before = server.rss_mb()
-                total = 1_000 if args.quick else 10_000
-                concurrent(server, signer, bodies, 8, total // 8)
-                report["memory"] = {"calls": total, "rss_after_warm_up_mb": before, "rss_after_mb": server.rss_mb()}
+                total = 1_000 if args.quick else args.memory_calls
+                tenths = []
+                for _ in range(10):
+                    concurrent(server, signer, bodies, 8, total // 80)
+                    tenths.append(server.rss_mb())
+                report["memory"] = {"calls": total, "rss_after_warm_up_mb": before, "rss_after_each_tenth_mb": tenths,
+                                    "rss_after_mb": tenths[-1]}
         finally:
             server.close()
         server = Server(Path(scratch), signer, workers=2, database=args.database)

@@ -23,10 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
 )
-
-from recovery_model.log.records import Source
 
 
 class JsonText(TypeDecorator):
@@ -46,7 +43,6 @@ metadata = MetaData()
 
 UUID_LENGTH = 36
 DIGEST_LENGTH = 64
-SHADOW_ROWS = f"source = '{Source.SHADOW.value}'"
 
 predictions = Table(
     "predictions", metadata,
@@ -81,9 +77,10 @@ predictions = Table(
     Column("oldest_value_at", DateTime(timezone=True)),  # when the oldest value used was measured (None: unknown)
     Index("ix_predictions_patient_time", "patient_id", "predicted_at"),
     Index("ix_predictions_time", "predicted_at"),
-    # Only shadow rows: a log without any answers "which are shadows?" at once, not by reading every row.
-    Index("ix_predictions_shadow", "run_id", "row_number", sqlite_where=text(SHADOW_ROWS),
-          postgresql_where=text(SHADOW_ROWS)),
+    # The shadow rows found at once: a log without any no longer reads every row to say so. Not a partial index (its
+    # condition is a dialect's argument, and naming PostgreSQL's would load that dialect in every process that logs);
+    # with the run and row too it cost a third more per logged row in SQLite, with the source alone a tenth.
+    Index("ix_predictions_source", "source"),
 )
 
 outcomes = Table(

@@ -186,5 +186,5 @@ def test_the_monitors_queries_read_indexes_not_every_row(empty_log):
         driver = connection.connection.dbapi_connection.cursor()
         plans = [" / ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}", values))
                  for sql, values in (shadow_sql, period_sql)]
-    assert "ix_predictions_shadow" in plans[0] and "SCAN shadow" not in plans[0]
+    assert "SEARCH shadow USING INDEX ix_predictions_source" in plans[0] and "SCAN shadow" not in plans[0]
     assert "COVERING INDEX ix_outcomes_prediction_event" in plans[1]
