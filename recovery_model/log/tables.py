@@ -77,9 +77,9 @@ predictions = Table(
     Column("oldest_value_at", DateTime(timezone=True)),  # when the oldest value used was measured (None: unknown)
     Index("ix_predictions_patient_time", "patient_id", "predicted_at"),
     Index("ix_predictions_time", "predicted_at"),
-    # The shadow rows found at once: a log without any no longer reads every row to say so. Not a partial index (its
-    # condition is a dialect's argument, and naming PostgreSQL's would load that dialect in every process that logs);
-    # with the run and row too it cost a third more per logged row in SQLite, with the source alone a tenth.
+    # The shadow rows found without reading every row (a log without any says so at once). Not a partial index: its
+    # condition is a dialect's argument, and naming PostgreSQL's would load that dialect in every process that logs.
+    # With the run and row too it cost a third more per logged row in SQLite; the source alone costs a tenth.
     Index("ix_predictions_source", "source"),
 )
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recovery_model.model.risk_model import ROWS_PER_PASS, RiskModel, sigmoid
+from recovery_model.model.risk_model import RiskModel, row_passes, sigmoid
 from recovery_model.schema import Feature, Schema
 
 PAIRS_PER_BATCH = 2**12  # (row, reference) pairs a pass holds: small enough to stay in cache, measured fastest
@@ -233,14 +233,13 @@ class AdditiveExplainer:
     def explain(self, x: pd.DataFrame) -> Explanation:
         names = self._model.feature_names
         raw = x[names].to_numpy(dtype=float)
-        passes = [self._explain_pass(raw[start:start + ROWS_PER_PASS])
-                  for start in range(0, max(len(raw), 1), ROWS_PER_PASS)]
+        passes = [self._explain_pass(rows) for rows in row_passes(raw)]
         attributions = torch.cat([attributions for attributions, _ in passes])
         log_odds = torch.cat([log_odds for _, log_odds in passes])
         return _explanation(self._model, x, raw, self.base_value, attributions, log_odds)
 
     def _explain_pass(self, raw: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The attributions and calibrated log-odds of `ROWS_PER_PASS` rows at most."""
+        """The attributions and calibrated log-odds of one pass of rows (`row_passes`)."""
         inputs = torch.as_tensor(self._model.transform_.transform(raw))
         with torch.inference_mode():
             attributions = self._member_attributions(inputs).mean(dim=0)

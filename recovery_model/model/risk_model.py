@@ -25,6 +25,12 @@ from recovery_model.model.training import LinearStart, train_ensemble
 ROWS_PER_PASS = 20_000  # rows transformed and scored at once: 200,000 rows took 8-10 s in one pass, 2.6-3.8 s in these
 
 
+def row_passes(values: np.ndarray) -> list[np.ndarray]:
+    """`values` in slices of `ROWS_PER_PASS` rows (one empty slice for no rows): every member's inputs for every row
+    at once would be gigabytes, and writing them costs more than the network."""
+    return [values[start:start + ROWS_PER_PASS] for start in range(0, max(len(values), 1), ROWS_PER_PASS)]
+
+
 class RiskModel:
     """P(adverse event | features) from a cross-fitted, calibrated ensemble.
 
@@ -75,11 +81,9 @@ class RiskModel:
         return self.transform_.members
 
     def member_logits(self, x: pd.DataFrame) -> np.ndarray:
-        """Each member's uncalibrated logit: [members, rows], `ROWS_PER_PASS` rows at a time (the inputs of every
-        member for every row at once would be gigabytes, and writing them costs more than the network)."""
+        """Each member's uncalibrated logit: [members, rows], a pass of rows at a time (`row_passes`)."""
         values = x[self.feature_names].to_numpy(dtype=float)
-        return np.concatenate([self._member_logits(values[start:start + ROWS_PER_PASS])
-                               for start in range(0, max(len(values), 1), ROWS_PER_PASS)], axis=1)
+        return np.concatenate([self._member_logits(rows) for rows in row_passes(values)], axis=1)
 
     def _member_logits(self, values: np.ndarray) -> np.ndarray:
         inputs = torch.as_tensor(self.transform_.transform(values))

@@ -1,5 +1,4 @@
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -164,27 +163,20 @@ def test_the_monitors_fast_read_keeps_a_spans_edges_and_its_types(log, default_p
 
 
 def test_the_monitors_queries_read_indexes_not_every_row(empty_log):
-    """A log without shadows finds none from the shadow rows' own index, and a period's join to its outcomes reads
-    the event from the index (the plans SQLite makes for the statements the monitor sends)."""
+    """A log without shadows finds none from the index of the predictions' source, and a period's join to its
+    outcomes reads the event from the index (the plans SQLite makes for the statements the monitor sends, as the
+    driver traced them with their values)."""
     from recovery_model.log.monitoring import period_values
 
-    sent: list[tuple[str, Any]] = []
-    event.listen(empty_log.engine, "before_cursor_execute", lambda *args: sent.append((args[2], args[3])))
+    sent: list[str] = []
+    empty_log.engine.dispose()  # new connections, each traced
+    event.listen(empty_log.engine, "connect", lambda connection, _: connection.set_trace_callback(sent.append))
     empty_log.shadow_pairs()
-    read_rows = empty_log.read_rows
-
-    def spied(query):
-        compiled = query.compile(dialect=empty_log.engine.dialect, compile_kwargs={"render_postcompile": True})
-        values = compiled.construct_params()
-        sent.append((str(compiled), [empty_log._as_bound(values[name]) for name in compiled.positiontup]))
-        return read_rows(query)
-
-    empty_log.read_rows = spied
     period_values(empty_log, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), [], False)
-    shadow_sql, period_sql = sent
+    shadow_sql, period_sql = [sql for sql in sent if "FROM predictions" in sql]
     with empty_log.engine.connect() as connection:
         driver = connection.connection.dbapi_connection.cursor()
-        plans = [" / ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}", values))
-                 for sql, values in (shadow_sql, period_sql)]
+        plans = [" / ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                 for sql in (shadow_sql, period_sql)]
     assert "SEARCH shadow USING INDEX ix_predictions_source" in plans[0] and "SCAN shadow" not in plans[0]
     assert "COVERING INDEX ix_outcomes_prediction_event" in plans[1]

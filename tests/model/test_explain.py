@@ -226,12 +226,11 @@ def test_rows_scored_and_explained_a_pass_at_a_time_are_what_one_pass_gives(defa
     """Large inputs go through the network `ROWS_PER_PASS` rows at a time (one pass over 200,000 rows wrote
     gigabytes); the passes' seams change nothing but the float32 network's last digits."""
     from recovery_model.cohort import generate_cohort
-    from recovery_model.model import explain, risk_model
+    from recovery_model.model import risk_model
 
     rows = generate_cohort(250, seed=5).drop(columns="recovered")
     whole = default_predictor.assess(rows)
     monkeypatch.setattr(risk_model, "ROWS_PER_PASS", 60)
-    monkeypatch.setattr(explain, "ROWS_PER_PASS", 60)
     passes = default_predictor.assess(rows)
     np.testing.assert_allclose(passes.rows["risk"], whole.rows["risk"], atol=1e-6)  # a float32 network's rounding
     np.testing.assert_allclose(passes.explained.attributions, whole.explained.attributions, atol=1e-9)
