@@ -21,8 +21,7 @@ from sqlalchemy import Float, Integer, Select, String, case, cast, func, select,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from recovery_model.log.records import PREDICTION_SOURCES
-from recovery_model.log.store import PredictionLog
+from recovery_model.log.store import PredictionLog, counts_as_prediction
 from recovery_model.log.tables import feedback, outcomes, predictions
 from recovery_model.times import as_utc
 
@@ -43,7 +42,7 @@ def scored_with_outcomes(log: PredictionLog, features: Sequence[str], since: dat
     query = (select(_time(log), *[predictions.c[name] for name in PREDICTION_COLUMNS], outcomes.c.event,
                     *[_input_value(log, f).label(input_column(f)) for f in features])
              .select_from(predictions.outerjoin(outcomes, outcomes.c.prediction_id == predictions.c.id))
-             .where(predictions.c.source.in_(PREDICTION_SOURCES), predictions.c.risk.is_not(None)))
+             .where(counts_as_prediction(predictions.c.source), predictions.c.risk.is_not(None)))
     if since is not None:
         query = query.where(predictions.c.predicted_at >= as_utc(since))
     if until is not None:
@@ -145,7 +144,7 @@ def recorded_outcomes(log: PredictionLog) -> pd.DataFrame:
 
 def _scored_in(query: Select[Any], start: datetime, end: datetime) -> Select[Any]:
     """Scored predictions (what-ifs, shadows and unscored rows left out) made in [start, end)."""
-    return query.where(predictions.c.source.in_(PREDICTION_SOURCES), predictions.c.risk.is_not(None),
+    return query.where(counts_as_prediction(predictions.c.source), predictions.c.risk.is_not(None),
                        predictions.c.predicted_at >= as_utc(start), predictions.c.predicted_at < as_utc(end))
 
 

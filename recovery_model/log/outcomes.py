@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy import insert, select
 
 from recovery_model.errors import DataValidationError
-from recovery_model.log.records import PREDICTION_SOURCES, input_digest
-from recovery_model.log.store import PredictionLog
+from recovery_model.log.records import input_digest
+from recovery_model.log.store import PredictionLog, counts_as_prediction
 from recovery_model.log.tables import outcomes, predictions
 from recovery_model.schema import Schema
 
@@ -128,7 +128,7 @@ def _link(log: PredictionLog, fresh: pd.DataFrame, window: timedelta, report: Ou
         return fresh.assign(prediction_id=None)[["patient_id", "outcome_time", "event", "prediction_id"]]
     parts = [log.read_frame(select(predictions.c.id.label("prediction_id"), predictions.c.patient_id,
                                predictions.c.predicted_at)
-                        .where(predictions.c.patient_id.in_(chunk), predictions.c.source.in_(PREDICTION_SOURCES)))
+                        .where(predictions.c.patient_id.in_(chunk), counts_as_prediction(predictions.c.source)))
              for chunk in _chunks(fresh["patient_id"].unique())]
     scored = (pd.concat(parts, ignore_index=True) if parts else
               pd.DataFrame({"prediction_id": pd.Series([], dtype=object), "patient_id": pd.Series([], dtype=object),

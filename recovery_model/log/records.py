@@ -55,7 +55,7 @@ class Source(StrEnum):
     SHADOW = "shadow"
 
 
-PREDICTION_SOURCES = tuple(s.value for s in Source if s not in (Source.PATIENT_WHATIF, Source.SHADOW))
+NOT_PREDICTIONS = (Source.PATIENT_WHATIF.value, Source.SHADOW.value)  # logged, never counted as predictions
 
 
 @dataclass(frozen=True)

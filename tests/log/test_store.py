@@ -163,9 +163,10 @@ def test_the_monitors_fast_read_keeps_a_spans_edges_and_its_types(log, default_p
 
 
 def test_the_monitors_queries_read_indexes_not_every_row(empty_log):
-    """A log without shadows finds none from the index of the predictions' source, and a period's join to its
-    outcomes reads the event from the index (the plans SQLite makes for the statements the monitor sends, as the
-    driver traced them with their values)."""
+    """A log without shadows finds none from the index of the predictions' source; a period is read through the
+    time index, not the source's (every row of the log: the one source most logs have matches them all); and its
+    join to its outcomes reads the event from the index (the plans SQLite makes for the statements the monitor
+    sends, as the driver traced them with their values)."""
     from recovery_model.log.monitoring import period_values
 
     sent: list[str] = []
@@ -179,4 +180,5 @@ def test_the_monitors_queries_read_indexes_not_every_row(empty_log):
         plans = [" / ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
                  for sql in (shadow_sql, period_sql)]
     assert "SEARCH shadow USING INDEX ix_predictions_source" in plans[0] and "SCAN shadow" not in plans[0]
+    assert "SEARCH predictions USING INDEX ix_predictions_time (predicted_at>? AND predicted_at<?)" in plans[1]
     assert "COVERING INDEX ix_outcomes_prediction_event" in plans[1]
