@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -73,6 +74,16 @@ def postgres_log(rows: int) -> str | None:
 
 
 def _fill(url: str, rows: int) -> None:
+    """Filled by a process of its own: Linux passes a parent's peak memory on to the children it starts (kept
+    across `exec`), so a benchmark that had filled ten million rows itself reported 16 GB for every monitor run."""
+    filler = multiprocessing.get_context("spawn").Process(target=_fill_here, args=(url, rows))
+    filler.start()
+    filler.join()
+    if filler.exitcode:
+        raise SystemExit(f"filling {url} failed (exit code {filler.exitcode})")
+
+
+def _fill_here(url: str, rows: int) -> None:
     upgrade(url)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
