@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, Select, String, case, cast, func, select, true, type_coerce
+from sqlalchemy import Float, Integer, Select, String, case, cast, func, literal_column, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -56,6 +56,7 @@ def scored_with_outcomes(log: PredictionLog, features: Sequence[str], since: dat
 # What `period_values` gives per prediction, in this order, before the features' inputs.
 VALUE_COLUMNS = ("risk", "event", "high", "range_width", "atypical", "card")
 NO_WARD = "(no ward)"
+SQLITE_ROWID = literal_column("predictions.rowid")  # the key SQLite finds a row by at once
 
 
 def logged_span(log: PredictionLog) -> tuple[datetime, datetime] | None:
@@ -118,10 +119,14 @@ def period_inputs(log: PredictionLog, start: datetime, end: datetime, feature_na
     """The logged inputs of the scored predictions made in [start, end), one column per feature (missing: NaN), in
     the order of `_logged_order`; `positions`: only the predictions at these places in that order (0 first), in the
     order given."""
-    numbered = _scored_in(select(type_coerce(predictions.c.inputs, String).label("inputs"),
-                                 (func.row_number().over(order_by=_logged_order()) - 1).label("position")),
-                          start, end).subquery()  # the text carried along: a join back by id took 3x as long
-    query = select(numbered.c.position, numbered.c.inputs)
+    position = (func.row_number().over(order_by=_logged_order()) - 1).label("position")
+    inputs = type_coerce(predictions.c.inputs, String).label("inputs")
+    if log.engine.dialect.name == "sqlite":  # the row's key numbered, its text read for the rows asked only
+        numbered = _scored_in(select(SQLITE_ROWID.label("key"), position), start, end).subquery()
+        query = select(numbered.c.position, inputs).join_from(numbered, predictions, numbered.c.key == SQLITE_ROWID)
+    else:  # PostgreSQL: the text carried along (a join back by id took 3x as long)
+        numbered = _scored_in(select(inputs, position), start, end).subquery()
+        query = select(numbered.c.position, numbered.c.inputs)
     if positions is not None:
         query = query.where(numbered.c.position.in_([int(p) for p in positions]))
     _, rows = log.read_rows(query)
