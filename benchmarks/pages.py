@@ -2,7 +2,11 @@
 submit → its risk shown, a ward upload → the ranked table shown, and the Model page opened → its explanations drawn,
 warm, in Chromium.
 
-    python -m benchmarks.pages [--before COMMIT] [--repeats N]
+    python -m benchmarks.pages [--before COMMIT] [--repeats N] [--monitoring-log FILE.sqlite]
+
+With `--monitoring-log` (a filled SQLite log, such as `benchmarks.monitor` keeps), each visit runs on a copy of it
+and opens the Monitoring page twice: first computing the report (cold), then in a new session from the cache
+(warm), each to its table of periods drawn.
 
 The commit before is checked out in a temporary git worktree and run with its own package (PYTHONPATH) and its own
 committed model; the two apps take turns, so a slower minute of the machine falls on both. Before the Patient page
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,12 +45,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE_PAGES, help="the commit to compare with (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--monitoring-log", type=Path, help="a filled SQLite log for the Monitoring page")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         before = Path(scratch) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(before), args.before], cwd=ROOT, check=True)
         try:
-            result = compare({"before": before, "after": ROOT}, args.repeats)
+            result = compare({"before": before, "after": ROOT}, args.repeats, args.monitoring_log)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -55,7 +61,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-def compare(trees: dict[str, Path], repeats: int) -> dict:
+def compare(trees: dict[str, Path], repeats: int, monitoring_log: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS
@@ -65,14 +71,14 @@ def compare(trees: dict[str, Path], repeats: int) -> dict:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(repeats):
             for name, tree in trees.items():
-                for measure, seconds in _one_visit(chromium, tree).items():
+                for measure, seconds in _one_visit(chromium, tree, monitoring_log).items():
                     times[name].setdefault(measure, []).append(seconds)
         chromium.close()
     return {name: {measure: {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values)}
                    for measure, values in measured.items()} for name, measured in times.items()}
 
 
-def _one_visit(chromium, tree: Path) -> dict[str, float]:
+def _one_visit(chromium, tree: Path, monitoring_log: Path | None) -> dict[str, float]:
     from tests.dashboard.patient_form import fill
     from tests.dashboard.test_browser import free_port
 
@@ -83,13 +89,16 @@ def _one_visit(chromium, tree: Path) -> dict[str, float]:
     env = os.environ | {"PYTHONPATH": str(tree)}
     with tempfile.TemporaryDirectory() as log_dir:
         env["RECOVERY_DATABASE_URL"] = f"sqlite:///{Path(log_dir) / 'log.sqlite'}"
+        if monitoring_log is not None:  # a copy: the Patient page's submits are logged into it
+            shutil.copyfile(monitoring_log, Path(log_dir) / "log.sqlite")
         subprocess.run([sys.executable, "-c", CLI, "db", "upgrade"], cwd=tree, env=env, check=True, capture_output=True)
         server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(tree / "dashboard" / "app.py"),
                                    "--server.port", str(port), "--server.headless", "true",
                                    "--browser.gatherUsageStats", "false"], cwd=tree, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            return _visit(chromium, port, fill, schema, second_risk)
+            return _visit(chromium, port, fill, schema, second_risk) | (
+                _monitoring(chromium, port) if monitoring_log is not None else {})
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -136,6 +145,22 @@ def _visit(chromium, port: int, fill, schema, second_risk: str) -> dict[str, flo
     page.get_by_text("moves the risk").first.wait_for()  # the shape function or, before, the dependence plot
     out["model_explanations_tab_s"] = time.perf_counter() - started
     page.close()
+    return out
+
+
+def _monitoring(chromium, port: int) -> dict[str, float]:
+    """The Monitoring page opened to its table of periods drawn: first computing the report, then in a new session
+    (the report cached)."""
+    out = {}
+    for measure in ("monitoring_page_cold_s", "monitoring_page_warm_s"):
+        page = chromium.new_page(viewport={"width": 1280, "height": 720})
+        page.set_default_timeout(300_000)
+        started = time.perf_counter()
+        page.goto(f"http://127.0.0.1:{port}/monitoring")
+        page.get_by_text("Per period", exact=True).wait_for()
+        page.locator("[data-testid='stDataFrame'] >> visible=true").first.wait_for()
+        out[measure] = time.perf_counter() - started
+        page.close()
     return out
 
 
