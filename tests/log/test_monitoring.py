@@ -13,8 +13,9 @@ ROWS, UNLINKED = 3_000, 2_000
 
 
 def uneven_period(log, predictor):
-    """One period of `ROWS` predictions whose first `UNLINKED` have no outcome, no range and no typicality, and whose
-    age was logged as a whole number (`81`), the rest as a float (`81.5`); risks 0, 1/ROWS, 2/ROWS, ..."""
+    """One period of `ROWS` predictions, risks 0, 1/ROWS, 2/ROWS, ...: the first `UNLINKED` have no outcome, no range
+    and no typicality; the rest have each, and their age was logged as a whole number (`81`) in even rows and as a
+    float (`81.5`) in odd ones. The list of linked outcomes is returned."""
     _, template = ward_records(predictor, when=WHEN, rows=slice(0, 1))
     one = {name: values[0] for name, values in template.items()}
     records = {name: [] for name in template}
@@ -23,7 +24,7 @@ def uneven_period(log, predictor):
         row = {**one, "id": str(uuid.uuid4()), "row_number": i, "patient_id": f"P{i}", "risk": i / ROWS,
                "risk_low": None if early else i / ROWS, "risk_high": None if early else i / ROWS + 0.01,
                "atypical": None if early else bool(i % 2),
-               "inputs": one["inputs"].replace('"age":81.0', '"age":81' if early else '"age":81.5')}
+               "inputs": one["inputs"].replace('"age":81.0', '"age":81.5' if i % 2 else '"age":81')}
         for name in records:
             records[name].append(row[name])
     log.write(records)
@@ -32,6 +33,7 @@ def uneven_period(log, predictor):
               for i in range(UNLINKED, ROWS)]
     with log.transaction() as connection:
         connection.execute(insert(outcomes), linked)
+    return linked
 
 
 def test_a_periods_numbers_are_read_whole_whatever_its_first_rows_hold(log, default_predictor):
@@ -50,11 +52,23 @@ def test_a_periods_numbers_are_read_whole_whatever_its_first_rows_hold(log, defa
     np.testing.assert_array_equal(column["event"][late], (np.arange(UNLINKED, ROWS) % 3 == 0).astype(float))
     np.testing.assert_allclose(column["range_width"][late], 0.01, rtol=1e-9)
     np.testing.assert_array_equal(column["atypical"][late], np.arange(UNLINKED, ROWS) % 2)
-    assert (column["age"][late] == 81.5).all()
+    np.testing.assert_array_equal(column["age"][late], np.where(np.arange(UNLINKED, ROWS) % 2, 81.5, 81.0))
+
+
+def test_a_prediction_with_two_outcomes_counts_each_outcome_once(log, default_predictor):
+    """Each outcome counts once, with the prediction it is linked to: two outcomes linked to one prediction make two
+    rows, as the plain join did before PostgreSQL's outcomes were looked up through a lateral subquery."""
+    linked = uneven_period(log, default_predictor)
+    again = {**linked[-1], "outcome_time": WHEN + timedelta(days=5), "event": not linked[-1]["event"]}
+    with log.transaction() as connection:
+        connection.execute(insert(outcomes), [again])
+    values = period_values(log, WHEN - timedelta(hours=1), WHEN + timedelta(hours=1), ["age"], with_inputs=True)
+    last = values[values[:, 0] == (ROWS - 1) / ROWS]
+    assert len(values) == ROWS + 1 and sorted(last[:, 1]) == [0.0, 1.0] and (last[:, -1] == 81.5).all()
 
 
 def test_the_drift_sample_reads_the_inputs_at_the_positions_asked(log, default_predictor):
     uneven_period(log, default_predictor)
     names = default_predictor.schema.feature_names
     inputs = period_inputs(log, WHEN - timedelta(hours=1), WHEN + timedelta(hours=1), names, [2_500, 3, 1_999])
-    assert inputs["age"].tolist() == [81.5, 81.0, 81.0] and list(inputs.columns) == list(names)
+    assert inputs["age"].tolist() == [81.0, 81.5, 81.5] and list(inputs.columns) == list(names)
